@@ -1,0 +1,551 @@
+"""Lowering a loaded spec to the IR, with static shape inference.
+
+The builder walks the stem, every block of every stage and the head, evaluates expressions,
+validates op attributes against the op registry, infers every output shape, and counts
+parameters and multiply-accumulates.  It does not stop at the first problem: spec errors
+become diagnostics on :attr:`Network.diagnostics`, shape errors stay on their node
+(``node.error``) for the lint rules to report, and downstream shapes become unknown.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pydantic import ValidationError
+
+from archspec.diagnostics import Diagnostic, Severity, Span
+from archspec.ir import ops as O
+from archspec.ir.graph import BlockInstance, Network, Node, StageInfo
+from archspec.spec import expr as E
+from archspec.spec import model as M
+from archspec.spec.load import LoadedSpec, ResolvedBlock
+
+MAX_BLOCKS = 100_000
+MAX_NODES = 2_000_000
+
+
+class _Abort(Exception):
+    """Stop building: the spec is too broken (or too large) to go on."""
+
+
+class Builder:
+    def __init__(self, loaded: LoadedSpec, input_size: tuple[int, int] | None = None):
+        self.loaded = loaded
+        self.spec = loaded.spec
+        self.spans = loaded.spans
+        size = tuple(input_size) if input_size else tuple(self.spec.input.size)
+        self.net = Network(
+            name=self.spec.name,
+            doc=self.spec.doc,
+            spec=loaded,
+            input_shape=(self.spec.input.channels, size[0], size[1]),
+        )
+        self.torch_paths: dict[str, Node] = {}
+        self.keras_names: dict[str, Node] = {}
+        self.vars: dict[str, Any] = {}
+
+    # -- diagnostics ------------------------------------------------------------------------------
+    def error(self, code: str, name: str, message: str, path: tuple, hint: str | None = None,
+              key: bool = False, notes: list[str] | None = None) -> None:
+        span = self.spans.key(path) if key else self.spans.value(path)
+        self.net.diagnostics.append(
+            Diagnostic(code, name, Severity.ERROR, message, span, hint, list(notes or []))
+        )
+
+    # -- entry ------------------------------------------------------------------------------------
+    def build(self) -> Network:
+        net = self.net
+        node = Node("input", "input", None, [], "", "input", "input", "input", True,
+                    self.spans.value(("input",)), self.spans.value(("input",)), ("input",))
+        node.shape = net.input_shape
+        self._add(node)
+        self._vars()
+        self._defaults()
+        try:
+            current = self._scope(self.spec.stem, "stem", ("stem",), "input", {}, "", "")
+            current = self._stages(current)
+            current = self._scope(self.spec.head, "head", ("head",), current, {}, "", "")
+        except _Abort:
+            return net
+        net.output = current
+        return net
+
+    def _vars(self) -> None:
+        for key, value in self.spec.vars.items():
+            try:
+                self.vars[key] = self._value(value, dict(self.vars))
+            except E.ExprError as exc:
+                self.error("AS104", "bad-expression", exc.message, ("vars", key), exc.hint)
+
+    def _defaults(self) -> None:
+        for kind, attrs in self.spec.defaults.items():
+            opdef = O.get(kind)
+            if opdef is None:
+                self.error("AS103", "unknown-op", f"defaults given for unknown op kind {kind!r}", ("defaults", kind),
+                           _op_hint(kind), key=True)
+                continue
+            for attr in attrs:
+                if attr not in opdef.attrs.model_fields:
+                    self.error("AS101", "schema-error", f"op {kind!r} has no attribute {attr!r}",
+                               ("defaults", kind, attr), _attr_hint(opdef, attr), key=True)
+
+    # -- values ---------------------------------------------------------------------------------
+    def _value(self, value: Any, env: dict[str, Any]) -> Any:
+        """A spec value with its expressions evaluated (strings are expressions)."""
+        if isinstance(value, str):
+            return E.evaluate(value, env)
+        if isinstance(value, list):
+            return [self._value(v, env) for v in value]
+        return value
+
+    def _attrs(self, opdef: O.OpDef, layer: M.Layer, env: dict[str, Any], path: tuple) -> O.Attrs | None:
+        raw: dict[str, Any] = {}
+        defaults = self.spec.defaults.get(layer.op, {})
+        for key, value in defaults.items():
+            if key in opdef.attrs.model_fields:
+                raw[key] = (value, ("defaults", layer.op, key))
+        for key, value in layer.attrs.items():
+            raw[key] = (value, path + (key,))
+        values: dict[str, Any] = {}
+        ok = True
+        for key, (value, vpath) in raw.items():
+            if key not in opdef.attrs.model_fields:
+                self.error("AS101", "schema-error", f"op {layer.op!r} has no attribute {key!r}", vpath,
+                           _attr_hint(opdef, key), key=True)
+                ok = False
+                continue
+            keywords = opdef.attrs.KEYWORDS.get(key, frozenset())
+            try:
+                if isinstance(value, str) and value in keywords:
+                    values[key] = value
+                elif isinstance(value, list):
+                    values[key] = [self._value(v, env) for v in value]
+                else:
+                    values[key] = self._value(value, env)
+            except E.ExprError as exc:
+                self.error("AS104", "bad-expression", f"{key}: {exc.message}", vpath, exc.hint)
+                ok = False
+        if not ok:
+            return None
+        try:
+            return opdef.attrs.model_validate(values)
+        except ValidationError as exc:
+            for err in exc.errors():
+                key = err["loc"][0] if err["loc"] else None
+                vpath = raw[key][1] if key in raw else path
+                message = err["msg"].removeprefix("Value error, ")
+                if err["type"] == "missing":
+                    message = f"op {layer.op!r} needs attribute {key!r}"
+                    vpath = path
+                else:
+                    message = f"{key}: {message}" if key else message
+                self.error("AS101", "schema-error", message, vpath)
+            return None
+
+    def _condition(self, when: Any, env: dict[str, Any], path: tuple) -> bool:
+        if when is None:
+            return True
+        if isinstance(when, bool):
+            return when
+        try:
+            return bool(E.evaluate(when, env))
+        except E.ExprError as exc:
+            self.error("AS104", "bad-expression", f"when: {exc.message}", path, exc.hint)
+            return False
+
+    # -- graph --------------------------------------------------------------------------------------
+    def _add(self, node: Node) -> None:
+        if len(self.net.order) >= MAX_NODES:
+            self.error("AS101", "spec-too-large", f"the network has more than {MAX_NODES:,} layers", node.spec_path)
+            raise _Abort
+        self.net.graph.add_node(node.id, node=node)
+        for src in node.inputs:
+            self.net.graph.add_edge(src, node.id)
+        self.net.order.append(node.id)
+
+    def _unique(self, table: dict[str, Node], name: str, node_path: tuple, what: str) -> str:
+        if name not in table:
+            return name
+        other = table[name]
+        self.error("AS107", "duplicate-name", f"{what} {name!r} is used twice", node_path,
+                   "give each layer its own name", notes=[f"first used at {other.span}"] if other.span else None)
+        n = 2
+        while f"{name}_{n}" in table:
+            n += 1
+        return f"{name}_{n}"
+
+    def _layer(self, layer: M.Layer, path: tuple, site_path: tuple | None, inputs: list[str], env: dict[str, Any],
+               part: str, local: str, named: bool, prefix: str, keras_prefix: str,
+               stage: int | None = None, block: BlockInstance | None = None) -> Node:
+        opdef = O.get(layer.op)
+        torch_path = f"{prefix}.{local}" if prefix else local
+        keras_local = layer.keras or local.replace(".", "_")
+        keras_name = f"{keras_prefix}_{keras_local}" if keras_prefix else keras_local
+        span = self.spans.value(path)
+        site = self.spans.value(site_path) if site_path is not None else span
+        torch_path = self._unique(self.torch_paths, torch_path, path, "module path")
+        keras_name = self._unique(self.keras_names, keras_name, path + ("keras",) if layer.keras else path,
+                                  "Keras layer name")
+        node = Node(torch_path, layer.op, None, inputs, torch_path, keras_name, part, local, named, span, site,
+                    path, stage, block.index if block else None, block.id if block else None)
+        self.torch_paths[torch_path] = node
+        self.keras_names[keras_name] = node
+        if opdef is None:
+            self.error("AS103", "unknown-op", f"unknown op {layer.op!r}", path + ("op",), _op_hint(layer.op))
+        else:
+            node.attrs = self._attrs(opdef, layer, env, path)
+            if opdef.arity == 1 and len(inputs) != 1:
+                self.error("AS106", "bad-reference", f"op {layer.op!r} takes one input, got {len(inputs)}",
+                           path + ("inputs",))
+                node.attrs = None
+            elif opdef.arity is None and len(inputs) < 2:
+                self.error("AS106", "bad-reference", f"op {layer.op!r} combines two or more inputs, got {len(inputs)}",
+                           path + ("inputs",) if layer.inputs else path,
+                           "list them in 'inputs:', e.g. inputs: [conv2, input]")
+                node.attrs = None
+        if layer.in_channels is not None:
+            try:
+                declared = self._value(layer.in_channels, env)
+                node.declared_in_channels = declared if isinstance(declared, int) else None
+            except E.ExprError as exc:
+                self.error("AS104", "bad-expression", f"in_channels: {exc.message}", path + ("in_channels",))
+        self._infer(node)
+        self._add(node)
+        if block is not None:
+            block.nodes.append(node.id)
+        return node
+
+    def _infer(self, node: Node) -> None:
+        preds = [self.net.node(i) for i in node.inputs]
+        node.in_shapes = [p.shape for p in preds]
+        opdef = node.opdef
+        if opdef is None or node.attrs is None or any(s is None for s in node.in_shapes):
+            return
+        extra: dict[str, Any] = {}
+        try:
+            node.shape = opdef.shape(node.attrs, node.in_shapes, extra)  # type: ignore[arg-type]
+        except O.ShapeError as exc:
+            node.error = exc
+            return
+        node.pads = extra.get("pads")
+        node.params = opdef.params(node.attrs, node.in_shapes)  # type: ignore[arg-type]
+        node.macs = opdef.macs(node.attrs, node.in_shapes, node.shape)  # type: ignore[arg-type]
+        node.nonneg = opdef.nonneg(node.attrs, [p.nonneg for p in preds])
+
+    def _scope(self, layers: list[M.Layer], part: str, path: tuple, current: str, env: dict[str, Any],
+               prefix: str, keras_prefix: str, local: dict[str, str] | None = None,
+               block: BlockInstance | None = None, site_path: tuple | None = None,
+               stage: int | None = None) -> str:
+        """Lower a list of layers; returns the id of the last node."""
+        local = local if local is not None else {"input": current}
+        used = set(local)
+        env = {**self.vars, **env}
+        for i, layer in enumerate(layers):
+            lpath = path + (i,)
+            if not self._condition(layer.when, env, lpath + ("when",)):
+                continue
+            if layer.inputs:
+                inputs = []
+                for j, ref in enumerate(layer.inputs):
+                    if ref not in local:
+                        self.error("AS106", "bad-reference", f"no layer named {ref!r} before this one",
+                                   lpath + ("inputs", j), f"known here: {', '.join(sorted(local))}")
+                        continue
+                    inputs.append(local[ref])
+                if len(inputs) != len(layer.inputs):
+                    raise _Abort
+            else:
+                inputs = [current]
+            name = layer.name or _auto_name(layer.op, used)
+            used.add(name)
+            node = self._layer(layer, lpath, site_path, inputs, env, part, name, layer.name is not None, prefix,
+                               keras_prefix, stage, block)
+            local[name] = node.id
+            current = node.id
+        return current
+
+    # -- stages -------------------------------------------------------------------------------------
+    def _stages(self, current: str) -> str:
+        stages = self.spec.stages
+        if isinstance(stages, M.StageTable):
+            plans = self._plan_table(stages)
+        else:
+            plans = self._plan_list(stages)
+        count = sum(len(p["blocks"]) for p in plans)
+        if count > MAX_BLOCKS:
+            self.error("AS101", "spec-too-large", f"the network has {count:,} blocks; the limit is {MAX_BLOCKS:,}",
+                       ("stages",))
+            raise _Abort
+        for plan in plans:
+            info = StageInfo(plan["index"], plan["torch"], plan["keras"], [], self.spans.value(plan["path"]))
+            self.net.stages.append(info)
+            for entry in plan["blocks"]:
+                current = self._block(entry, plan, info, current)
+        return current
+
+    def _stage_name(self, pattern: str, stage: int, path: tuple) -> str:
+        try:
+            name = E.format_pattern(pattern, {**self.vars, "stage": stage})
+        except E.ExprError as exc:
+            self.error("AS104", "bad-expression", f"name pattern: {exc.message}", path, exc.hint)
+            return f"layer{stage}"
+        if not M.NAME_RE.match(name):
+            self.error("AS101", "schema-error", f"stage name {name!r} is not a valid module path", path)
+            return f"layer{stage}"
+        return name
+
+    def _plan_table(self, table: M.StageTable) -> list[dict]:
+        plans = []
+        cols = table.columns
+        if "depth" not in cols:
+            self.error("AS101", "schema-error", "the stage table needs a 'depth' column", ("stages", "columns"))
+            raise _Abort
+        for i, row in enumerate(table.table):
+            rpath = ("stages", "table", i)
+            if len(row) != len(cols):
+                self.error("AS101", "schema-error",
+                           f"stage row has {len(row)} values but the table has {len(cols)} columns "
+                           f"({', '.join(cols)})", rpath)
+                raise _Abort
+            values = dict(zip(cols, row))
+            paths = {c: rpath + (j,) for j, c in enumerate(cols)}
+            depth = values.pop("depth")
+            if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= MAX_BLOCKS:
+                self.error("AS101", "schema-error", f"depth must be a whole number from 1 to {MAX_BLOCKS}, got {depth!r}",
+                           paths["depth"])
+                raise _Abort
+            stride = values.pop("stride", None)
+            stage = i + 1
+            base_args = {k: (v, ("stages", "args", k)) for k, v in table.args.items()}
+            base_args.update({k: (v, paths[k]) for k, v in values.items()})
+            blocks = []
+            for b in range(1, depth + 1):
+                args = dict(base_args)
+                if stride is not None:
+                    at = 1 if table.stride_at == "first" else depth
+                    args["stride"] = (stride, paths["stride"]) if b == at else (1, None)
+                override = table.overrides.get(f"{stage}.{b}", {})
+                for k, v in override.items():
+                    args[k] = (v, ("stages", "overrides", f"{stage}.{b}", k))
+                blocks.append({"block": table.block, "args": args, "path": rpath, "in_channels": None})
+            plans.append({
+                "index": stage,
+                "torch": self._stage_name(table.name, stage, ("stages", "name")),
+                "keras": table.keras,
+                "keras_path": ("stages", "keras"),
+                "path": rpath,
+                "blocks": blocks,
+            })
+        for key in table.overrides:
+            s, b = (int(x) for x in key.split("."))
+            if s > len(table.table) or b > _depth_of(table, s):
+                self.error("AS101", "schema-error", f"override {key!r} names a block that does not exist",
+                           ("stages", "overrides", key), key=True)
+        return plans
+
+    def _plan_list(self, stages: list[M.Stage]) -> list[dict]:
+        plans = []
+        for i, stage in enumerate(stages):
+            spath = ("stages", i)
+            index = i + 1
+            base_args = {k: (v, spath + ("args", k)) for k, v in stage.args.items()}
+            blocks = []
+            if stage.blocks is not None:
+                if stage.depth is not None and stage.depth != len(stage.blocks):
+                    self.error("AS101", "schema-error",
+                               f"depth {stage.depth} does not match the {len(stage.blocks)} blocks listed",
+                               spath + ("depth",))
+                entries = stage.blocks
+                for b, entry in enumerate(entries, start=1):
+                    args = dict(base_args)
+                    args.update({k: (v, spath + ("blocks", b - 1, "args", k)) for k, v in entry.args.items()})
+                    blocks.append({"block": entry.block or stage.block, "args": args,
+                                   "path": spath + ("blocks", b - 1), "in_channels": entry.in_channels})
+            elif stage.depth is not None:
+                for b in range(1, stage.depth + 1):
+                    blocks.append({"block": stage.block, "args": dict(base_args), "path": spath, "in_channels": None})
+            else:
+                self.error("AS101", "schema-error", "a stage needs 'depth' or a 'blocks' list", spath)
+                raise _Abort
+            if stage.stride is not None:
+                at = 0 if stage.stride_at == "first" else len(blocks) - 1
+                for j, blk in enumerate(blocks):
+                    if "stride" not in blk["args"]:
+                        blk["args"]["stride"] = (stage.stride, spath + ("stride",)) if j == at else (1, None)
+            for b, override in stage.overrides.items():
+                if not 1 <= b <= len(blocks):
+                    self.error("AS101", "schema-error", f"override for block {b}, but the stage has {len(blocks)}",
+                               spath + ("overrides", b), key=True)
+                    continue
+                for k, v in override.items():
+                    blocks[b - 1]["args"][k] = (v, spath + ("overrides", b, k))
+            plans.append({
+                "index": index,
+                "torch": self._stage_name(stage.name or "layer{stage}", index, spath + ("name",)),
+                "keras": stage.keras,
+                "keras_path": spath + ("keras",),
+                "path": spath,
+                "blocks": blocks,
+            })
+        return plans
+
+    def _block(self, entry: dict, plan: dict, info: StageInfo, current: str) -> str:
+        index = len(info.block_ids) + 1
+        block_id = f"{info.torch_name}.{index - 1}"
+        site_path = entry["path"]
+        type_name = entry["block"]
+        resolved: ResolvedBlock | None = self.loaded.block(type_name) if type_name else None
+        if resolved is None:
+            known = ", ".join(sorted(self.loaded.blocks))
+            path = ("stages", "block") if isinstance(self.spec.stages, M.StageTable) else site_path
+            self.error("AS102", "unknown-block",
+                       f"unknown block type {type_name!r}" if type_name else "no block type given for this block",
+                       path + (("block",) if path == site_path else ()), f"block types available: {known}")
+            raise _Abort
+        definition = resolved.definition
+        if plan["keras"]:
+            try:
+                keras_prefix = E.format_pattern(plan["keras"], {**self.vars, "stage": info.index, "block": index})
+            except E.ExprError as exc:
+                self.error("AS104", "bad-expression", f"keras name pattern: {exc.message}", plan["keras_path"],
+                           exc.hint)
+                raise _Abort from None
+        else:
+            keras_prefix = block_id.replace(".", "_")
+        in_node = self.net.node(current)
+        block = BlockInstance(block_id, keras_prefix, type_name, info.index, index, {}, {}, {},
+                              self.spans.value(site_path), site_path, current, in_shape=in_node.shape,
+                              declared_in_channels=entry["in_channels"])
+        info.block_ids.append(block_id)
+        self.net.blocks.append(block)
+
+        # parameters: defaults, then arguments
+        env: dict[str, Any] = dict(self.vars)
+        env["in_channels"] = in_node.shape[0] if in_node.shape else None
+        scope = {**self.vars, "stage": info.index, "block": index}
+        for key, (value, vpath) in entry["args"].items():
+            if key not in definition.params:
+                if key == "stride" and vpath is None:
+                    continue  # the stage stride goes to blocks that take one
+                self.error("AS101", "schema-error", f"block type {type_name!r} has no parameter {key!r}",
+                           vpath or site_path, _param_hint(definition, key), key=True)
+                continue
+            try:
+                block.args[key] = self._value(value, scope)
+            except E.ExprError as exc:
+                self.error("AS104", "bad-expression", f"{key}: {exc.message}", vpath or site_path, exc.hint)
+                raise _Abort from None
+            if vpath is not None:
+                block.arg_paths[key] = vpath
+        for key, default in definition.params.items():
+            if key in block.args:
+                continue
+            if default is None:
+                self.error("AS101", "schema-error", f"block type {type_name!r} needs argument {key!r}", site_path,
+                           f"add {key} to the stage's args or the table's columns")
+                raise _Abort
+            try:
+                block.args[key] = self._value(default, {**scope, **block.args})
+            except E.ExprError as exc:
+                self.error("AS104", "bad-expression", f"{key}: {exc.message}",
+                           resolved.prefix + ("params", key), exc.hint)
+                raise _Abort from None
+        env.update(block.args)
+        if env["in_channels"] is None:
+            raise _Abort  # upstream error already reported
+        for key, value in definition.let.items():
+            try:
+                env[key] = self._value(value, env)
+            except E.ExprError as exc:
+                self.error("AS104", "bad-expression", f"{key}: {exc.message}", resolved.prefix + ("let", key),
+                           exc.hint, notes=[f"in block {block_id} ({type_name}), from {block.site}"])
+                raise _Abort from None
+        block.env = env
+
+        prefix = block_id
+        local: dict[str, str] = {"input": current}
+        body_out = self._scope(definition.body, "body", resolved.prefix + ("body",), current, env, prefix,
+                               keras_prefix, local, block, site_path, info.index)
+        out = body_out
+        if definition.merge is not None:
+            short_out = current
+            for c, case in enumerate(definition.shortcut):
+                cpath = resolved.prefix + ("shortcut", c)
+                if self._condition(case.when, env, cpath + ("when",)):
+                    block.shortcut_case = c
+                    if case.from_ not in local:
+                        self.error("AS106", "bad-reference", f"shortcut starts from {case.from_!r}, which is not a "
+                                   "layer of this block", cpath + ("from",), f"known: {', '.join(sorted(local))}")
+                        raise _Abort
+                    short_out = self._scope(case.layers, "shortcut", cpath + ("layers",), local[case.from_], env,
+                                            prefix, keras_prefix, local, block, site_path, info.index)
+                    break
+            merge = definition.merge
+            mname = merge.name or _auto_name(merge.op, set(local))
+            mnode = self._layer(merge, resolved.prefix + ("merge",), site_path, [body_out, short_out], env, "merge",
+                                mname, merge.name is not None, prefix, keras_prefix, info.index, block)
+            local[mname] = mnode.id
+            out = self._scope(definition.post, "post", resolved.prefix + ("post",), mnode.id, env, prefix,
+                              keras_prefix, local, block, site_path, info.index)
+        elif definition.shortcut:
+            self.error("AS101", "schema-error", "a block with 'merge: null' cannot have a shortcut",
+                       resolved.prefix + ("shortcut",))
+        else:
+            out = self._scope(definition.post, "post", resolved.prefix + ("post",), body_out, env, prefix,
+                              keras_prefix, local, block, site_path, info.index)
+        block.output = out
+        block.out_shape = self.net.node(out).shape
+        return out
+
+
+def _depth_of(table: M.StageTable, stage: int) -> int:
+    row = table.table[stage - 1]
+    value = dict(zip(table.columns, row)).get("depth")
+    return value if isinstance(value, int) else 0
+
+
+def _auto_name(op: str, used: set[str]) -> str:
+    if op not in used:
+        return op
+    n = 2
+    while f"{op}{n}" in used:
+        n += 1
+    return f"{op}{n}"
+
+
+def _op_hint(kind: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(kind, list(O.REGISTRY), n=1)
+    known = ", ".join(sorted(O.REGISTRY))
+    return f"did you mean {close[0]!r}?" if close else f"known ops: {known}"
+
+
+def _attr_hint(opdef: O.OpDef, attr: str) -> str:
+    import difflib
+
+    fields = list(opdef.attrs.model_fields)
+    close = difflib.get_close_matches(attr, fields, n=1)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return f"{opdef.kind} takes: {', '.join(fields) or 'no attributes'}"
+
+
+def _param_hint(definition: M.BlockDef, key: str) -> str:
+    import difflib
+
+    params = list(definition.params)
+    close = difflib.get_close_matches(key, params, n=1)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return f"parameters: {', '.join(params) or 'none'}"
+
+
+def build_ir(loaded: LoadedSpec, input_size: tuple[int, int] | None = None) -> Network:
+    """Lower ``loaded`` to a :class:`Network`, inferring shapes at ``input_size`` (default: the spec's)."""
+    return Builder(loaded, input_size).build()
+
+
+def tensor_count(shape: tuple[int, ...]) -> int:
+    return math.prod(shape)

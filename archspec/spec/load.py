@@ -1,0 +1,277 @@
+"""Loading a spec: files, ``extends:`` variants, ``use:`` block files, the block library.
+
+The result, :class:`LoadedSpec`, holds the validated :class:`~archspec.spec.model.Spec`, the
+block types it can use, and a :class:`~archspec.spec.yamlsrc.SpanMap` that gives the source
+position of every value, across all the files involved.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from archspec.diagnostics import ArchspecError, Diagnostic, Severity, SourceCache, Span
+from archspec.spec import model as M
+from archspec.spec.yamlsrc import SpanMap, load_file
+
+LIBRARY_DIR = Path(__file__).resolve().parent.parent / "library" / "blocks"
+MAX_EXTENDS_DEPTH = 16
+
+
+@dataclass
+class ResolvedBlock:
+    """A block type and where it was defined (``prefix`` locates it in the span map)."""
+
+    name: str
+    definition: M.BlockDef
+    origin: str
+    prefix: tuple
+
+
+@dataclass
+class LoadedSpec:
+    path: Path
+    display: str
+    spec: M.Spec
+    spans: SpanMap
+    sources: SourceCache
+    blocks: dict[str, ResolvedBlock]
+    files: list[str] = field(default_factory=list)
+    digest: str = ""
+
+    def block(self, name: str) -> ResolvedBlock | None:
+        return self.blocks.get(name)
+
+
+def display_path(path: Path) -> str:
+    """A path as the user would write it: relative to the working directory when inside it."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return str(path) if rel.startswith("..") else rel
+
+
+def _err(code: str, name: str, message: str, span: Span | None, hint: str | None = None) -> ArchspecError:
+    return ArchspecError([Diagnostic(code, name, Severity.ERROR, message, span, hint)])
+
+
+# ---------------------------------------------------------------------------------------------
+# pydantic errors -> diagnostics
+
+
+def _all_field_names() -> set[str]:
+    names: set[str] = set()
+    for obj in vars(M).values():
+        if isinstance(obj, type) and issubclass(obj, BaseModel) and obj is not BaseModel:
+            for fname, finfo in obj.model_fields.items():
+                names.add(finfo.alias or fname)
+    return names
+
+
+def validation_diagnostics(exc: ValidationError, spans: SpanMap, prefix: tuple = ()) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    seen: set[tuple] = set()
+    known = sorted(_all_field_names())
+    for error in exc.errors():
+        loc = tuple(x for x in error["loc"] if not (isinstance(x, str) and x.startswith("@")))
+        # Cut union-member tags (e.g. 'int', 'list[...]') off the location: keep the longest
+        # prefix that exists in the document.
+        full = prefix + loc
+        cut = len(full)
+        while cut > len(prefix) and full[:cut] not in spans.values and full[:cut] not in spans.keys:
+            cut -= 1
+        etype = error["type"]
+        where = ".".join(str(x) for x in loc) or "document"
+        if etype == "extra_forbidden":
+            key = str(loc[-1])
+            close = difflib.get_close_matches(key, known, n=1)
+            message = f"unknown key {key!r}"
+            hint = f"did you mean {close[0]!r}?" if close else "remove it, or check the spec reference in the README"
+            span = spans.key(full)
+            dedupe = full
+        elif etype == "missing":
+            message = f"missing required key {str(loc[-1])!r}"
+            hint = None
+            span = spans.value(full[:-1])
+            dedupe = full
+        else:
+            span = spans.value(full[:cut])
+            dedupe = full[:cut]
+            message = f"invalid value for {'.'.join(str(x) for x in full[len(prefix):cut]) or where}: {error['msg']}"
+            hint = None
+        if dedupe in seen:
+            continue
+        seen.add(dedupe)
+        out.append(Diagnostic("AS101", "schema-error", message, span, hint))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# files, extends, use
+
+
+def _deep_merge(base: Any, over: Any, path: tuple, replaced: list[tuple]) -> Any:
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for key, value in over.items():
+            if key == "use" and not path and isinstance(value, list) and isinstance(base.get("use"), list):
+                out[key] = list(dict.fromkeys([*base["use"], *value]))
+                continue
+            out[key] = _deep_merge(base.get(key), value, path + (key,), replaced) if key in base else value
+            if key not in base or not (isinstance(base[key], dict) and isinstance(value, dict)):
+                replaced.append(path + (key,))
+        return out
+    return over
+
+
+def _load_tree(path: Path, sources: SourceCache, stack: list[Path], files: list[str]) -> tuple[dict, SpanMap]:
+    display = display_path(path)
+    data, spans = load_file(path, display, sources)
+    files.append(display)
+    if data is None:
+        raise _err("AS101", "schema-error", f"{display} is empty", Span(display, 1, 1),
+                   "a spec starts with 'archspec: 1' and a 'name:'")
+    if not isinstance(data, dict):
+        raise _err("AS101", "schema-error", f"{display} must hold a mapping (key: value pairs) at the top level",
+                   Span(display, 1, 1))
+    if isinstance(data.get("use"), list):
+        data["use"] = [_resolve_use(u, path, spans, ("use", i)) for i, u in enumerate(data["use"])]
+    if "extends" not in data:
+        return data, spans
+    target = data.pop("extends")
+    tspan = spans.value(("extends",))
+    if not isinstance(target, str) or not target.strip():
+        raise _err("AS105", "bad-extends", "'extends' must be a file name", tspan)
+    parent = (path.parent / target).resolve()
+    chain = [*stack, path]
+    if parent in chain:
+        cycle = " -> ".join(display_path(p) for p in [*chain[chain.index(parent):], parent])
+        raise _err("AS105", "extends-cycle", f"'extends' forms a cycle: {cycle}", tspan,
+                   "a variant extends its base; the base must not extend the variant")
+    if len(chain) > MAX_EXTENDS_DEPTH:
+        raise _err("AS105", "bad-extends", f"'extends' chain is longer than {MAX_EXTENDS_DEPTH}", tspan)
+    if not parent.is_file():
+        raise _err("AS105", "bad-extends", f"'extends' names {target!r}, which is not a file "
+                   f"(looked for {display_path(parent)})", tspan, "the path is relative to this spec's folder")
+    base, base_spans = _load_tree(parent, sources, chain, files)
+    replaced: list[tuple] = []
+    merged = _deep_merge(base, data, (), replaced)
+    for prefix in replaced:
+        base_spans.drop(prefix)
+    base_spans.update(spans)
+    return merged, base_spans
+
+
+def _resolve_use(entry: Any, path: Path, spans: SpanMap, loc: tuple) -> Any:
+    if not isinstance(entry, str):
+        return entry  # reported by schema validation
+    if entry.endswith((".yaml", ".yml")):
+        target = (path.parent / entry).resolve()
+        if not target.is_file():
+            raise _err("AS102", "unknown-block-file", f"'use' names {entry!r}, which is not a file "
+                       f"(looked for {display_path(target)})", spans.value(loc),
+                       "the path is relative to this spec's folder; shipped blocks need no 'use'")
+        return str(target)
+    if entry not in library_index():
+        raise _err("AS102", "unknown-block-file", f"no shipped block library named {entry!r}", spans.value(loc),
+                   f"shipped: {', '.join(sorted(library_index()))}")
+    return entry
+
+
+@lru_cache(maxsize=1)
+def library_index() -> dict[str, Path]:
+    """Block type name -> shipped library file."""
+    index: dict[str, Path] = {}
+    for file in sorted(LIBRARY_DIR.glob("*.yaml")):
+        index[file.stem] = file
+    return index
+
+
+@lru_cache(maxsize=64)
+def _read_block_file(file: str) -> tuple[M.BlockFile, SpanMap, SourceCache]:
+    sources = SourceCache()
+    display = display_path(Path(file))
+    data, spans = load_file(Path(file), display, sources)
+    if not isinstance(data, dict):
+        raise _err("AS101", "schema-error", f"{display} must hold a mapping with 'archspec' and 'blocks'",
+                   Span(display, 1, 1))
+    try:
+        return M.BlockFile.model_validate(data), spans, sources
+    except ValidationError as exc:
+        raise ArchspecError(validation_diagnostics(exc, spans)) from None
+
+
+def _library_blocks() -> dict[str, tuple[str, M.BlockDef]]:
+    out: dict[str, tuple[str, M.BlockDef]] = {}
+    for file in library_index().values():
+        bf, _, _ = _read_block_file(str(file))
+        for name, definition in bf.blocks.items():
+            out[name] = (str(file), definition)
+    return out
+
+
+def load_spec(path: str | os.PathLike[str]) -> LoadedSpec:
+    """Read, merge (``extends:``) and validate a spec.  Raises :class:`ArchspecError`."""
+    path = Path(path)
+    sources = SourceCache()
+    files: list[str] = []
+    data, spans = _load_tree(path.resolve() if path.exists() else path, sources, [], files)
+    display = display_path(path.resolve()) if path.exists() else str(path)
+    try:
+        spec = M.Spec.model_validate(data)
+    except ValidationError as exc:
+        raise ArchspecError(validation_diagnostics(exc, spans)) from None
+
+    blocks: dict[str, ResolvedBlock] = {}
+    for name, (file, definition) in _library_blocks().items():
+        blocks[name] = ResolvedBlock(name, definition, display_path(Path(file)), ("@file", file, "blocks", name))
+        _, fspans, fsources = _read_block_file(file)
+        spans.update(fspans.rebase((), ("@file", file)))
+        sources.merge(fsources)
+    defined_by: dict[str, str] = {}
+    for i, entry in enumerate(spec.use):
+        file = str(library_index()[entry]) if entry in library_index() else entry
+        bf, fspans, fsources = _read_block_file(file)
+        spans.update(fspans.rebase((), ("@file", file)))
+        sources.merge(fsources)
+        for name, definition in bf.blocks.items():
+            if name in defined_by and defined_by[name] != file:
+                raise _err("AS102", "duplicate-block", f"block type {name!r} is defined by both "
+                           f"{display_path(Path(defined_by[name]))} and {display_path(Path(file))}",
+                           spans.value(("use", i)), "rename one of them, or use only one file")
+            defined_by[name] = file
+            blocks[name] = ResolvedBlock(name, definition, display_path(Path(file)), ("@file", file, "blocks", name))
+    for name, definition in spec.blocks.items():
+        blocks[name] = ResolvedBlock(name, definition, display, ("blocks", name))
+
+    used = _referenced_blocks(spec)
+    canonical = json.dumps(
+        {
+            "spec": data,
+            "blocks": {
+                n: b.definition.model_dump(mode="json", by_alias=True) for n, b in sorted(blocks.items()) if n in used
+            },
+        },
+        sort_keys=True,
+        default=str,
+    )
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    return LoadedSpec(path, display, spec, spans, sources, blocks, files, digest)
+
+
+def _referenced_blocks(spec: M.Spec) -> set[str]:
+    stages = spec.stages
+    if isinstance(stages, M.StageTable):
+        return {stages.block}
+    names = {s.block for s in stages if s.block}
+    names |= {b.block for s in stages for b in (s.blocks or []) if b.block}
+    return names

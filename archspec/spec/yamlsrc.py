@@ -1,0 +1,215 @@
+"""YAML reading with source positions.
+
+ruamel.yaml's round-trip loader keeps the line and column of every key and value.  The
+document is converted to plain Python data (dict, list, str, int, float, bool, None) and a
+:class:`SpanMap` from *paths* (tuples of keys and indices, e.g. ``("stages", "table", 2, 1)``)
+to :class:`~archspec.diagnostics.Span`.
+
+Hostile input is refused with a diagnostic, never a traceback: files over
+``MAX_FILE_BYTES``, non-UTF-8 bytes, duplicate keys, tags (``!!python/...`` and any other),
+alias expansion beyond ``MAX_NODES`` values, nesting deeper than ``MAX_DEPTH``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from archspec.diagnostics import ArchspecError, Diagnostic, Severity, SourceCache, Span
+
+MAX_FILE_BYTES = 1_000_000
+MAX_NODES = 200_000
+MAX_DEPTH = 64
+MAX_INT_DIGITS = 18
+
+PathT = tuple  # tuple[str | int, ...]
+
+
+@dataclass
+class SpanMap:
+    """Spans of every value (and every mapping key) of one or more YAML documents."""
+
+    values: dict[PathT, Span] = field(default_factory=dict)
+    keys: dict[PathT, Span] = field(default_factory=dict)
+
+    def value(self, path: PathT) -> Span | None:
+        """The span of the value at ``path``, or of its closest ancestor."""
+        path = tuple(path)
+        while True:
+            if path in self.values:
+                return self.values[path]
+            if not path:
+                return None
+            path = path[:-1]
+
+    def key(self, path: PathT) -> Span | None:
+        """The span of the key that names ``path`` (falls back to the value's span)."""
+        path = tuple(path)
+        return self.keys.get(path) or self.value(path)
+
+    def rebase(self, old: PathT, new: PathT) -> "SpanMap":
+        """The spans under ``old`` moved under ``new``."""
+        out = SpanMap()
+        n = len(old)
+        for src, dst in ((self.values, out.values), (self.keys, out.keys)):
+            for path, span in src.items():
+                if path[:n] == tuple(old):
+                    dst[tuple(new) + path[n:]] = span
+        return out
+
+    def update(self, other: "SpanMap") -> None:
+        self.values.update(other.values)
+        self.keys.update(other.keys)
+
+    def drop(self, prefix: PathT) -> None:
+        n = len(prefix)
+        for src in (self.values, self.keys):
+            for path in [p for p in src if p[:n] == tuple(prefix)]:
+                del src[path]
+
+
+def _diag(code: str, name: str, message: str, span: Span | None, hint: str | None = None) -> Diagnostic:
+    return Diagnostic(code, name, Severity.ERROR, message, span, hint)
+
+
+def read_text(path: Path, display: str) -> str:
+    """Read a spec file as UTF-8 text, refusing what is not a regular, sane-sized text file."""
+    span = Span(display, 1, 1)
+    if path.is_dir():
+        raise ArchspecError([_diag("AS100", "unreadable-file", f"{display} is a directory, not a spec file", span,
+                                   "pass a .yaml file, or a shell glob such as specs/*.yaml")])
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ArchspecError([_diag("AS100", "unreadable-file",
+                                       f"{display} is {size:,} bytes; specs are limited to {MAX_FILE_BYTES:,}",
+                                       span)])
+        data = path.read_bytes()
+    except ArchspecError:
+        raise
+    except FileNotFoundError:
+        raise ArchspecError([_diag("AS100", "unreadable-file", f"no such file: {display}", span)]) from None
+    except OSError as exc:
+        raise ArchspecError([_diag("AS100", "unreadable-file", f"cannot read {display}: {exc.strerror}", span)]) from None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ArchspecError([_diag("AS100", "unreadable-file",
+                                   f"{display} is not UTF-8 text (byte 0x{data[exc.start]:02x})",
+                                   Span(display, line, col), "save the file as UTF-8")]) from None
+    if "\x00" in text:
+        raise ArchspecError([_diag("AS100", "unreadable-file", f"{display} contains NUL bytes", span)])
+    return text
+
+
+def parse_yaml(text: str, display: str, sources: SourceCache | None = None) -> tuple[Any, SpanMap]:
+    """Parse YAML text into plain data and spans.  Raises :class:`ArchspecError`."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    if sources is not None:
+        sources.add(display, text)
+    yaml = YAML(typ="rt", pure=True)
+    yaml.allow_duplicate_keys = False
+    try:
+        doc = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        span = Span(display, mark.line + 1, mark.column + 1) if mark else Span(display, 1, 1)
+        problem = exc.problem or exc.context or "invalid YAML"
+        hint = None
+        if "duplicate key" in str(problem) or "found duplicate key" in str(exc):
+            problem = "duplicate key" + (f": {str(exc).split('key', 1)[1].split(chr(10))[0].strip()}" if "key" in str(exc) else "")
+            hint = "each key may appear once per mapping"
+        elif "could not determine a constructor" in str(problem) or "tag" in str(problem):
+            hint = "tags such as !!python/object are not allowed: specs are plain data"
+        raise ArchspecError([_diag("AS100", "yaml-syntax", f"invalid YAML: {problem}", span, hint)]) from None
+    except (YAMLError, RecursionError, ValueError, TypeError) as exc:
+        msg = str(exc).split("\n")[0] or type(exc).__name__
+        if isinstance(exc, RecursionError):
+            msg = "the document is nested too deeply"
+        raise ArchspecError([_diag("AS100", "yaml-syntax", f"invalid YAML: {msg}", Span(display, 1, 1))]) from None
+    spans = SpanMap()
+    counter = [0]
+    data = _convert(doc, (), spans, display, counter, 0, (0, 0))
+    return data, spans
+
+
+def _span(display: str, pos: tuple[int, int] | None) -> Span:
+    line, col = pos if pos else (0, 0)
+    return Span(display, line + 1, col + 1)
+
+
+def _convert(node: Any, path: PathT, spans: SpanMap, display: str, counter: list[int], depth: int,
+             pos: tuple[int, int]) -> Any:
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
+
+    counter[0] += 1
+    span = _span(display, pos)
+    if counter[0] > MAX_NODES:
+        raise ArchspecError([_diag("AS100", "yaml-too-large",
+                                   f"the document expands to more than {MAX_NODES:,} values "
+                                   "(anchors and aliases are expanded)", span,
+                                   "avoid deeply nested aliases; write the spec out")])
+    if depth > MAX_DEPTH:
+        raise ArchspecError([_diag("AS100", "yaml-too-deep", f"the document is nested deeper than {MAX_DEPTH} levels",
+                                   span)])
+    spans.values.setdefault(path, span)
+    tag = getattr(node, "tag", None)
+    tag_value = getattr(tag, "value", None) if tag is not None else None
+    if isinstance(node, TaggedScalar) or (tag_value and tag_value.startswith("!")):
+        raise ArchspecError([_diag("AS100", "yaml-tag", f"YAML tag {tag_value or ''} is not allowed", span,
+                                   "specs are plain data: remove the tag")])
+    if isinstance(node, CommentedMap):
+        out: dict[str, Any] = {}
+        for key in node:
+            if not isinstance(key, str):
+                kpos = node.lc.key(key) if key in node else None
+                raise ArchspecError([_diag("AS101", "schema-error",
+                                           f"mapping keys must be strings, got {key!r}", _span(display, kpos))])
+            kpos = _safe(lambda: node.lc.key(key))
+            vpos = _safe(lambda: node.lc.value(key))
+            spans.keys[path + (key,)] = Span(display, kpos[0] + 1, kpos[1] + 1, len(key)) if kpos else span
+            out[key] = _convert(node[key], path + (key,), spans, display, counter, depth + 1, vpos or kpos or pos)
+        return out
+    if isinstance(node, CommentedSeq):
+        return [
+            _convert(item, path + (i,), spans, display, counter, depth + 1, _safe(lambda: node.lc.item(i)) or pos)
+            for i, item in enumerate(node)
+        ]
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, int):
+        if len(str(abs(int(node)))) > MAX_INT_DIGITS:
+            raise ArchspecError([_diag("AS101", "number-out-of-range",
+                                       f"integer with {len(str(abs(int(node))))} digits is out of range", span)])
+        spans.values[path] = Span(display, span.line, span.column, len(str(int(node))))
+        return int(node)
+    if isinstance(node, float):
+        value = float(node)
+        if math.isnan(value):
+            raise ArchspecError([_diag("AS101", "number-out-of-range", "NaN is not a valid value", span)])
+        return value
+    if isinstance(node, str):
+        text = str(node)
+        spans.values[path] = Span(display, span.line, span.column, max(1, len(text)))
+        return text
+    raise ArchspecError([_diag("AS101", "schema-error", f"unsupported YAML value of type {type(node).__name__}", span)])
+
+
+def _safe(fn):
+    try:
+        return fn()
+    except Exception:  # ruamel has no position for some synthesized nodes
+        return None
+
+
+def load_file(path: Path, display: str, sources: SourceCache | None = None) -> tuple[Any, SpanMap]:
+    text = read_text(path, display)
+    return parse_yaml(text, display, sources)
