@@ -157,7 +157,7 @@ class Builder:
     # -- graph --------------------------------------------------------------------------------------
     def _add(self, node: Node) -> None:
         if len(self.net.order) >= MAX_NODES:
-            self.error("AS101", "spec-too-large", f"the network has more than {MAX_NODES:,} layers", node.spec_path)
+            self.error("AS101", "schema-error", f"the network has more than {MAX_NODES:,} layers", node.spec_path)
             raise _Abort
         self.net.graph.add_node(node.id, node=node)
         for src in node.inputs:
@@ -274,7 +274,7 @@ class Builder:
             plans = self._plan_list(stages)
         count = sum(len(p["blocks"]) for p in plans)
         if count > MAX_BLOCKS:
-            self.error("AS101", "spec-too-large", f"the network has {count:,} blocks; the limit is {MAX_BLOCKS:,}",
+            self.error("AS101", "schema-error", f"the network has {count:,} blocks; the limit is {MAX_BLOCKS:,}",
                        ("stages",))
             raise _Abort
         for plan in plans:

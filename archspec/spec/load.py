@@ -155,7 +155,7 @@ def _load_tree(path: Path, sources: SourceCache, stack: list[Path], files: list[
     chain = [*stack, path]
     if parent in chain:
         cycle = " -> ".join(display_path(p) for p in [*chain[chain.index(parent):], parent])
-        raise _err("AS105", "extends-cycle", f"'extends' forms a cycle: {cycle}", tspan,
+        raise _err("AS105", "bad-extends", f"'extends' forms a cycle: {cycle}", tspan,
                    "a variant extends its base; the base must not extend the variant")
     if len(chain) > MAX_EXTENDS_DEPTH:
         raise _err("AS105", "bad-extends", f"'extends' chain is longer than {MAX_EXTENDS_DEPTH}", tspan)
@@ -177,12 +177,12 @@ def _resolve_use(entry: Any, path: Path, spans: SpanMap, loc: tuple) -> Any:
     if entry.endswith((".yaml", ".yml")):
         target = (path.parent / entry).resolve()
         if not target.is_file():
-            raise _err("AS102", "unknown-block-file", f"'use' names {entry!r}, which is not a file "
+            raise _err("AS102", "unknown-block", f"'use' names {entry!r}, which is not a file "
                        f"(looked for {display_path(target)})", spans.value(loc),
                        "the path is relative to this spec's folder; shipped blocks need no 'use'")
         return str(target)
     if entry not in library_index():
-        raise _err("AS102", "unknown-block-file", f"no shipped block library named {entry!r}", spans.value(loc),
+        raise _err("AS102", "unknown-block", f"no shipped block library named {entry!r}", spans.value(loc),
                    f"shipped: {', '.join(sorted(library_index()))}")
     return entry
 
@@ -245,7 +245,7 @@ def load_spec(path: str | os.PathLike[str]) -> LoadedSpec:
         sources.merge(fsources)
         for name, definition in bf.blocks.items():
             if name in defined_by and defined_by[name] != file:
-                raise _err("AS102", "duplicate-block", f"block type {name!r} is defined by both "
+                raise _err("AS102", "unknown-block", f"block type {name!r} is defined by both "
                            f"{display_path(Path(defined_by[name]))} and {display_path(Path(file))}",
                            spans.value(("use", i)), "rename one of them, or use only one file")
             defined_by[name] = file

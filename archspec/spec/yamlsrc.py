@@ -129,12 +129,12 @@ def parse_yaml(text: str, display: str, sources: SourceCache | None = None) -> t
             hint = "each key may appear once per mapping"
         elif "could not determine a constructor" in str(problem) or "tag" in str(problem):
             hint = "tags such as !!python/object are not allowed: specs are plain data"
-        raise ArchspecError([_diag("AS100", "yaml-syntax", f"invalid YAML: {problem}", span, hint)]) from None
+        raise ArchspecError([_diag("AS109", "yaml-syntax", f"invalid YAML: {problem}", span, hint)]) from None
     except (YAMLError, RecursionError, ValueError, TypeError) as exc:
         msg = str(exc).split("\n")[0] or type(exc).__name__
         if isinstance(exc, RecursionError):
             msg = "the document is nested too deeply"
-        raise ArchspecError([_diag("AS100", "yaml-syntax", f"invalid YAML: {msg}", Span(display, 1, 1))]) from None
+        raise ArchspecError([_diag("AS109", "yaml-syntax", f"invalid YAML: {msg}", Span(display, 1, 1))]) from None
     spans = SpanMap()
     counter = [0]
     data = _convert(doc, (), spans, display, counter, 0, (0, 0))
@@ -153,18 +153,18 @@ def _convert(node: Any, path: PathT, spans: SpanMap, display: str, counter: list
     counter[0] += 1
     span = _span(display, pos)
     if counter[0] > MAX_NODES:
-        raise ArchspecError([_diag("AS100", "yaml-too-large",
+        raise ArchspecError([_diag("AS109", "yaml-syntax",
                                    f"the document expands to more than {MAX_NODES:,} values "
                                    "(anchors and aliases are expanded)", span,
                                    "avoid deeply nested aliases; write the spec out")])
     if depth > MAX_DEPTH:
-        raise ArchspecError([_diag("AS100", "yaml-too-deep", f"the document is nested deeper than {MAX_DEPTH} levels",
+        raise ArchspecError([_diag("AS109", "yaml-syntax", f"the document is nested deeper than {MAX_DEPTH} levels",
                                    span)])
     spans.values.setdefault(path, span)
     tag = getattr(node, "tag", None)
     tag_value = getattr(tag, "value", None) if tag is not None else None
     if isinstance(node, TaggedScalar) or (tag_value and tag_value.startswith("!")):
-        raise ArchspecError([_diag("AS100", "yaml-tag", f"YAML tag {tag_value or ''} is not allowed", span,
+        raise ArchspecError([_diag("AS109", "yaml-syntax", f"YAML tag {tag_value or ''} is not allowed", span,
                                    "specs are plain data: remove the tag")])
     if isinstance(node, CommentedMap):
         out: dict[str, Any] = {}
@@ -187,14 +187,14 @@ def _convert(node: Any, path: PathT, spans: SpanMap, display: str, counter: list
         return node
     if isinstance(node, int):
         if len(str(abs(int(node)))) > MAX_INT_DIGITS:
-            raise ArchspecError([_diag("AS101", "number-out-of-range",
+            raise ArchspecError([_diag("AS101", "schema-error",
                                        f"integer with {len(str(abs(int(node))))} digits is out of range", span)])
         spans.values[path] = Span(display, span.line, span.column, len(str(int(node))))
         return int(node)
     if isinstance(node, float):
         value = float(node)
         if math.isnan(value):
-            raise ArchspecError([_diag("AS101", "number-out-of-range", "NaN is not a valid value", span)])
+            raise ArchspecError([_diag("AS101", "schema-error", "NaN is not a valid value", span)])
         return value
     if isinstance(node, str):
         text = str(node)

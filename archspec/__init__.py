@@ -1,0 +1,61 @@
+"""archspec: a compiler for ResNet-style architecture specs.
+
+YAML spec -> validated graph IR (shapes, params, multiply-accumulates) -> lint ->
+PyTorch / Keras source -> numerical cross-check.
+
+The public API imports its heavy dependencies (jinja2, torch, tensorflow) only when used.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "load", "build_ir", "lint", "emit", "build_model"]
+
+
+def load(path, input_size=None):
+    """Load a spec file and lower it to the IR (:class:`archspec.ir.graph.Network`).
+
+    Raises :class:`archspec.diagnostics.ArchspecError` when the spec cannot be read or lowered.
+    """
+    from archspec.diagnostics import ArchspecError
+    from archspec.ir.build import build_ir as _build
+    from archspec.spec.load import load_spec
+
+    network = _build(load_spec(path), input_size)
+    errors = [d for d in network.diagnostics if d.is_error]
+    if errors:
+        raise ArchspecError(errors)
+    return network
+
+
+def build_ir(path, input_size=None):
+    """Alias of :func:`load`."""
+    return load(path, input_size)
+
+
+def lint(path_or_network, input_size=None):
+    """All diagnostics for a spec (a path or a loaded network), sorted by position."""
+    from archspec.lint import lint_path, lint_network
+
+    if isinstance(path_or_network, (str, bytes)) or hasattr(path_or_network, "__fspath__"):
+        return lint_path(path_or_network, input_size)
+    return lint_network(path_or_network)
+
+
+def emit(spec, backend="torch"):
+    """Generated source (a string) for ``spec`` (a path or a network) in ``backend``."""
+    from archspec.backends import emit as _emit
+    from archspec.pipeline import checked_network
+
+    return _emit(checked_network(spec), backend)
+
+
+def build_model(spec, backend="torch", input_size=None):
+    """The instantiated model (``torch.nn.Module`` or built ``keras.Model``) for ``spec``."""
+    from archspec.backends import get_backend
+    from archspec.pipeline import checked_network
+
+    network = checked_network(spec, input_size)
+    module = get_backend(backend)
+    return module.instantiate(module.emit(network), network)

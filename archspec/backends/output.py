@@ -1,0 +1,54 @@
+"""Writing generated files: atomically, deterministically, and checkably."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tempfile
+from pathlib import Path
+
+DEFAULT_ROOT = Path("generated")
+
+
+def output_path(name: str, backend: str, out_dir: str | os.PathLike[str] | None) -> Path:
+    """``generated/<backend>/<name>.py`` by default; ``<out_dir>/<name>.py`` with ``-o``."""
+    base = Path(out_dir) if out_dir is not None else DEFAULT_ROOT / backend
+    return base / f"{name}.py"
+
+
+def write_atomic(path: Path, text: str) -> bool:
+    """Write ``text`` to ``path`` through a temporary file in the same folder, compiled first,
+    then moved into place with ``os.replace``.  A failure leaves any existing file untouched.
+    Returns False when the file already held exactly this text (nothing written)."""
+    compile(text, str(path), "exec")  # a SyntaxError here never reaches the disk
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return True
+
+
+def stale_diff(path: Path, text: str) -> str | None:
+    """None when ``path`` holds exactly ``text``; otherwise a unified diff (or a 'missing' note)."""
+    if not path.is_file():
+        return f"{path}: missing\n"
+    current = path.read_text(encoding="utf-8")
+    if current == text:
+        return None
+    diff = difflib.unified_diff(
+        current.splitlines(keepends=True), text.splitlines(keepends=True),
+        fromfile=f"{path} (on disk)", tofile=f"{path} (from spec)",
+    )
+    return "".join(diff)

@@ -1,0 +1,58 @@
+"""The rule registry: every diagnostic code archspec can emit, with its documentation.
+
+Codes by family: ``AS1xx`` schema (reported while loading and lowering the spec), ``AS2xx``
+shapes and channels, ``AS3xx`` topology and residual structure, ``AS4xx`` portability
+between frameworks.  An error blocks code generation.
+
+Rules with a ``check`` function read the IR and yield diagnostics; rules without one are
+reported by the loader or the IR builder and are listed here for their documentation.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from archspec.diagnostics import Diagnostic, Severity, Span
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    name: str
+    severity: Severity
+    summary: str
+    doc: str  # What it does / Why is this bad / Example / Use instead
+    check: Callable | None = None
+
+    def diagnostic(self, message: str, span: Span | None, hint: str | None = None,
+                   notes: Iterable[str] = ()) -> Diagnostic:
+        return Diagnostic(self.code, self.name, self.severity, message, span, hint, list(notes))
+
+
+RULES: dict[str, Rule] = {}
+
+
+def rule(code: str, name: str, severity: Severity, summary: str, *, reported_by: str | None = None) -> Callable:
+    """Register a rule; the decorated function's docstring is its documentation.
+
+    Decorate ``check(network) -> Iterable[Diagnostic]``.  For codes that the loader or the IR
+    builder report (``reported_by="loader"``), the function only carries the documentation.
+    """
+
+    def wrap(fn: Callable) -> Callable:
+        if code in RULES:
+            raise RuntimeError(f"rule code {code} registered twice")
+        RULES[code] = Rule(code, name, severity, summary, inspect.cleandoc(fn.__doc__ or ""),
+                           None if reported_by else fn)
+        return fn
+
+    return wrap
+
+
+def by_name(name: str) -> Rule | None:
+    for r in RULES.values():
+        if r.name == name or r.code == name.upper():
+            return r
+    return None
