@@ -10,7 +10,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load", "build_ir", "lint", "emit", "build_model"]
+__all__ = ["__version__", "load", "build_ir", "lint_spec", "emit", "build_model"]
 
 
 def load(path, input_size=None):
@@ -34,7 +34,7 @@ def build_ir(path, input_size=None):
     return load(path, input_size)
 
 
-def lint(path_or_network, input_size=None):
+def lint_spec(path_or_network, input_size=None):
     """All diagnostics for a spec (a path or a loaded network), sorted by position."""
     from archspec.lint import lint_path, lint_network
 

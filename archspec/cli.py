@@ -1,0 +1,391 @@
+"""The ``archspec`` command line.
+
+Exit codes: 0 ok; 1 findings in a spec (errors, or warnings with ``--strict``), a stale file
+with ``build --check``, or a failed ``check``; 2 usage or I/O problems (including a spec
+file that cannot be read); 3 an internal error (a bug: please report it; ``--debug`` shows
+the traceback).
+
+The ``lint``, ``summary``, ``rules`` and ``explain`` commands import neither jinja2, torch,
+tensorflow nor keras: they start fast and run with the core dependencies alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Callable, Sequence
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    pass
+
+
+def _color(stream) -> bool:
+    return hasattr(stream, "isatty") and stream.isatty() and "NO_COLOR" not in os.environ
+
+
+def _print_diagnostics(diagnostics, sources=None, stream=None) -> None:
+    from archspec.diagnostics import render_text
+
+    stream = stream or sys.stderr
+    if diagnostics:
+        stream.write(render_text(diagnostics, sources, color=_color(stream)))
+
+
+def _input_size(values: Sequence[int] | None) -> tuple[int, int] | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        values = [values[0], values[0]]
+    if len(values) != 2 or any(v < 1 or v > 65_536 for v in values):
+        raise UsageError("--input-size takes one or two sizes between 1 and 65536 (height [width])")
+    return (values[0], values[1])
+
+
+def _io_failure(diagnostics) -> bool:
+    return any(d.code == "AS100" for d in diagnostics)
+
+
+# ------------------------------------------------------------------------------------------------
+# lint
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    from archspec.diagnostics import Severity, SourceCache
+    from archspec.lint import lint_path
+
+    size = _input_size(args.input_size)
+    everything = []
+    sources = SourceCache()
+    for spec in args.specs:
+        everything.extend(lint_path(spec, size))
+    if args.format == "json":
+        from archspec.diagnostics import render_json
+
+        sys.stdout.write(render_json(everything))
+    elif args.format == "github":
+        for d in everything:
+            level = {"error": "error", "warning": "warning", "info": "notice"}[d.severity.value]
+            loc = f" file={d.span.file},line={d.span.line},col={d.span.column}" if d.span else ""
+            msg = d.message + (f" (hint: {d.hint})" if d.hint else "")
+            msg = msg.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+            sys.stdout.write(f"::{level}{loc},title={d.code} {d.name}::{msg}\n")
+    else:
+        _print_diagnostics(everything, sources, sys.stdout)
+        errors = sum(d.severity is Severity.ERROR for d in everything)
+        warnings = sum(d.severity is Severity.WARNING for d in everything)
+        files = len(args.specs)
+        if everything:
+            sys.stdout.write("\n")
+        sys.stdout.write(
+            f"{files} spec{'s' if files != 1 else ''} checked: {errors} error{'s' if errors != 1 else ''}, "
+            f"{warnings} warning{'s' if warnings != 1 else ''}\n"
+        )
+    if _io_failure(everything):
+        return EXIT_USAGE
+    if any(d.is_error for d in everything):
+        return EXIT_FINDINGS
+    if args.strict and any(d.severity is Severity.WARNING for d in everything):
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------------------
+# summary
+
+
+def _shape(shape) -> str:
+    return "x".join(str(d) for d in shape) if shape is not None else "?"
+
+
+def _network_or_exit(spec: str, size):
+    """(network, exit code): the network when it lowered without errors."""
+    from archspec.diagnostics import ArchspecError
+    from archspec.ir.build import build_ir
+    from archspec.lint import lint_network
+    from archspec.spec.load import load_spec
+
+    try:
+        loaded = load_spec(spec)
+    except ArchspecError as exc:
+        _print_diagnostics(exc.diagnostics)
+        return None, EXIT_USAGE if _io_failure(exc.diagnostics) else EXIT_FINDINGS
+    network = build_ir(loaded, size)
+    errors = [d for d in lint_network(network) if d.is_error]
+    if errors:
+        _print_diagnostics(errors, loaded.sources)
+        return None, EXIT_FINDINGS
+    return network, EXIT_OK
+
+
+def summary_dict(network) -> dict:
+    layers = [
+        {
+            "name": node.torch_path,
+            "keras_name": node.keras_name,
+            "op": node.op,
+            "output_shape": list(node.shape) if node.shape else None,
+            "params": node.params,
+            "macs": node.macs,
+        }
+        for node in network.ops()
+    ]
+    trainable = sum(
+        sum(_prod(t.shape) for t in node.tensors() if t.trainable) for node in network.ops()
+    )
+    buffers = sum(
+        sum(_prod(t.shape) for t in node.tensors() if not t.trainable) for node in network.ops()
+    )
+    activations = sum(_prod(node.shape) for node in network.ops() if node.shape)
+    return {
+        "name": network.name,
+        "spec": network.spec.display,
+        "digest": network.spec.digest,
+        "input_shape": list(network.input_shape),
+        "output_shape": list(network.output_shape) if network.output_shape else None,
+        "params": network.params,
+        "trainable_params": trainable,
+        "buffers": buffers,
+        "macs": network.macs,
+        "memory_mb": {
+            "input": round(_prod(network.input_shape) * 4 / 1e6, 2),
+            "forward_activations": round(activations * 4 / 1e6, 2),
+            "params": round((network.params + buffers) * 4 / 1e6, 2),
+        },
+        "layers": layers,
+    }
+
+
+def _prod(shape) -> int:
+    out = 1
+    for d in shape:
+        out *= d
+    return out
+
+
+def render_summary(data: dict, depth: int | None = None) -> str:
+    rows = [("Layer (module path)", "Op", "Output shape", "Params", "Mult-adds")]
+    for layer in data["layers"]:
+        name = layer["name"]
+        if depth is not None and name.count(".") >= depth and not layer["params"]:
+            continue
+        rows.append((name, layer["op"], _shape(layer["output_shape"]), f"{layer['params']:,}", f"{layer['macs']:,}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    rule = "=" * (sum(widths) + 8)
+    out = [rule, f"{data['name']}  ({data['spec']})  input {_shape(data['input_shape'])}", rule]
+
+    def line(r):
+        return f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}  {r[4]:>{widths[4]}}"
+
+    out.append(line(rows[0]))
+    out.append("-" * len(rule))
+    out.extend(line(r) for r in rows[1:])
+    out.append(rule)
+    mem = data["memory_mb"]
+    out += [
+        f"Total params: {data['params']:,}",
+        f"Trainable params: {data['trainable_params']:,}",
+        f"Non-trainable buffers: {data['buffers']:,}",
+        f"Total mult-adds: {data['macs']:,} ({data['macs'] / 1e9:.2f} G)",
+        f"Output shape: {_shape(data['output_shape'])}",
+        rule,
+        f"Input size (MB): {mem['input']:.2f}",
+        f"Forward activations size (MB): {mem['forward_activations']:.2f}",
+        f"Params and buffers size (MB): {mem['params']:.2f}",
+        f"Estimated total size (MB): {mem['input'] + mem['forward_activations'] + mem['params']:.2f}",
+        rule,
+    ]
+    return "\n".join(out) + "\n"
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    size = _input_size(args.input_size)
+    results = []
+    status = EXIT_OK
+    for spec in args.specs:
+        network, code = _network_or_exit(spec, size)
+        status = max(status, code)
+        if network is not None:
+            results.append(summary_dict(network))
+    if args.format == "json":
+        payload = results[0] if len(results) == 1 and len(args.specs) == 1 else results
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+    else:
+        sys.stdout.write("\n".join(render_summary(r, args.depth) for r in results))
+    return status
+
+
+# ------------------------------------------------------------------------------------------------
+# build
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from archspec.backends import BACKENDS, BackendError, get_backend
+    from archspec.backends.naming import NamingError
+    from archspec.backends.output import output_path, stale_diff, write_atomic
+    from archspec.backends.render import RenderError
+
+    backends = list(BACKENDS) if "all" in args.backend else list(dict.fromkeys(args.backend))
+    if args.output and len(backends) > 1:
+        raise UsageError("-o/--output takes one backend; build the backends one at a time")
+    size = _input_size(args.input_size)
+    status = EXIT_OK
+    for spec in args.specs:
+        network, code = _network_or_exit(spec, size)
+        status = max(status, code)
+        if network is None:
+            continue
+        for backend in backends:
+            module = get_backend(backend)
+            try:
+                source = module.emit(network)
+            except (BackendError, NamingError, RenderError) as exc:
+                sys.stderr.write(f"error: {spec}: {backend} backend: {exc}\n")
+                status = max(status, EXIT_FINDINGS)
+                continue
+            path = output_path(network.name, backend, args.output)
+            if args.check:
+                diff = stale_diff(path, source)
+                if diff is None:
+                    sys.stdout.write(f"fresh   {path}\n")
+                else:
+                    sys.stdout.write(f"stale   {path} (run: archspec build {spec} --backend {backend}"
+                                     f"{' -o ' + str(args.output) if args.output else ''})\n")
+                    sys.stdout.write(diff)
+                    status = max(status, EXIT_FINDINGS)
+                continue
+            try:
+                changed = write_atomic(path, source)
+            except OSError as exc:
+                sys.stderr.write(f"error: cannot write {path}: {exc.strerror or exc}\n")
+                status = max(status, EXIT_USAGE)
+                continue
+            except SyntaxError as exc:
+                sys.stderr.write(f"error: {spec}: the generated {backend} code does not compile ({exc.msg}, "
+                                 f"line {exc.lineno}); nothing was written. Please report this.\n")
+                status = max(status, EXIT_INTERNAL)
+                continue
+            sys.stdout.write(f"{'wrote  ' if changed else 'same   '} {path}\n")
+    return status
+
+
+# ------------------------------------------------------------------------------------------------
+# rules / explain
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    from archspec.lint import RULES
+
+    if args.format == "json":
+        data = [{"code": r.code, "name": r.name, "severity": r.severity.value, "summary": r.summary}
+                for r in RULES.values()]
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        return EXIT_OK
+    for r in RULES.values():
+        sys.stdout.write(f"{r.code}  {r.name:<22} {r.severity.value:<8} {r.summary}\n")
+    return EXIT_OK
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from archspec.lint.registry import by_name
+
+    found = by_name(args.code)
+    if found is None:
+        raise UsageError(f"no rule {args.code!r}; 'archspec rules' lists them")
+    sys.stdout.write(f"{found.code} {found.name} ({found.severity.value}): {found.summary}\n\n{found.doc}\n")
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # exit 2 with a short usage line, as argparse does
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from archspec import __version__
+
+    parser = _Parser(prog="archspec", description="Compile, lint and check ResNet-style architecture specs.")
+    parser.add_argument("--version", action="version", version=f"archspec {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def size_arg(p):
+        p.add_argument("--input-size", nargs="+", type=int, metavar="N",
+                       help="input height [width] (default: the spec's input size)")
+
+    p = sub.add_parser("lint", help="check specs: schema, shapes, topology, portability")
+    p.add_argument("specs", nargs="+", metavar="SPEC")
+    p.add_argument("--format", choices=["text", "json", "github"], default="text")
+    p.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+    size_arg(p)
+    p.set_defaults(func=cmd_lint)
+
+    p = sub.add_parser("summary", help="per-layer table: output shape, parameters, mult-adds")
+    p.add_argument("specs", nargs="+", metavar="SPEC")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--depth", type=int, default=None, help="hide parameterless layers deeper than this")
+    size_arg(p)
+    p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("build", help="generate PyTorch / Keras source")
+    p.add_argument("specs", nargs="+", metavar="SPEC")
+    p.add_argument("--backend", action="append", choices=["torch", "keras", "all"], default=None,
+                   help="torch (default), keras, or all; may be repeated")
+    p.add_argument("-o", "--output", metavar="DIR", help="output folder (default: generated/<backend>/)")
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 with a diff if a file is stale")
+    size_arg(p)
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("rules", help="list every lint rule")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(func=cmd_rules)
+
+    p = sub.add_parser("explain", help="show a rule's documentation")
+    p.add_argument("code", help="rule code (AS204) or name (suspicious-width)")
+    p.set_defaults(func=cmd_explain)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    if getattr(args, "backend", "unset") is None:
+        args.backend = ["torch"]
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except UsageError as exc:
+        sys.stderr.write(f"archspec: error: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("archspec: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # the last line of defence: never a bare traceback
+        if args.debug:
+            traceback.print_exc()
+        sys.stderr.write(
+            f"archspec: internal error: {type(exc).__name__}: {exc}\n"
+            "This is a bug in archspec; please report it with the spec that triggers it"
+            f"{'' if args.debug else ' (run with --debug for the traceback)'}.\n"
+        )
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
