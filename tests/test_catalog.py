@@ -1,0 +1,122 @@
+"""The spec catalog against its peers.
+
+Every model in the reference file (torchvision / timm, measured with torchinfo) that has a
+spec of the same name in ``specs/`` must give the peer's parameter count, its
+multiply-accumulates at 224x224 and its whole state dict (every key and its shape).  Every
+shipped spec, in the reference or not, must lower to the IR without an error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from archspec.ir.build import build_ir
+from archspec.ir.graph import Network
+from archspec.spec.load import load_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "specs"
+REFERENCE_CANDIDATES = [
+    Path(os.environ["ARCHSPEC_REFERENCE"]) if os.environ.get("ARCHSPEC_REFERENCE") else None,
+    ROOT / "tests" / "reference" / "torch_models.json",
+    Path("/work/shared/reference/torch_models.json"),
+]
+
+
+def _reference() -> dict:
+    for path in REFERENCE_CANDIDATES:
+        if path is not None and path.is_file():
+            return json.loads(path.read_text())
+    return {}
+
+
+REFERENCE = _reference()
+CATALOG = sorted(name for name in REFERENCE if (SPECS / f"{name}.yaml").is_file())
+ALL_SPECS = sorted(SPECS.glob("*.yaml"))
+
+
+def _batchnorm_affine(net: Network) -> int:
+    return sum(node.params for node in net.ops() if node.op == "batchnorm")
+
+
+# Differences from the peer's torchinfo figure that cannot be removed, and why.
+# name -> (what the IR counts on top of torchinfo, as a function of the network; the reason)
+MACS_BEYOND_TORCHINFO = {
+    "resnetv2_50": (
+        _batchnorm_affine,
+        "timm's BatchNormAct2d holds its ReLU as a child module, so torchinfo counts it as a "
+        "container and totals only leaf modules: the batch norms' weights and biases are left out",
+    ),
+}
+
+
+@cache
+def _network(name: str) -> Network:
+    return build_ir(load_spec(SPECS / f"{name}.yaml"))
+
+
+needs_reference = pytest.mark.skipif(
+    not REFERENCE, reason="reference torch_models.json not found (set ARCHSPEC_REFERENCE to its path)"
+)
+
+
+@needs_reference
+def test_catalog_covers_the_shipped_families():
+    expected = set(
+        "resnet18 resnet34 resnet50 resnet101 resnet152 resnext50_32x4d resnext101_32x8d "
+        "wide_resnet50_2 wide_resnet101_2 resnet50d seresnet50 resnetv2_50".split()
+    )
+    assert expected <= set(CATALOG)
+
+
+@pytest.mark.parametrize("name", CATALOG)
+def test_spec_name_is_its_file_name(name):
+    assert load_spec(SPECS / f"{name}.yaml").spec.name == name
+
+
+@pytest.mark.parametrize("name", CATALOG)
+def test_params_equal_the_peer(name):
+    assert _network(name).params == REFERENCE[name]["params"]
+
+
+@pytest.mark.parametrize("name", CATALOG)
+def test_macs_equal_torchinfo(name):
+    net = _network(name)
+    beyond, _reason = MACS_BEYOND_TORCHINFO.get(name, (lambda net: 0, ""))
+    assert net.macs - beyond(net) == REFERENCE[name]["mult_adds_224"]
+
+
+@needs_reference
+def test_known_mac_differences_are_not_zero():
+    # An entry that no longer explains anything should be removed.
+    for name, (beyond, _reason) in MACS_BEYOND_TORCHINFO.items():
+        if name in CATALOG:
+            assert beyond(_network(name)) > 0
+
+
+@pytest.mark.parametrize("name", CATALOG)
+def test_state_dict_equals_the_peer(name):
+    ours = _network(name).state_dict_shapes()
+    theirs = {key: tuple(shape) for key, shape in REFERENCE[name]["state_dict"].items()}
+    missing = sorted(theirs.keys() - ours.keys())
+    extra = sorted(ours.keys() - theirs.keys())
+    shared = ours.keys() & theirs.keys()
+    wrong = sorted((key, ours[key], theirs[key]) for key in shared if ours[key] != theirs[key])
+    assert not missing, f"{len(missing)} keys missing, first: {missing[:5]}"
+    assert not extra, f"{len(extra)} keys the peer lacks, first: {extra[:5]}"
+    assert not wrong, f"{len(wrong)} shapes differ (key, ours, peer), first: {wrong[:5]}"
+
+
+@pytest.mark.parametrize("path", ALL_SPECS, ids=[p.stem for p in ALL_SPECS])
+def test_every_spec_lowers_without_errors(path):
+    net = build_ir(load_spec(path))
+    errors = [d for d in net.diagnostics if d.is_error]
+    assert not errors, "\n".join(f"{d.code} {d.message} at {d.span}" for d in errors)
+    unknown = [n.torch_path for n in net.nodes() if n.shape is None or n.error is not None]
+    assert not unknown, f"shape errors or unknown shapes at: {unknown[:5]}"
+    assert net.ok
