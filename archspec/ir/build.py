@@ -69,6 +69,7 @@ class Builder:
         except _Abort:
             return net
         net.output = current
+        net.complete = True
         return net
 
     def _vars(self) -> None:
@@ -164,12 +165,13 @@ class Builder:
             self.net.graph.add_edge(src, node.id)
         self.net.order.append(node.id)
 
-    def _unique(self, table: dict[str, Node], name: str, node_path: tuple, what: str) -> str:
+    def _unique(self, table: dict[str, Node], name: str, node_path: tuple, what: str, report: bool = True) -> str:
         if name not in table:
             return name
         other = table[name]
-        self.error("AS107", "duplicate-name", f"{what} {name!r} is used twice", node_path,
-                   "give each layer its own name", notes=[f"first used at {other.span}"] if other.span else None)
+        if report:
+            self.error("AS107", "duplicate-name", f"{what} {name!r} is used twice", node_path,
+                       "give each layer its own name", notes=[f"first used at {other.span}"] if other.span else None)
         n = 2
         while f"{name}_{n}" in table:
             n += 1
@@ -184,9 +186,10 @@ class Builder:
         keras_name = f"{keras_prefix}_{keras_local}" if keras_prefix else keras_local
         span = self.spans.value(path)
         site = self.spans.value(site_path) if site_path is not None else span
+        torch_dup = torch_path in self.torch_paths
         torch_path = self._unique(self.torch_paths, torch_path, path, "module path")
         keras_name = self._unique(self.keras_names, keras_name, path + ("keras",) if layer.keras else path,
-                                  "Keras layer name")
+                                  "Keras layer name", report=not torch_dup)
         node = Node(torch_path, layer.op, None, inputs, torch_path, keras_name, part, local, named, span, site,
                     path, stage, block.index if block else None, block.id if block else None)
         self.torch_paths[torch_path] = node

@@ -99,6 +99,7 @@ class Network:
     blocks: list[BlockInstance] = field(default_factory=list)
     stages: list[StageInfo] = field(default_factory=list)
     output: str = "input"
+    complete: bool = False  # False when lowering stopped early on an error
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
     # -- access -------------------------------------------------------------------------------

@@ -356,12 +356,13 @@ def _merge_shape(broadcast: bool) -> Callable:
                     dims.append(max(x, y))
                 first = tuple(dims)
             elif other != first:
-                what = "channels" if other[1:] == first[1:] else "spatial sizes"
-                hint = (
-                    "give the shortcut a projection (1x1 conv) so that both branches have the same shape"
-                    if what == "channels"
-                    else "apply the same stride on the shortcut as on the main path"
-                )
+                channels, spatial = other[0] != first[0], other[1:] != first[1:]
+                what = "channels and spatial sizes" if channels and spatial else "channels" if channels else "spatial sizes"
+                hint = {
+                    "channels": "give the shortcut a 1x1 conv projection so that both branches have the same channels",
+                    "spatial sizes": "apply the same stride on the shortcut as on the main path",
+                    "channels and spatial sizes": "give the shortcut a 1x1 conv projection with the main path's stride",
+                }[what]
                 raise ShapeError("mismatch", f"cannot add shapes {_fmt(first)} and {_fmt(other)}: the {what} differ",
                                  hint)
         return first

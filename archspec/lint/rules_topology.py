@@ -85,6 +85,8 @@ def dead_layer(network: Network) -> Iterator[Diagnostic]:
     Use instead: reference the layer, or remove it.
     """
     me = RULES["AS303"]
+    if not network.complete:
+        return
     for node in network.ops():
         if node.id != network.output and network.graph.out_degree(node.id) == 0:
             yield me.diagnostic(f"the output of {node.op} {node.torch_path} is never used", node.span,

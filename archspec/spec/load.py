@@ -93,7 +93,8 @@ def validation_diagnostics(exc: ValidationError, spans: SpanMap, prefix: tuple =
         where = ".".join(str(x) for x in loc) or "document"
         if etype == "extra_forbidden":
             key = str(loc[-1])
-            close = difflib.get_close_matches(key, known, n=1)
+            candidates = [f.alias or n for n, f in M.Spec.model_fields.items()] if len(loc) == 1 else known
+            close = difflib.get_close_matches(key, candidates, n=1)
             message = f"unknown key {key!r}"
             hint = f"did you mean {close[0]!r}?" if close else "remove it, or check the spec reference in the README"
             span = spans.key(full)
@@ -111,7 +112,7 @@ def validation_diagnostics(exc: ValidationError, spans: SpanMap, prefix: tuple =
         if dedupe in seen:
             continue
         seen.add(dedupe)
-        out.append(Diagnostic("AS101", "schema-error", message, span, hint))
+        out.append(Diagnostic("AS101", "schema-error", Severity.ERROR, message, span, hint))
     return out
 
 
@@ -133,7 +134,8 @@ def _deep_merge(base: Any, over: Any, path: tuple, replaced: list[tuple]) -> Any
     return over
 
 
-def _load_tree(path: Path, sources: SourceCache, stack: list[Path], files: list[str]) -> tuple[dict, SpanMap]:
+def _load_tree(path: Path, sources: SourceCache, stack: list[Path], files: list[str],
+               root_span: Span | None = None) -> tuple[dict, SpanMap]:
     display = display_path(path)
     data, spans = load_file(path, display, sources)
     files.append(display)
@@ -149,20 +151,21 @@ def _load_tree(path: Path, sources: SourceCache, stack: list[Path], files: list[
         return data, spans
     target = data.pop("extends")
     tspan = spans.value(("extends",))
+    root_span = root_span or tspan  # a cycle is reported where the user's own spec starts it
     if not isinstance(target, str) or not target.strip():
         raise _err("AS105", "bad-extends", "'extends' must be a file name", tspan)
     parent = (path.parent / target).resolve()
     chain = [*stack, path]
     if parent in chain:
         cycle = " -> ".join(display_path(p) for p in [*chain[chain.index(parent):], parent])
-        raise _err("AS105", "bad-extends", f"'extends' forms a cycle: {cycle}", tspan,
+        raise _err("AS105", "bad-extends", f"'extends' forms a cycle: {cycle}", root_span,
                    "a variant extends its base; the base must not extend the variant")
     if len(chain) > MAX_EXTENDS_DEPTH:
         raise _err("AS105", "bad-extends", f"'extends' chain is longer than {MAX_EXTENDS_DEPTH}", tspan)
     if not parent.is_file():
         raise _err("AS105", "bad-extends", f"'extends' names {target!r}, which is not a file "
                    f"(looked for {display_path(parent)})", tspan, "the path is relative to this spec's folder")
-    base, base_spans = _load_tree(parent, sources, chain, files)
+    base, base_spans = _load_tree(parent, sources, chain, files, root_span)
     replaced: list[tuple] = []
     merged = _deep_merge(base, data, (), replaced)
     for prefix in replaced:

@@ -195,6 +195,7 @@ def _convert(node: Any, path: PathT, spans: SpanMap, display: str, counter: list
         value = float(node)
         if math.isnan(value):
             raise ArchspecError([_diag("AS101", "schema-error", "NaN is not a valid value", span)])
+        spans.values[path] = Span(display, span.line, span.column, len(str(node)))
         return value
     if isinstance(node, str):
         text = str(node)

@@ -1,0 +1,37 @@
+"""Shared test helpers: paths, the --update-golden flag, golden-file comparison."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "specs"
+FIXTURES = ROOT / "tests" / "fixtures"
+GOLDEN = ROOT / "tests" / "golden"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true", help="rewrite golden files instead of comparing")
+
+
+@pytest.fixture
+def golden(request):
+    """``golden(relative_path, text)``: compare with tests/golden/<path>, or rewrite it with --update-golden."""
+
+    def check(relative: str, text: str) -> None:
+        path = GOLDEN / relative
+        if request.config.getoption("--update-golden"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            return
+        assert path.is_file(), f"golden file {path} is missing: run pytest --update-golden"
+        expected = path.read_text(encoding="utf-8")
+        if text != expected:
+            diff = "".join(difflib.unified_diff(expected.splitlines(True), text.splitlines(True),
+                                                f"{relative} (golden)", f"{relative} (now)"))
+            pytest.fail(f"output differs from the golden file (pytest --update-golden to accept):\n{diff}")
+
+    return check
