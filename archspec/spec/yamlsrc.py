@@ -132,6 +132,14 @@ def parse_yaml(text: str, display: str, sources: SourceCache | None = None) -> t
         raise ArchspecError([_diag("AS109", "yaml-syntax", f"invalid YAML: {problem}", span, hint)]) from None
     except (YAMLError, RecursionError, ValueError, TypeError) as exc:
         msg = str(exc).split("\n")[0] or type(exc).__name__
+        if isinstance(exc, ValueError) and "integer string conversion" in msg:
+            import re
+
+            match = re.search(r"\d{%d,}" % (MAX_INT_DIGITS + 1), text)
+            line = text.count("\n", 0, match.start()) + 1 if match else 1
+            col = match.start() - text.rfind("\n", 0, match.start()) if match else 1
+            raise ArchspecError([_diag("AS101", "schema-error", "integer literal with thousands of digits is out of "
+                                       "range", Span(display, line, col))]) from None
         if isinstance(exc, RecursionError):
             msg = "the document is nested too deeply"
         raise ArchspecError([_diag("AS109", "yaml-syntax", f"invalid YAML: {msg}", Span(display, 1, 1))]) from None
