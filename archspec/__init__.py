@@ -10,7 +10,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load", "build_ir", "lint_spec", "emit", "build_model"]
+__all__ = ["__version__", "load", "build_ir", "lint_spec", "emit", "build_model", "transfer_weights", "check"]
 
 
 def load(path, input_size=None):
@@ -59,3 +59,18 @@ def build_model(spec, backend="torch", input_size=None):
     network = checked_network(spec, input_size)
     module = get_backend(backend)
     return module.instantiate(module.emit(network), network)
+
+
+def transfer_weights(torch_model, keras_model, spec, direction="torch_to_keras"):
+    """Copy weights and BatchNorm statistics between the PyTorch and Keras models of ``spec``,
+    through the IR's mapping (``direction``: ``"torch_to_keras"`` or ``"keras_to_torch"``)."""
+    from archspec.crosscheck.weights import transfer_weights as _transfer
+
+    return _transfer(torch_model, keras_model, spec, direction)
+
+
+def check(spec, input_size=None, **options):
+    """Cross-check the PyTorch and Keras models of ``spec`` numerically (see ``archspec check``)."""
+    from archspec.crosscheck.compare import check_spec
+
+    return check_spec(spec, input_size, **options)

@@ -276,6 +276,73 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------------
+# check
+
+
+def _fmt_float(value: float) -> str:
+    return "inf" if value == float("inf") else f"{value:.2e}"
+
+
+def render_check(result, verbose: bool = False) -> str:
+    lines = [f"{'PASS' if result.passed else 'FAIL'}  {result.name} ({result.spec}) at "
+             f"{result.input_size[0]}x{result.input_size[1]}, batch {result.batch}: "
+             f"{len(result.layers)} tensors, max abs diff {_fmt_float(result.max_abs_diff)}, "
+             f"max scaled diff {_fmt_float(result.max_rel_diff)}"]
+    if result.first_divergence:
+        lines.append(f"      first divergence: {result.first_divergence}")
+    shown = result.layers if verbose else [d for d in result.layers if not d.passed][:10]
+    for d in shown:
+        lines.append(f"      {'ok  ' if d.passed else 'BAD '} {d.kind:<6} {d.name:<32} {d.keras_name:<32} "
+                     f"{'x'.join(map(str, d.shape)):<14} abs {_fmt_float(d.max_abs_diff)}  "
+                     f"scaled {_fmt_float(d.max_rel_diff)}")
+    return "\n".join(lines) + "\n"
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from archspec.crosscheck.compare import check_spec, quiet_tensorflow
+    from archspec.diagnostics import ArchspecError
+
+    quiet_tensorflow()
+    size = _input_size(args.input_size)
+    if args.batch < 1 or args.batch > 64:
+        raise UsageError("--batch must be between 1 and 64")
+    if args.atol < 0 or args.rtol < 0:
+        raise UsageError("--atol and --rtol must not be negative")
+    results = []
+    status = EXIT_OK
+    total = len(args.specs)
+    for i, spec in enumerate(args.specs, start=1):
+        if total > 1 or sys.stderr.isatty():
+            sys.stderr.write(f"[{i}/{total}] checking {spec} ...\n")
+            sys.stderr.flush()
+        try:
+            result = check_spec(spec, size, batch=args.batch, seed=args.seed, atol=args.atol, rtol=args.rtol)
+        except ArchspecError as exc:
+            _print_diagnostics(exc.diagnostics)
+            status = max(status, EXIT_USAGE if _io_failure(exc.diagnostics) else EXIT_FINDINGS)
+            continue
+        results.append(result)
+        if not result.passed:
+            status = max(status, EXIT_FINDINGS)
+        if args.format == "text":
+            sys.stdout.write(render_check(result, args.verbose))
+            sys.stdout.flush()
+    if args.format == "json":
+        payload = [r.to_dict() for r in results]
+        sys.stdout.write(json.dumps(payload[0] if total == 1 and payload else payload, indent=2) + "\n")
+    elif total > 1:
+        sys.stdout.write("\nsummary\n")
+        width = max((len(r.name) for r in results), default=4)
+        for r in results:
+            sys.stdout.write(f"  {'PASS' if r.passed else 'FAIL'}  {r.name:<{width}}  "
+                             f"{r.input_size[0]}x{r.input_size[1]}  max abs {_fmt_float(r.max_abs_diff)}  "
+                             f"max scaled {_fmt_float(r.max_rel_diff)}  {r.timings.get('total', 0):.1f}s\n")
+        passed = sum(r.passed for r in results)
+        sys.stdout.write(f"{passed}/{total} specs passed\n")
+    return status
+
+
+# ------------------------------------------------------------------------------------------------
 # rules / explain
 
 
@@ -346,6 +413,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 with a diff if a file is stale")
     size_arg(p)
     p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("check", help="cross-check the PyTorch and Keras models numerically")
+    p.add_argument("specs", nargs="+", metavar="SPEC")
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--atol", type=float, default=1e-4, help="absolute tolerance, scaled by max(1, |tensor|max)")
+    p.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance per element")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--verbose", "-v", action="store_true", help="list every compared tensor")
+    size_arg(p)
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("rules", help="list every lint rule")
     p.add_argument("--format", choices=["text", "json"], default="text")

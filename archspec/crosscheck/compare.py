@@ -1,0 +1,209 @@
+"""The numerical cross-check: one spec, two frameworks, the same weights, the same input.
+
+Both generated models are built; the PyTorch one gets random weights and BatchNorm
+statistics, which are transferred to Keras through the IR; a random input (NCHW for
+PyTorch, the same values NHWC for Keras) runs through both in inference mode.  Compared:
+every layer with weights, every block's output and the logits, in the IR's order.
+
+Tolerance: a compared tensor passes when every element satisfies
+``|keras - torch| <= atol * max(1, scale) + rtol * |torch|`` where ``scale`` is the largest
+magnitude in the PyTorch tensor.  Defaults ``atol = 1e-4`` and ``rtol = 1e-4`` follow the
+converters' practice (nobuco 1e-4 per node, onnx2tf atol 1e-4) for float32, scaled so that
+deep layers with large activations are judged relative to their size.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from archspec.ir.graph import Network
+
+DEFAULT_ATOL = 1e-4
+DEFAULT_RTOL = 1e-4
+
+
+@dataclass
+class TensorDiff:
+    name: str  # module path
+    keras_name: str
+    kind: str  # layer | block | output
+    shape: list[int]
+    max_abs_diff: float
+    max_rel_diff: float  # max |diff| / max(1, scale)
+    scale: float
+    passed: bool
+
+
+@dataclass
+class CheckResult:
+    spec: str
+    name: str
+    input_size: list[int]
+    batch: int
+    atol: float
+    rtol: float
+    seed: int
+    passed: bool
+    max_abs_diff: float
+    max_rel_diff: float
+    first_divergence: str | None
+    layers: list[TensorDiff] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _points(network: Network) -> list[tuple[str, str]]:
+    """(node id, kind) of every compared tensor, in network order."""
+    block_outputs = {b.output: b.id for b in network.blocks}
+    out = []
+    for node in network.ops():
+        if node.id == network.output:
+            out.append((node.id, "output"))
+        elif node.id in block_outputs:
+            out.append((node.id, "block"))
+        elif node.params:
+            out.append((node.id, "layer"))
+    return out
+
+
+def quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+def build_pair(network: Network, seed: int = 0):
+    """Both generated models, the PyTorch one randomized, the weights transferred to Keras."""
+    quiet_tensorflow()
+    from archspec.backends import get_backend
+    from archspec.crosscheck.weights import randomize_torch, transfer_weights
+
+    torch_backend, keras_backend = get_backend("torch"), get_backend("keras")
+    torch_model = torch_backend.instantiate(torch_backend.emit(network), network)
+    torch_model.eval()
+    randomize_torch(torch_model, network, seed)
+    keras_model = keras_backend.instantiate(keras_backend.emit(network), network)
+    transfer_weights(torch_model, keras_model, network)
+    return torch_model, keras_model
+
+
+def compare_models(torch_model, keras_model, network: Network, *, batch: int = 2, seed: int = 0,
+                   atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL) -> list[TensorDiff]:
+    """Run both models on the same random input; one :class:`TensorDiff` per compared tensor."""
+    import keras
+    import torch
+
+    points = _points(network)
+    rng = np.random.default_rng(seed + 1)
+    x = rng.standard_normal((batch, *network.input_shape)).astype(np.float32)
+
+    # PyTorch: forward hooks on the modules that produce the compared tensors.
+    captured: dict[str, np.ndarray] = {}
+    handles = []
+    modules = dict(torch_model.named_modules())
+    torch_points = []
+    for node_id, kind in points:
+        node = network.node(node_id)
+        path = network.block(node.block_id).id if kind == "block" else node.torch_path
+        if kind == "output":
+            torch_points.append((node_id, kind))
+            continue
+        module = modules.get(path)
+        if module is None:
+            continue
+        torch_points.append((node_id, kind))
+
+        def hook(_module, _inputs, output, node_id=node_id):
+            captured[node_id] = output.detach().cpu().numpy()
+
+        handles.append(module.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            logits = torch_model(torch.from_numpy(x)).detach().cpu().numpy()
+    finally:
+        for handle in handles:
+            handle.remove()
+    captured[network.output] = logits
+
+    # Keras: one model with every compared layer's output.
+    names = {layer.name for layer in keras_model.layers}
+    keras_points = [(n, k) for n, k in torch_points if network.node(n).keras_name in names or k == "output"]
+    outputs = [
+        keras_model.output if kind == "output" else keras_model.get_layer(network.node(n).keras_name).output
+        for n, kind in keras_points
+    ]
+    probe = keras.Model(keras_model.inputs, outputs)
+    x_nhwc = np.transpose(x, (0, 2, 3, 1)) if x.ndim == 4 else x
+    results = probe(x_nhwc, training=False)
+    if not isinstance(results, (list, tuple)):
+        results = [results]
+
+    diffs = []
+    for (node_id, kind), value in zip(keras_points, results):
+        node = network.node(node_id)
+        theirs = np.asarray(value)
+        if theirs.ndim == 4:
+            theirs = np.transpose(theirs, (0, 3, 1, 2))
+        ours = captured.get(node_id)
+        if ours is None or ours.shape != theirs.shape:
+            diffs.append(TensorDiff(node.torch_path, node.keras_name, kind, list(ours.shape if ours is not None else ()),
+                                    float("inf"), float("inf"), 0.0, False))
+            continue
+        scale = float(np.max(np.abs(ours))) if ours.size else 0.0
+        delta = np.abs(theirs.astype(np.float64) - ours.astype(np.float64))
+        allowed = atol * max(1.0, scale) + rtol * np.abs(ours)
+        diffs.append(TensorDiff(
+            name=node.block_id if kind == "block" else node.torch_path,
+            keras_name=node.keras_name,
+            kind=kind,
+            shape=list(ours.shape[1:]),
+            max_abs_diff=float(delta.max()) if delta.size else 0.0,
+            max_rel_diff=float(delta.max() / max(1.0, scale)) if delta.size else 0.0,
+            scale=scale,
+            passed=bool(np.all(delta <= allowed)),
+        ))
+    return diffs
+
+
+def check_spec(spec, input_size: tuple[int, int] | None = None, *, batch: int = 2, seed: int = 0,
+               atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL) -> CheckResult:
+    """Cross-check one spec (a path or a network).  Raises ArchspecError for a spec with errors."""
+    import torch
+
+    from archspec.pipeline import checked_network
+
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    network = checked_network(spec, input_size)
+    timings["load_and_lint"] = time.perf_counter() - start
+    mark = time.perf_counter()
+    torch.manual_seed(seed)
+    torch_model, keras_model = build_pair(network, seed)
+    timings["build_and_transfer"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    diffs = compare_models(torch_model, keras_model, network, batch=batch, seed=seed, atol=atol, rtol=rtol)
+    timings["run_and_compare"] = time.perf_counter() - mark
+    timings["total"] = time.perf_counter() - start
+    failed = [d for d in diffs if not d.passed]
+    finite = [d for d in diffs if np.isfinite(d.max_abs_diff)]
+    return CheckResult(
+        spec=network.spec.display,
+        name=network.name,
+        input_size=list(network.input_shape[1:]),
+        batch=batch,
+        atol=atol,
+        rtol=rtol,
+        seed=seed,
+        passed=bool(diffs) and not failed,
+        max_abs_diff=max((d.max_abs_diff for d in diffs), default=0.0),
+        max_rel_diff=max((d.max_rel_diff for d in finite), default=0.0),
+        first_divergence=failed[0].name if failed else None,
+        layers=diffs,
+        timings={k: round(v, 3) for k, v in timings.items()},
+    )

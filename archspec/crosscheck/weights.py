@@ -1,0 +1,117 @@
+"""Weights between the two generated models, driven by the IR (never guessed from names).
+
+Every IR node with tensors is one PyTorch module at ``node.torch_path`` and one Keras layer
+named ``node.keras_name``; the op kind says how the tensors map:
+
+- ``conv``: PyTorch OIHW (out, in/groups, kh, kw) <-> Keras HWIO (kh, kw, in/groups, out),
+  the permutation ``(2, 3, 1, 0)``; bias as is.
+- ``linear``: PyTorch (out, in) <-> Keras (in, out), a transpose.
+- ``batchnorm``: weight, bias, running_mean, running_var <-> gamma, beta, moving_mean,
+  moving_variance.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from archspec.ir.graph import Network
+
+
+def _network(spec: Any) -> Network:
+    if isinstance(spec, Network):
+        return spec
+    from archspec.pipeline import checked_network
+
+    return checked_network(spec)
+
+
+def _keras_layer(keras_model, name: str):
+    try:
+        return keras_model.get_layer(name)
+    except ValueError:
+        raise KeyError(f"the Keras model has no layer named {name!r}") from None
+
+
+def transfer_weights(torch_model, keras_model, spec, direction: str = "torch_to_keras") -> int:
+    """Copy every weight and BatchNorm statistic between the two models built from ``spec``
+    (a path or a :class:`Network`).  ``direction`` is ``"torch_to_keras"`` (default) or
+    ``"keras_to_torch"``.  Returns the number of tensors copied."""
+    import torch
+
+    if direction not in ("torch_to_keras", "keras_to_torch"):
+        raise ValueError("direction must be 'torch_to_keras' or 'keras_to_torch'")
+    network = _network(spec)
+    state = torch_model.state_dict()
+    copied = 0
+    updates: dict[str, torch.Tensor] = {}
+    for node in network.ops():
+        tensors = [t for t in node.tensors() if t.name != "num_batches_tracked"]
+        if not tensors:
+            continue
+        layer = _keras_layer(keras_model, node.keras_name)
+        names = [t.name for t in tensors]
+        if direction == "torch_to_keras":
+            values = []
+            for name in names:
+                value = state[f"{node.torch_path}.{name}"].detach().cpu().numpy()
+                if name == "weight" and node.op == "conv":
+                    value = value.transpose(2, 3, 1, 0)
+                elif name == "weight" and node.op == "linear":
+                    value = value.T
+                values.append(np.ascontiguousarray(value))
+            current = layer.get_weights()
+            if [v.shape for v in current] != [v.shape for v in values]:
+                raise ValueError(
+                    f"{node.keras_name}: Keras weights {[v.shape for v in current]} do not match "
+                    f"{[v.shape for v in values]} from {node.torch_path}"
+                )
+            layer.set_weights(values)
+        else:
+            values = layer.get_weights()
+            if len(values) != len(names):
+                raise ValueError(f"{node.keras_name}: {len(values)} Keras weights for {len(names)} tensors")
+            for name, value in zip(names, values):
+                if name == "weight" and node.op == "conv":
+                    value = value.transpose(3, 2, 0, 1)
+                elif name == "weight" and node.op == "linear":
+                    value = value.T
+                updates[f"{node.torch_path}.{name}"] = torch.from_numpy(np.ascontiguousarray(value))
+        copied += len(names)
+    if direction == "keras_to_torch":
+        with torch.no_grad():
+            for key, value in updates.items():
+                state[key].copy_(value.to(state[key].dtype))
+    return copied
+
+
+def randomize_torch(torch_model, network: Network, seed: int = 0) -> None:
+    """Give every weight, bias and BatchNorm statistic a random value that keeps activations
+    in a sane range: He-scaled weights, biases near 0, BN scales near 1, running variances in
+    [0.5, 2] and running means near 0 (so that eps and the statistics matter)."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    state = torch_model.state_dict()
+    with torch.no_grad():
+        for node in network.ops():
+            for tensor in node.tensors():
+                key = f"{node.torch_path}.{tensor.name}"
+                shape = tuple(tensor.shape)
+                if tensor.name == "num_batches_tracked":
+                    continue
+                if node.op == "batchnorm":
+                    value = {
+                        "weight": rng.uniform(0.5, 1.5, shape),
+                        "bias": rng.normal(0.0, 0.1, shape),
+                        "running_mean": rng.normal(0.0, 0.1, shape),
+                        "running_var": rng.uniform(0.5, 2.0, shape),
+                    }[tensor.name]
+                elif tensor.name == "weight":
+                    fan_in = math.prod(shape[1:])
+                    value = rng.normal(0.0, math.sqrt(2.0 / fan_in), shape)
+                else:
+                    value = rng.uniform(-0.1, 0.1, shape)
+                state[key].copy_(torch.from_numpy(value.astype(np.float32)))
