@@ -343,6 +343,37 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------------
+# docs
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    from archspec.backends.output import stale_diff, write_atomic_text
+    from archspec.docs import documents
+
+    specs = [Path(p) for p in args.specs] if args.specs else sorted(Path("specs").glob("*.yaml"))
+    if not specs:
+        raise UsageError("no specs found: run from the repository root or pass spec files")
+    try:
+        docs = documents(specs)
+    except ValueError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_FINDINGS
+    status = EXIT_OK
+    for path, text in docs.items():
+        if args.check:
+            diff = stale_diff(path, text)
+            if diff is None:
+                sys.stdout.write(f"fresh   {path}\n")
+            else:
+                sys.stdout.write(f"stale   {path} (run: archspec docs)\n{diff}")
+                status = EXIT_FINDINGS
+        else:
+            changed = write_atomic_text(path, text)
+            sys.stdout.write(f"{'wrote  ' if changed else 'same   '} {path}\n")
+    return status
+
+
+# ------------------------------------------------------------------------------------------------
 # rules / explain
 
 
@@ -424,6 +455,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", "-v", action="store_true", help="list every compared tensor")
     size_arg(p)
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("docs", help="regenerate docs/catalog.md and docs/rules.md (--check: verify them)")
+    p.add_argument("specs", nargs="*", metavar="SPEC", help="default: specs/*.yaml")
+    p.add_argument("--check", action="store_true")
+    p.set_defaults(func=cmd_docs)
 
     p = sub.add_parser("rules", help="list every lint rule")
     p.add_argument("--format", choices=["text", "json"], default="text")

@@ -17,10 +17,15 @@ def output_path(name: str, backend: str, out_dir: str | os.PathLike[str] | None)
 
 
 def write_atomic(path: Path, text: str) -> bool:
-    """Write ``text`` to ``path`` through a temporary file in the same folder, compiled first,
-    then moved into place with ``os.replace``.  A failure leaves any existing file untouched.
-    Returns False when the file already held exactly this text (nothing written)."""
+    """Write Python source ``text`` to ``path`` through a temporary file in the same folder,
+    compiled first, then moved into place with ``os.replace``.  A failure leaves any existing
+    file untouched.  Returns False when the file already held exactly this text."""
     compile(text, str(path), "exec")  # a SyntaxError here never reaches the disk
+    return write_atomic_text(path, text)
+
+
+def write_atomic_text(path: Path, text: str) -> bool:
+    """Write ``text`` to ``path`` atomically (temporary file, then ``os.replace``)."""
     if path.is_file() and path.read_text(encoding="utf-8") == text:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)

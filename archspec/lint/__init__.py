@@ -15,6 +15,11 @@ from archspec.lint.registry import RULES, Rule
 
 __all__ = ["RULES", "Rule", "lint_network", "lint_path"]
 
+# List the rules by code, whatever order their modules were imported in.
+_by_code = dict(sorted(RULES.items()))
+RULES.clear()
+RULES.update(_by_code)
+
 
 def lint_network(network: Network) -> list[Diagnostic]:
     found: list[Diagnostic] = list(network.diagnostics)

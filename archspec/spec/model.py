@@ -184,6 +184,7 @@ class Spec(_Strict):
     archspec: Literal[1] = Field(description="spec language version")
     name: str = Field(description="network name; also the generated file's name")
     doc: str | None = None
+    peer: str | None = Field(None, description="the published implementation this spec reproduces")
     input: InputSpec = Field(default_factory=InputSpec)
     vars: dict[str, ArgValue] = Field(
         default_factory=dict, description="named values usable in every expression, e.g. num_classes: 1000"
