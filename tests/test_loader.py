@@ -153,3 +153,10 @@ def test_load_error_carries_diagnostics(tmp_path):
         load_spec(path)
     diag = info.value.diagnostics[0]
     assert (diag.code, diag.span.line, diag.span.column, diag.hint) == ("AS101", 3, 1, "did you mean 'stages'?")
+
+
+def test_keys_that_look_like_internal_tags_are_plain_unknown_keys(tmp_path):
+    # found by test_random_yaml_documents_never_raise: {'@': None}
+    path = write(tmp_path, "at.yaml", "'@': null\n'@table': 1\n")
+    found = [(d.code, d.message) for d in lint_path(path)]
+    assert ("AS101", "unknown key '@'") in found and ("AS101", "unknown key '@table'") in found

@@ -82,7 +82,9 @@ def validation_diagnostics(exc: ValidationError, spans: SpanMap, prefix: tuple =
     seen: set[tuple] = set()
     known = sorted(_all_field_names())
     for error in exc.errors():
-        loc = tuple(x for x in error["loc"] if not (isinstance(x, str) and x.startswith("@")))
+        raw = error["loc"]
+        # drop the stage-form discriminator tags ('stages', '@table', ...) that pydantic inserts
+        loc = tuple(x for i, x in enumerate(raw) if not (i and raw[i - 1] == "stages" and x in ("@table", "@list")))
         # Cut union-member tags (e.g. 'int', 'list[...]') off the location: keep the longest
         # prefix that exists in the document.
         full = prefix + loc
