@@ -25,6 +25,7 @@ MAX_DEPTH = 64
 MAX_INT_DIGITS = 18
 
 PathT = tuple  # tuple[str | int, ...]
+_CORE_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("map", "seq", "str", "int", "float", "bool", "null"))
 
 
 @dataclass
@@ -171,7 +172,7 @@ def _convert(node: Any, path: PathT, spans: SpanMap, display: str, counter: list
     spans.values.setdefault(path, span)
     tag = getattr(node, "tag", None)
     tag_value = getattr(tag, "value", None) if tag is not None else None
-    if isinstance(node, TaggedScalar) or (tag_value and tag_value.startswith("!")):
+    if isinstance(node, TaggedScalar) or (tag_value and tag_value not in _CORE_TAGS):
         raise ArchspecError([_diag("AS109", "yaml-syntax", f"YAML tag {tag_value or ''} is not allowed", span,
                                    "specs are plain data: remove the tag")])
     if isinstance(node, CommentedMap):
