@@ -120,3 +120,16 @@ def test_fixed_pooling_is_fine_at_224_and_a_finding_at_256():
 @pytest.mark.parametrize("spec", sorted((ROOT / "specs").glob("*.yaml")), ids=lambda p: p.stem)
 def test_every_shipped_spec_lints_clean(spec):
     assert _lint(spec) == []
+
+
+def test_noqa_acknowledges_a_warning_on_its_line_but_never_an_error(tmp_path):
+    source = (FIXTURES / "rules" / "AS402_maxpool_zero_padding.yaml").read_text()
+    quiet = source.replace("pad_value: 0}  # expect: AS402", "pad_value: 0}  # noqa: AS402")
+    (tmp_path / "quiet.yaml").write_text(quiet)
+    assert lint_path(tmp_path / "quiet.yaml") == []
+    other = source.replace("pad_value: 0}  # expect: AS402", "pad_value: 0}  # noqa: AS401")
+    (tmp_path / "other.yaml").write_text(other)
+    assert [d.code for d in lint_path(tmp_path / "other.yaml")] == ["AS402"]
+    error = (FIXTURES / "rules" / "AS103_unknown_op.yaml").read_text().replace("# expect: AS103", "# noqa: AS103")
+    (tmp_path / "error.yaml").write_text(error)
+    assert [d.code for d in lint_path(tmp_path / "error.yaml")] == ["AS103"]

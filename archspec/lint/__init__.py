@@ -7,6 +7,7 @@ every registered rule, sorted by position.
 from __future__ import annotations
 
 import os
+import re
 
 from archspec.diagnostics import ArchspecError, Diagnostic
 from archspec.ir.graph import Network
@@ -21,14 +22,30 @@ RULES.clear()
 RULES.update(_by_code)
 
 
+NOQA = re.compile(r"#\s*noqa:\s*(AS\d{3}(?:\s*,\s*AS\d{3})*)", re.IGNORECASE)
+
+
+def _suppressed(diag: Diagnostic, sources) -> bool:
+    """True when the diagnostic's source line carries ``# noqa: <its code>`` (errors excepted)."""
+    if diag.span is None or diag.is_error:
+        return False
+    line = sources.line(diag.span.file, diag.span.line)
+    match = NOQA.search(line or "")
+    return bool(match) and diag.code in {c.strip().upper() for c in match.group(1).split(",")}
+
+
 def lint_network(network: Network) -> list[Diagnostic]:
+    """Every finding on ``network``, sorted by position.  A warning or info finding whose
+    source line ends with ``# noqa: ASxxx`` (its code) is suppressed; errors never are."""
     found: list[Diagnostic] = list(network.diagnostics)
     for rule in RULES.values():
         if rule.check is not None:
             found.extend(rule.check(network))
     unique: dict[tuple, Diagnostic] = {}
+    sources = network.spec.sources
     for diag in found:
-        unique.setdefault((diag.sort_key(), diag.code), diag)
+        if not _suppressed(diag, sources):
+            unique.setdefault((diag.sort_key(), diag.code), diag)
     return sorted(unique.values(), key=Diagnostic.sort_key)
 
 

@@ -26,23 +26,28 @@ def same_padding_stride(network: Network) -> Iterator[Diagnostic]:
     `padding: [[2, 3], [2, 3]]` to keep TensorFlow's numbers at 224x224.
     """
     me = RULES["AS401"]
+    spans = network.spec.spans
     for node in network.ops():
         attrs = node.attrs
         if attrs is None or getattr(attrs, "padding", None) != "same":
             continue
         stride = attrs.stride if node.op == "conv" else attrs.strides
-        if max(stride) <= 1:
-            continue
+        dilation = getattr(attrs, "dilation", (1, 1))
+        if max(stride) <= 1 or all((k - 1) * d == 0 for k, d in zip(attrs.kernel, dilation)):
+            continue  # stride 1, or a 1x1 window: 'same' never pads asymmetrically
         pads = node.pads
         detail = ""
         if pads is not None:
             asym = pads[0] != pads[1] or pads[2] != pads[3]
             detail = (f": at this input size it pads top/bottom {pads[0]}/{pads[1]}, left/right {pads[2]}/{pads[3]}"
                       + (" (asymmetric)" if asym else ""))
-        span = network.spec.spans.value(node.spec_path + ("padding",)) if node.block_id is None else node.span
+        notes = []
+        if node.block_id is not None:
+            block = network.block(node.block_id)
+            notes.append(f"in block {block.id} ({block.block_type}), from {block.site}")
         yield me.diagnostic(f"{node.op} {node.torch_path} uses TensorFlow 'same' padding at stride "
-                            f"{stride[0]}x{stride[1]}{detail}", span,
-                            "write the padding explicitly; 'same' at stride > 1 depends on the input size")
+                            f"{stride[0]}x{stride[1]}{detail}", spans.value(node.spec_path + ("padding",)),
+                            "write the padding explicitly; 'same' at stride > 1 depends on the input size", notes)
 
 
 @rule("AS402", "maxpool-zero-padding", Severity.INFO, "max pooling padded with zeros over a possibly negative input")
@@ -58,7 +63,8 @@ def maxpool_zero_padding(network: Network) -> Iterator[Diagnostic]:
 
     Example: `- {op: maxpool, kernel: 3, stride: 2, padding: 1, pad_value: 0}` after a conv.
 
-    Use instead: `pad_value: -inf` (the default) unless you reproduce such a model on purpose.
+    Use instead: `pad_value: -inf` (the default) unless you reproduce such a model on purpose;
+    then acknowledge it on the line: `pad_value: 0}  # noqa: AS402`.
     """
     me = RULES["AS402"]
     for node in network.ops():
