@@ -374,6 +374,18 @@ def cmd_docs(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------------
+# schema
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from archspec.schema import block_file_schema, spec_schema
+
+    schema = block_file_schema() if args.blocks else spec_schema()
+    sys.stdout.write(json.dumps(schema, indent=2, sort_keys=True) + "\n")
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------------------
 # rules / explain
 
 
@@ -460,6 +472,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("specs", nargs="*", metavar="SPEC", help="default: specs/*.yaml")
     p.add_argument("--check", action="store_true")
     p.set_defaults(func=cmd_docs)
+
+    p = sub.add_parser("schema", help="print the JSON Schema (draft 2020-12) of the spec language")
+    p.add_argument("--blocks", action="store_true", help="the schema of a block-definition file instead")
+    p.set_defaults(func=cmd_schema)
 
     p = sub.add_parser("rules", help="list every lint rule")
     p.add_argument("--format", choices=["text", "json"], default="text")

@@ -1,5 +1,5 @@
 """Documentation generated from the code and the specs: ``docs/catalog.md`` (every shipped
-spec with its figures) and ``docs/rules.md`` (every lint rule).  ``archspec docs`` writes
+spec with its figures), ``docs/rules.md`` (every lint rule) and the JSON Schemas in ``schema/``.  ``archspec docs`` writes
 them; ``archspec docs --check`` fails when they are stale (CI runs it)."""
 
 from __future__ import annotations
@@ -72,5 +72,18 @@ def rules_markdown() -> str:
     return "\n".join(out) + "\n"
 
 
+SCHEMA = Path("schema") / "spec.schema.json"
+BLOCK_SCHEMA = Path("schema") / "blocks.schema.json"
+
+
 def documents(spec_paths: list[Path]) -> dict[Path, str]:
-    return {CATALOG: catalog_markdown(spec_paths), RULES_DOC: rules_markdown()}
+    import json
+
+    from archspec.schema import block_file_schema, spec_schema
+
+    return {
+        CATALOG: catalog_markdown(spec_paths),
+        RULES_DOC: rules_markdown(),
+        SCHEMA: json.dumps(spec_schema(), indent=2, sort_keys=True) + "\n",
+        BLOCK_SCHEMA: json.dumps(block_file_schema(), indent=2, sort_keys=True) + "\n",
+    }

@@ -182,6 +182,9 @@ class Spec(_Strict):
     """A whole network."""
 
     archspec: Literal[1] = Field(description="spec language version")
+    extends: str | None = Field(
+        None, description="base spec file, relative to this one (merged by the loader before validation)"
+    )
     name: str = Field(description="network name; also the generated file's name")
     doc: str | None = None
     peer: str | None = Field(None, description="the published implementation this spec reproduces")
