@@ -79,9 +79,13 @@ def torch_reference(network, x, weights):
         a, w = node.attrs, weights.get(node.id, {})
         op = node.op
         if op == "conv":
-            y = F.conv2d(_pad(ins[0], node.pads), w["weight"], w.get("bias"), a.stride, 0, a.dilation, a.groups)
+            y = F.conv2d(
+                _pad(ins[0], node.pads), w["weight"], w.get("bias"), a.stride, 0, a.dilation, a.groups
+            )
         elif op == "batchnorm":
-            y = F.batch_norm(ins[0], w["running_mean"], w["running_var"], w["weight"], w["bias"], False, 0.0, a.eps)
+            y = F.batch_norm(
+                ins[0], w["running_mean"], w["running_var"], w["weight"], w["bias"], False, 0.0, a.eps
+            )
         elif op in ("maxpool", "avgpool"):
             y = _reference_pool(ins[0], node)
         elif op == "global_avg_pool":
@@ -208,28 +212,48 @@ def tiny(tmp_path, stem: str, size, channels: int = 3, head: str = "", extra: st
 POOLS = {
     # max pooling straight after a convolution: its input is signed
     "max_minus_inf": ("- {op: maxpool, kernel: 3, stride: 2, padding: 1}", "TorchPooling2D"),
-    "max_minus_inf_asymmetric": ("- {op: maxpool, kernel: 3, stride: 2, padding: [[0, 1], [1, 0]]}",
-                                 "TorchPooling2D"),
+    "max_minus_inf_asymmetric": (
+        "- {op: maxpool, kernel: 3, stride: 2, padding: [[0, 1], [1, 0]]}",
+        "TorchPooling2D",
+    ),
     "max_zero": ("- {op: maxpool, kernel: 3, stride: 2, padding: 1, pad_value: 0}", "ZeroPadding2D"),
     "max_ceil": ("- {op: maxpool, kernel: 3, stride: 2, padding: 1, ceil_mode: true}", "TorchPooling2D"),
     "max_ceil_2x2": ("- {op: maxpool, kernel: 2, stride: 2, ceil_mode: true}", 'padding="same"'),
-    "max_same": ("- {op: maxpool, kernel: 3, stride: 2, padding: same}", 'MaxPooling2D(3, strides=2, padding="same"'),
+    "max_same": (
+        "- {op: maxpool, kernel: 3, stride: 2, padding: same}",
+        'MaxPooling2D(3, strides=2, padding="same"',
+    ),
     "max_same_zero": ("- {op: maxpool, kernel: 3, stride: 2, padding: same, pad_value: 0}", "TorchPooling2D"),
     # the last window would start in the padding: PyTorch drops it
-    "max_ceil_last_window": ("- {op: maxpool, kernel: 2, stride: 2, padding: 1, ceil_mode: true}",
-                             "TorchPooling2D"),
-    "avg_ceil_last_window": ("- {op: avgpool, kernel: 2, stride: 2, padding: 1, ceil_mode: true}",
-                             "TorchPooling2D"),
+    "max_ceil_last_window": (
+        "- {op: maxpool, kernel: 2, stride: 2, padding: 1, ceil_mode: true}",
+        "TorchPooling2D",
+    ),
+    "avg_ceil_last_window": (
+        "- {op: avgpool, kernel: 2, stride: 2, padding: 1, ceil_mode: true}",
+        "TorchPooling2D",
+    ),
     "avg_include_pad": ("- {op: avgpool, kernel: 3, stride: 2, padding: 1}", "ZeroPadding2D"),
-    "avg_exclude_pad": ("- {op: avgpool, kernel: 3, stride: 2, padding: 1, count_include_pad: false}",
-                        "TorchPooling2D"),
-    "avg_ceil_exclude": ("- {op: avgpool, kernel: 3, stride: 2, padding: 1, ceil_mode: true, "
-                         "count_include_pad: false}", "TorchPooling2D"),
-    "avg_ceil_include": ("- {op: avgpool, kernel: 3, stride: 2, padding: 1, ceil_mode: true}", "TorchPooling2D"),
-    "avg_ceil_2x2": ("- {op: avgpool, kernel: 2, stride: 2, ceil_mode: true, count_include_pad: false}",
-                     'padding="same"'),
-    "avg_same_exclude": ("- {op: avgpool, kernel: 3, stride: 2, padding: same, count_include_pad: false}",
-                         'padding="same"'),
+    "avg_exclude_pad": (
+        "- {op: avgpool, kernel: 3, stride: 2, padding: 1, count_include_pad: false}",
+        "TorchPooling2D",
+    ),
+    "avg_ceil_exclude": (
+        "- {op: avgpool, kernel: 3, stride: 2, padding: 1, ceil_mode: true, count_include_pad: false}",
+        "TorchPooling2D",
+    ),
+    "avg_ceil_include": (
+        "- {op: avgpool, kernel: 3, stride: 2, padding: 1, ceil_mode: true}",
+        "TorchPooling2D",
+    ),
+    "avg_ceil_2x2": (
+        "- {op: avgpool, kernel: 2, stride: 2, ceil_mode: true, count_include_pad: false}",
+        'padding="same"',
+    ),
+    "avg_same_exclude": (
+        "- {op: avgpool, kernel: 3, stride: 2, padding: same, count_include_pad: false}",
+        'padding="same"',
+    ),
     "avg_same_include": ("- {op: avgpool, kernel: 3, stride: 2, padding: same}", "TorchPooling2D"),
 }
 
@@ -259,10 +283,17 @@ def test_zero_padding_only_where_equal_to_minus_inf(tmp_path):
 def test_zero_pad_value_differs_from_minus_inf_on_signed_input(tmp_path):
     """The two max-pool padding values really give different results here (the test above
     and POOLS["max_zero"] would not notice a mix-up otherwise)."""
-    zero = tiny(tmp_path, "- {op: conv, filters: 4, kernel: 3, padding: 1}\n"
-                "- {op: maxpool, kernel: 3, stride: 2, padding: 1, pad_value: 0}", (10, 10))
-    minus_inf = tiny(tmp_path, "- {op: conv, filters: 4, kernel: 3, padding: 1}\n"
-                     "- {op: maxpool, kernel: 3, stride: 2, padding: 1}", (10, 10))
+    zero = tiny(
+        tmp_path,
+        "- {op: conv, filters: 4, kernel: 3, padding: 1}\n"
+        "- {op: maxpool, kernel: 3, stride: 2, padding: 1, pad_value: 0}",
+        (10, 10),
+    )
+    minus_inf = tiny(
+        tmp_path,
+        "- {op: conv, filters: 4, kernel: 3, padding: 1}\n- {op: maxpool, kernel: 3, stride: 2, padding: 1}",
+        (10, 10),
+    )
     diff, _, _ = compare(zero, source=keras_backend.emit(minus_inf))
     assert diff > 1e-3
 
@@ -271,10 +302,16 @@ CONVS = {
     "same_stride2": ("- {op: conv, filters: 5, kernel: 7, stride: 2, padding: same}", 'padding="same"'),
     "same_stride2_k3": ("- {op: conv, filters: 5, kernel: 3, stride: 2, padding: same}", 'padding="same"'),
     "explicit": ("- {op: conv, filters: 5, kernel: 7, stride: 2, padding: 3}", "ZeroPadding2D"),
-    "asymmetric": ("- {op: conv, filters: 5, kernel: 3, stride: 2, padding: [[0, 1], [1, 2]]}", "ZeroPadding2D"),
+    "asymmetric": (
+        "- {op: conv, filters: 5, kernel: 3, stride: 2, padding: [[0, 1], [1, 2]]}",
+        "ZeroPadding2D",
+    ),
     "symmetric_stride1": ("- {op: conv, filters: 5, kernel: [3, 5], padding: [1, 2]}", 'padding="same"'),
     "dilated": ("- {op: conv, filters: 5, kernel: 3, padding: 2, dilation: 2}", "dilation_rate=2"),
-    "grouped": ("- {op: conv, filters: 6, kernel: 3, stride: 2, padding: 1, groups: 3, bias: false}", "groups=3"),
+    "grouped": (
+        "- {op: conv, filters: 6, kernel: 3, stride: 2, padding: 1, groups: 3, bias: false}",
+        "groups=3",
+    ),
     "rectangular": ("- {op: conv, filters: 5, kernel: [1, 3], stride: [2, 1], padding: [0, 1]}", "(1, 3)"),
 }
 
@@ -298,8 +335,20 @@ def test_same_padding_stays_exact_at_other_sizes(tmp_path):
     assert diff <= 1e-4 * max(1.0, scale)
 
 
-@pytest.mark.parametrize("op", ["relu", "relu6", "sigmoid", "silu", "tanh", "softmax",
-                                "{op: leaky_relu, negative_slope: 0.2}", "identity", "{op: dropout, rate: 0.5}"])
+@pytest.mark.parametrize(
+    "op",
+    [
+        "relu",
+        "relu6",
+        "sigmoid",
+        "silu",
+        "tanh",
+        "softmax",
+        "{op: leaky_relu, negative_slope: 0.2}",
+        "identity",
+        "{op: dropout, rate: 0.5}",
+    ],
+)
 def test_activation_equals_pytorch(tmp_path, op):
     layer = op if op.startswith("{") else f"{{op: {op}}}"
     network = tiny(tmp_path, f"- {{op: conv, filters: 5, kernel: 3, padding: 1}}\n- {layer}", (6, 7))
@@ -323,8 +372,12 @@ def test_batchnorm_equals_pytorch_and_translates_momentum(tmp_path):
 @pytest.mark.parametrize("size", [(5, 7), (1, 1)])
 def test_flatten_keeps_pytorch_order(tmp_path, size):
     """Keras flattens NHWC; the generated code permutes to channels first unless the map is 1x1."""
-    network = tiny(tmp_path, "- {op: conv, filters: 4, kernel: 3, padding: 1}",
-                   size, head="- {op: flatten}\n- {op: linear, units: 6}")
+    network = tiny(
+        tmp_path,
+        "- {op: conv, filters: 4, kernel: 3, padding: 1}",
+        size,
+        head="- {op: flatten}\n- {op: linear, units: 6}",
+    )
     source = assert_close(network)
     assert ("layers.Permute" in source) == (size != (1, 1))
 
