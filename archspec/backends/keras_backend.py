@@ -646,8 +646,11 @@ class _Emitter:
         self.write("shortcut", "@shortcut")
 
     def merge(self, unit: _Unit, out: list, current: str) -> str:
-        node_call = self.layer(unit, f"[{current}, shortcut]", "x")
-        out.extend(node_call)
+        # The IR's order is [main path, shortcut]; a sum or product does not depend on it, and
+        # keras.applications writes Add([shortcut, x]), which orders model.layers as it does.
+        commutative = unit.layer.op in ("add", "multiply")
+        source = f"[shortcut, {current}]" if commutative else f"[{current}, shortcut]"
+        out.extend(self.layer(unit, source, "x"))
         self.write("x", unit.local)
         return "x"
 

@@ -30,7 +30,7 @@ def bottleneck_v1(x, *, width, stride=1, expansion=4, name):
     x = layers.Activation("relu", name=name + "_2_relu")(x)
     x = layers.Conv2D(out, 1, use_bias=True, name=name + "_3_conv")(x)
     x = layers.BatchNormalization(epsilon=1.001e-05, momentum=0.99, name=name + "_3_bn")(x)
-    x = layers.Add(name=name + "_add")([x, shortcut])
+    x = layers.Add(name=name + "_add")([shortcut, x])
     x = layers.Activation("relu", name=name + "_out")(x)
     return x
 

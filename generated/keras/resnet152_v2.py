@@ -36,7 +36,7 @@ def preact_bottleneck(x, *, width, stride=1, expansion=4, name):
     x = layers.BatchNormalization(epsilon=1.001e-05, momentum=0.99, name=name + "_2_bn")(x)
     x = layers.Activation("relu", name=name + "_2_relu")(x)
     x = layers.Conv2D(out, 1, use_bias=True, name=name + "_3_conv")(x)
-    x = layers.Add(name=name + "_out")([x, shortcut])
+    x = layers.Add(name=name + "_out")([shortcut, x])
     return x
 
 

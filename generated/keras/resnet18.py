@@ -29,7 +29,7 @@ def basic(x, *, width, stride=1, groups=1, base_width=64, expansion=1, name):
     x = layers.Activation("relu", name=name + "_1_relu")(x)
     x = layers.Conv2D(out, 3, padding="same", use_bias=False, name=name + "_2_conv")(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=name + "_2_bn")(x)
-    x = layers.Add(name=name + "_add")([x, shortcut])
+    x = layers.Add(name=name + "_add")([shortcut, x])
     x = layers.Activation("relu", name=name + "_out")(x)
     return x
 

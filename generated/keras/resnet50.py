@@ -41,7 +41,7 @@ def bottleneck(x, *, width, stride=1, groups=1, base_width=64, expansion=4, name
     x = layers.Activation("relu", name=name + "_2_relu")(x)
     x = layers.Conv2D(out, 1, use_bias=False, name=name + "_3_conv")(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=name + "_3_bn")(x)
-    x = layers.Add(name=name + "_add")([x, shortcut])
+    x = layers.Add(name=name + "_add")([shortcut, x])
     x = layers.Activation("relu", name=name + "_out")(x)
     return x
 

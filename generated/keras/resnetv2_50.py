@@ -131,7 +131,7 @@ def preact_bottleneck_timm(x, *, width, stride=1, groups=1, base_width=64, expan
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=name + "_2_bn")(x)
     x = layers.Activation("relu", name=name + "_2_relu")(x)
     x = layers.Conv2D(out, 1, use_bias=False, name=name + "_3_conv")(x)
-    x = layers.Add(name=name + "_out")([x, shortcut])
+    x = layers.Add(name=name + "_out")([shortcut, x])
     return x
 
 

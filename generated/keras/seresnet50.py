@@ -59,7 +59,7 @@ def se_bottleneck(
     x = layers.Conv2D(out, 1, use_bias=True, name=name + "_se_expand")(x)
     x = layers.Activation("sigmoid", name=name + "_se_gate")(x)
     x = layers.Multiply(name=name + "_se_excite")([bn3, x])
-    x = layers.Add(name=name + "_add")([x, shortcut])
+    x = layers.Add(name=name + "_add")([shortcut, x])
     x = layers.Activation("relu", name=name + "_out")(x)
     return x
 

@@ -1,0 +1,232 @@
+"""The Keras backend on every shipped spec, and the generated files.
+
+- Every spec in ``specs/*.yaml`` builds to a Keras model whose parameters, weight shapes and
+  every layer's output shape equal the IR's (NHWC), at 224x224 and at the odd size 97x97.
+- ``generated/keras/*.py`` equal a fresh emit, import only keras, are ruff-clean and
+  formatted, and the emit is byte-identical whatever the hash seed.
+- ``archspec.build_model(path, backend="keras")`` returns a built ``keras.Model``.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import archspec
+from archspec.backends import BackendError, keras_backend, render
+from archspec.backends.output import output_path
+from archspec.pipeline import checked_network
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = sorted((ROOT / "specs").glob("*.yaml"))
+#: the deepest networks build in a few seconds each: they are checked at the odd size only
+#: here (resnet{101,152}_v{1,2} are built at 224 by test_keras_applications)
+DEEP = {
+    "resnet101",
+    "resnet152",
+    "resnext101_32x8d",
+    "wide_resnet101_2",
+    "resnet101_v1",
+    "resnet152_v1",
+    "resnet101_v2",
+    "resnet152_v2",
+}
+
+
+@pytest.fixture
+def in_root(monkeypatch):
+    """Paths in headers are relative to the working directory: emit from the repository root."""
+    monkeypatch.chdir(ROOT)
+
+
+def _cases():
+    for spec in SPECS:
+        for size in (224, 97):
+            if size == 224 and spec.stem in DEEP:
+                continue
+            yield pytest.param(spec, size, id=f"{spec.stem}-{size}")
+
+
+def _nhwc(shape):
+    return (shape[1], shape[2], shape[0]) if len(shape) == 3 else tuple(shape)
+
+
+def _keras_shapes(node, tensor_shapes):
+    """The IR's PyTorch tensor shapes in Keras' layout (conv OIHW -> HWIO, dense transposed)."""
+    out = []
+    for name, shape in tensor_shapes:
+        if name == "weight" and node.op == "conv":
+            shape = (shape[2], shape[3], shape[1], shape[0])
+        elif name == "weight" and node.op == "linear":
+            shape = (shape[1], shape[0])
+        out.append(tuple(shape))
+    return out
+
+
+@pytest.mark.parametrize(("spec", "size"), list(_cases()))
+def test_spec_builds_with_the_irs_figures(spec, size):
+    keras = pytest.importorskip("keras")
+    network = checked_network(spec, (size, size))
+    model = keras_backend.instantiate(keras_backend.emit(network), network)
+    try:
+        assert isinstance(model, keras.Model) and model.built
+        assert model.output_shape[1:] == _nhwc(network.output_shape)
+        statistics = sum(
+            math.prod(t.shape)
+            for n in network.ops()
+            for t in n.tensors()
+            if t.name in ("running_mean", "running_var")
+        )
+        assert sum(math.prod(w.shape) for w in model.trainable_weights) == network.params
+        assert model.count_params() == network.params + statistics
+        for node in network.ops():
+            layer = model.get_layer(node.keras_name)
+            assert tuple(layer.output.shape[1:]) == _nhwc(node.shape), node.keras_name
+            tensors = [(t.name, t.shape) for t in node.tensors() if t.name != "num_batches_tracked"]
+            assert [tuple(w.shape) for w in layer.weights] == _keras_shapes(node, tensors), node.keras_name
+    finally:
+        keras.backend.clear_session()
+
+
+# ---------------------------------------------------------------------------------------------
+# the generated files
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[s.stem for s in SPECS])
+def test_generated_file_is_fresh(in_root, spec):
+    network = checked_network(spec.relative_to(ROOT))
+    path = output_path(network.name, "keras", None)
+    assert path.is_file(), f"{path} is missing: run archspec build {spec.relative_to(ROOT)} --backend keras"
+    assert path.read_text(encoding="utf-8") == keras_backend.emit(network), (
+        f"{path} is stale: run archspec build {spec.relative_to(ROOT)} --backend keras"
+    )
+
+
+def test_every_generated_file_has_a_spec():
+    names = {s.stem for s in SPECS}
+    assert {p.stem for p in (ROOT / "generated" / "keras").glob("*.py")} == names
+
+
+GENERATED = sorted((ROOT / "generated" / "keras").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", GENERATED, ids=[p.stem for p in GENERATED])
+def test_generated_file_imports_only_keras(path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module or "")
+    assert imported == {"keras"}
+    # no dynamic imports, no eval, and a docstring header naming the spec
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    assert not names & {"__import__", "eval", "exec", "importlib"}
+    docstring = ast.get_docstring(tree)
+    assert docstring is not None and "Generated by archspec" in docstring and "sha256" in docstring
+
+
+def test_generated_files_are_ruff_clean():
+    ruff = render.ruff_binary()
+    files = [str(p) for p in GENERATED]
+    common = ["--isolated", f"--line-length={render.LINE_LENGTH}"]
+    check = subprocess.run(
+        [ruff, "check", *common, "--select", "E,F,W,I,B,UP,C4,SIM", *files], capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    fmt = subprocess.run([ruff, "format", "--check", *common, *files], capture_output=True, text=True)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def test_emit_is_deterministic_across_hash_seeds(in_root):
+    script = textwrap.dedent(
+        """
+        import sys
+        from archspec.backends import keras_backend
+        from archspec.pipeline import checked_network
+        for spec in sys.argv[1:]:
+            sys.stdout.write(keras_backend.emit(checked_network(spec)))
+        """
+    )
+    specs = [
+        "specs/resnet50_v2.yaml",
+        "specs/seresnet50.yaml",
+        "specs/resnet50d.yaml",
+        "specs/resnetv2_50.yaml",
+    ]
+    outputs = []
+    for seed in ("0", "1", "12345"):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)}
+        result = subprocess.run(
+            [sys.executable, "-c", script, *specs],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+            check=True,
+        )
+        outputs.append(result.stdout)
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert outputs[0].count("Generated by archspec") == len(specs)
+
+
+# ---------------------------------------------------------------------------------------------
+# the public API and the generated code's interface
+
+
+def test_build_model_returns_a_built_keras_model(in_root):
+    keras = pytest.importorskip("keras")
+    model = archspec.build_model("specs/resnet18.yaml", backend="keras")
+    assert isinstance(model, keras.Model) and model.built
+    assert model.name == "resnet18"
+    assert model.input_shape == (None, 224, 224, 3) and model.output_shape == (None, 1000)
+    smaller = archspec.build_model("specs/resnet18.yaml", backend="keras", input_size=(65, 65))
+    assert smaller.input_shape == (None, 65, 65, 3)
+    keras.backend.clear_session()
+
+
+def test_generated_model_function_takes_the_spec_variables(in_root):
+    """The module is standalone: its model function takes the input shape and the spec's
+    variables (here num_classes), like keras.applications' functions."""
+    keras = pytest.importorskip("keras")
+    source = (ROOT / "generated" / "keras" / "resnet50_v1.py").read_text(encoding="utf-8")
+    namespace: dict = {"__name__": "generated_resnet50_v1"}
+    exec(compile(source, "resnet50_v1.py", "exec"), namespace)
+    model = namespace["resnet50_v1"](input_shape=(64, 80, 3), num_classes=10)
+    assert model.output_shape == (None, 10)
+    assert model.get_layer("predictions").kernel.shape == (2048, 10)
+    keras.backend.clear_session()
+
+
+def test_unsupported_combination_is_a_clear_error(tmp_path):
+    spec = tmp_path / "dilated.yaml"
+    spec.write_text(
+        "archspec: 1\nname: dilated\ninput: {channels: 3, size: [32, 32]}\n"
+        "stem:\n  - {op: conv, filters: 4, kernel: 3, stride: 2, dilation: 2, padding: 2}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(BackendError, match="stride and a dilation"):
+        keras_backend.emit(checked_network(spec))
+
+
+def test_helper_layer_names_never_collide(tmp_path):
+    """ZeroPadding2D takes the name ``<layer>_pad``: a spec layer of that name is refused
+    clearly, instead of a Keras error at build time."""
+    spec = tmp_path / "clash.yaml"
+    spec.write_text(
+        "archspec: 1\nname: clash\ninput: {channels: 3, size: [32, 32]}\n"
+        "stem:\n"
+        "  - {op: conv, name: conv1, keras: conv1_conv, filters: 4, kernel: 3, stride: 2, padding: 1}\n"
+        "  - {op: relu, keras: conv1_pad}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(BackendError, match="conv1_pad"):
+        keras_backend.emit(checked_network(spec))
