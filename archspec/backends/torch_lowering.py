@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import ast
 import copy
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from archspec.backends import BackendError, naming
 from archspec.ir import ops as O
@@ -108,7 +109,8 @@ def _resolve(padding: Padding, kernel: Val, stride: Val, dilation: Val) -> tuple
     """('dynamic', None) | ('static', (t, b, l, r)) | ('sym', src) | ('box', (t, b, l, r) srcs)."""
     if padding.mode == "same":
         if kernel.known and stride.known and dilation.known:
-            axes = [_same_axis(k, s, d) for k, s, d in zip(kernel.value, stride.value, dilation.value)]
+            values = zip(kernel.value, stride.value, dilation.value, strict=True)
+            axes = [_same_axis(k, s, d) for k, s, d in values]
             if all(a is not None for a in axes):
                 (t, b), (left, right) = axes  # type: ignore[misc]
                 return "static", (t, b, left, right)
@@ -147,8 +149,15 @@ def _fits_window(box: tuple[int, int, int, int], kernel: Val) -> bool:
 # ops
 
 
-def lower(op: str, attrs: Mapping[str, Val], padding: Padding | None, in_channels: Val | None,
-          rank: int | None, inplace: bool, where: str) -> Lowered:
+def lower(
+    op: str,
+    attrs: Mapping[str, Val],
+    padding: Padding | None,
+    in_channels: Val | None,
+    rank: int | None,
+    inplace: bool,
+    where: str,
+) -> Lowered:
     """The PyTorch form of one layer.  ``attrs`` holds every attribute of the op (defaults
     filled in); ``in_channels`` its input channels (features for a vector); ``rank`` the
     rank of its input without the batch (3 for a feature map, 1 for a vector)."""
@@ -159,8 +168,10 @@ def lower(op: str, attrs: Mapping[str, Val], padding: Padding | None, in_channel
         return _conv(a, padding, _need(in_channels, op, where), where)
     if op == "batchnorm":
         cls = "nn.BatchNorm1d" if rank == 1 else "nn.BatchNorm2d"
-        return Lowered(op, f"{cls}({_need(in_channels, op, where).src}, eps={a['eps'].src}, "
-                           f"momentum={a['momentum'].src})")
+        return Lowered(
+            op,
+            f"{cls}({_need(in_channels, op, where).src}, eps={a['eps'].src}, momentum={a['momentum'].src})",
+        )
     if op == "linear":
         bias = "" if a["bias"].known and a["bias"].value is True else f", bias={a['bias'].src}"
         return Lowered(op, f"nn.Linear({_need(in_channels, op, where).src}, {a['units'].src}{bias})")
@@ -226,8 +237,8 @@ def _conv(a: Mapping[str, Val], padding: Padding | None, in_channels: Val, where
 
 def _pool(op: str, a: Mapping[str, Val], padding: Padding | None, where: str) -> Lowered:
     kernel = pair(a["kernel"])
-    stride = pair(a["stride"]) if a["stride"].known and a["stride"].value is not None or not a["stride"].known \
-        else kernel
+    given = a["stride"]
+    stride = kernel if given.known and given.value is None else pair(given)  # default: the kernel
     assert padding is not None
     kind, pads = _resolve(padding, kernel, stride, known((1, 1)))
     ceil = a["ceil_mode"].src
@@ -236,12 +247,16 @@ def _pool(op: str, a: Mapping[str, Val], padding: Padding | None, where: str) ->
     if op == "maxpool":
         pad_value = a["pad_value"]
         if not pad_value.known:
-            raise BackendError(f"{where}: pad_value must be -inf or 0, written plainly, for the torch backend")
+            raise BackendError(
+                f"{where}: pad_value must be -inf or 0, written plainly, for the torch backend"
+            )
         neg_inf = pad_value.value == float("-inf")
         fill = naming.literal(float("-inf")) if neg_inf else None
         if kind == "dynamic":
             out.helpers.add(MAXPOOL_SAME)
-            out.ctor = f"{MAXPOOL_SAME}({head}, pad_value={naming.literal(pad_value.value)}, ceil_mode={ceil})"
+            out.ctor = (
+                f"{MAXPOOL_SAME}({head}, pad_value={naming.literal(pad_value.value)}, ceil_mode={ceil})"
+            )
             return out
         native = _native_pool_padding(kind, pads, kernel, zero_fill=not neg_inf)
         if native is None:
@@ -337,8 +352,9 @@ class ExprRenderer:
     ``//`` where every instance divides integers, ``/`` where they divide floats.
     """
 
-    def __init__(self, scope: Iterable[str], constants: Mapping[str, Any], envs: list[Mapping[str, Any]],
-                 where: str):
+    def __init__(
+        self, scope: Iterable[str], constants: Mapping[str, Any], envs: list[Mapping[str, Any]], where: str
+    ):
         self.scope = set(scope)
         self.constants = dict(constants)
         self.envs = envs
@@ -388,7 +404,9 @@ class ExprRenderer:
                 return node
             if node.id in self.constants:
                 return _constant(self.constants[node.id])
-            raise BackendError(f"{self.where}: the name {node.id!r} is neither a block parameter nor a spec variable")
+            raise BackendError(
+                f"{self.where}: the name {node.id!r} is neither a block parameter nor a spec variable"
+            )
         if isinstance(node, ast.Call):
             args = [self._convert(a) for a in node.args]
             assert isinstance(node.func, ast.Name)
@@ -422,8 +440,10 @@ class ExprRenderer:
             return ast.Div()
         if kinds <= {"int"}:
             return ast.FloorDiv()
-        raise BackendError(f"{self.where}: '{ast.unparse(node)}' divides integers in some blocks and "
-                           "floats in others; write // or use floats throughout")
+        raise BackendError(
+            f"{self.where}: '{ast.unparse(node)}' divides integers in some blocks and "
+            "floats in others; write // or use floats throughout"
+        )
 
 
 def _substitute(tree: ast.expr, values: Mapping[str, ast.expr]) -> ast.expr:

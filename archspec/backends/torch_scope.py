@@ -25,21 +25,76 @@ from archspec.backends.torch_lowering import INLINE_OPS, TENSOR_OPS, Lowered
 
 #: attributes of nn.Module (and instance attributes set by its __init__): a layer module must
 #: not shadow them.  tests/test_torch_backend.py checks this list against torch.
-MODULE_ATTRS = frozenset({
-    "T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init", "children", "compile",
-    "cpu", "cuda", "double", "dump_patches", "eval", "extra_repr", "float", "forward", "get_buffer",
-    "get_extra_state", "get_parameter", "get_submodule", "half", "ipu", "load_state_dict", "modules", "mtia",
-    "named_buffers", "named_children", "named_modules", "named_parameters", "parameters",
-    "register_backward_hook", "register_buffer", "register_forward_hook", "register_forward_pre_hook",
-    "register_full_backward_hook", "register_full_backward_pre_hook", "register_load_state_dict_post_hook",
-    "register_load_state_dict_pre_hook", "register_module", "register_parameter",
-    "register_state_dict_post_hook", "register_state_dict_pre_hook", "requires_grad_", "set_extra_state",
-    "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train", "training", "type", "xpu",
-    "zero_grad",
-})
+MODULE_ATTRS = frozenset(
+    {
+        "T_destination",
+        "add_module",
+        "apply",
+        "bfloat16",
+        "buffers",
+        "call_super_init",
+        "children",
+        "compile",
+        "cpu",
+        "cuda",
+        "double",
+        "dump_patches",
+        "eval",
+        "extra_repr",
+        "float",
+        "forward",
+        "get_buffer",
+        "get_extra_state",
+        "get_parameter",
+        "get_submodule",
+        "half",
+        "ipu",
+        "load_state_dict",
+        "modules",
+        "mtia",
+        "named_buffers",
+        "named_children",
+        "named_modules",
+        "named_parameters",
+        "parameters",
+        "register_backward_hook",
+        "register_buffer",
+        "register_forward_hook",
+        "register_forward_pre_hook",
+        "register_full_backward_hook",
+        "register_full_backward_pre_hook",
+        "register_load_state_dict_post_hook",
+        "register_load_state_dict_pre_hook",
+        "register_module",
+        "register_parameter",
+        "register_state_dict_post_hook",
+        "register_state_dict_pre_hook",
+        "requires_grad_",
+        "set_extra_state",
+        "set_submodule",
+        "share_memory",
+        "state_dict",
+        "to",
+        "to_empty",
+        "train",
+        "training",
+        "type",
+        "xpu",
+        "zero_grad",
+    }
+)
 #: ModuleDict and Sequential methods: a container child by one of these names is subscripted
-CONTAINER_ATTRS = MODULE_ATTRS | {"clear", "items", "keys", "pop", "update", "values", "append", "extend",
-                                  "insert"}
+CONTAINER_ATTRS = MODULE_ATTRS | {
+    "clear",
+    "items",
+    "keys",
+    "pop",
+    "update",
+    "values",
+    "append",
+    "extend",
+    "insert",
+}
 #: ops whose output may be their input tensor itself (or a view of it)
 ALIASING_OPS = frozenset({"identity", "dropout", "flatten"})
 #: names the generated ``forward`` uses for itself
@@ -190,9 +245,12 @@ class Branch:
 class Flow:
     """``forward`` statements for a scope.  ``chain`` is the running variable."""
 
-    def __init__(self, units: list[Unit], referenced: set[str], chain: str, where: str):
+    def __init__(
+        self, units: list[Unit], referenced: set[str], chain: str, where: str, inplace: bool = False
+    ):
         self.chain = chain
         self.where = where
+        self.inplace = inplace
         self.vars: dict[str, str] = {}
         taken = set(FORWARD_NAMES) | {chain}
         for unit in units:
@@ -206,8 +264,9 @@ class Flow:
             raise BackendError(f"{self.where}: cannot follow the reference to {ref!r}")
         return self.vars[ref]
 
-    def section(self, units: list[Unit], cur: str, fresh: bool, chain: str | None = None,
-                inplace: bool = True) -> tuple[list, str, bool]:
+    def section(
+        self, units: list[Unit], cur: str, fresh: bool, chain: str | None = None, inplace: bool = True
+    ) -> tuple[list, str, bool]:
         """Statements for consecutive units; returns them, the current variable, and whether it
         holds a fresh tensor that only the next unit reads."""
         chain = chain or self.chain
@@ -233,7 +292,7 @@ class Flow:
                 continue
             target = self.vars.get(unit.key, chain)
             chained = unit.inputs is None and cur == chain and fresh
-            unit.inplace = inplace and chained
+            unit.inplace = self.inplace and inplace and chained
             args = self._args(unit, cur, units[i - 1].key if i else None)
             out.append((Merge if unit.inline else Call)(unit, args, target))
             if any(a.op in ALIASING_OPS for a in unit.alts):
@@ -258,8 +317,10 @@ class Flow:
             return stmts, cur
         for case in cases:
             if not case.units and case.origin != "input":
-                raise BackendError(f"{self.where}: a shortcut case without layers must start from the block "
-                                   "input when other cases exist")
+                raise BackendError(
+                    f"{self.where}: a shortcut case without layers must start from the block "
+                    "input when other cases exist"
+                )
         stmts: list = []
         if cases[-1].cond is not None or any(not c.units for c in cases):
             stmts.append(Copy("shortcut", "x"))
@@ -285,8 +346,12 @@ def references(sections: list[list[Unit]], origins: list[str]) -> set[str]:
                 if ref == "input":
                     continue
                 before = section[i - 1] if i else None
-                adjacent = (before is not None and before.key == ref and not before.conditional
-                            and not unit.conditional)
+                adjacent = (
+                    before is not None
+                    and before.key == ref
+                    and not before.conditional
+                    and not unit.conditional
+                )
                 if not adjacent:
                     far.add(ref)
     return far
@@ -328,8 +393,11 @@ class _Node:
     @property
     def sequential(self) -> bool:
         keys = list(self.children)
-        return bool(keys) and all(_DIGITS.match(k) for k in keys) and \
-            sorted(int(k) for k in keys) == list(range(len(keys)))
+        return (
+            bool(keys)
+            and all(_DIGITS.match(k) for k in keys)
+            and sorted(int(k) for k in keys) == list(range(len(keys)))
+        )
 
     def leaves(self) -> list[Unit]:
         if self.unit is not None:
@@ -371,11 +439,18 @@ def place_modules(units: list[Unit], where: str) -> list[TopAttr]:
         if unit.inline:
             continue
         if len(unit.alts) > 1 and any(a.lowered and a.lowered.pad for a in unit.alts):
-            raise BackendError(f"{where}: alternatives of {unit.key!r} need explicit padding; "
-                               "give them distinct names")
-        unit.owns = (unit.named or unit.conditional or len(unit.alts) > 1 or unit.placement is not None
-                     or any(a.op in TENSOR_OPS for a in unit.alts) or bool(unit.lowered.pad)
-                     or unit.stage_ctor is not None)
+            raise BackendError(
+                f"{where}: alternatives of {unit.key!r} need explicit padding; give them distinct names"
+            )
+        unit.owns = (
+            unit.named
+            or unit.conditional
+            or len(unit.alts) > 1
+            or unit.placement is not None
+            or any(a.op in TENSOR_OPS for a in unit.alts)
+            or bool(unit.lowered.pad)
+            or unit.stage_ctor is not None
+        )
 
     owned = [u for u in units if not u.inline and u.owns]
     root = _Node("self")
@@ -383,10 +458,13 @@ def place_modules(units: list[Unit], where: str) -> list[TopAttr]:
         parts = unit.key.split(".")
         for part in parts:
             if part.startswith("_") or part in MODULE_ATTRS:
-                raise BackendError(f"{where}: the layer name {unit.key!r} would shadow nn.Module's {part!r}; "
-                                   "rename it")
+                raise BackendError(
+                    f"{where}: the layer name {unit.key!r} would shadow nn.Module's {part!r}; rename it"
+                )
         if not _is_identifier(parts[0]):
-            raise BackendError(f"{where}: the layer name {unit.key!r} does not start with a Python identifier")
+            raise BackendError(
+                f"{where}: the layer name {unit.key!r} does not start with a Python identifier"
+            )
         node = root
         for part in parts[:-1]:
             child = node.children.setdefault(part, _Node(part))
@@ -394,8 +472,9 @@ def place_modules(units: list[Unit], where: str) -> list[TopAttr]:
                 raise BackendError(f"{where}: {unit.key!r} needs {part!r} to be a group, but it is a layer")
             node = child
         if parts[-1] in node.children:
-            raise BackendError(f"{where}: the module path {unit.key!r} is used twice (or both as a layer and "
-                               "as a group)")
+            raise BackendError(
+                f"{where}: the module path {unit.key!r} is used twice (or both as a layer and as a group)"
+            )
         node.children[parts[-1]] = _Node(parts[-1], unit=unit)
 
     taken = set(root.children)
@@ -411,8 +490,14 @@ def place_modules(units: list[Unit], where: str) -> list[TopAttr]:
             continue
         if unit.lowered.pad:
             unit.pad_attr = _fresh(f"{unit.key.replace('.', '_')}_pad", taken)
-            attrs.append(TopAttr(unit.pad_attr, unit.lowered.pad, unit.placement,
-                                 unit.alts[0].cond if len(unit.alts) == 1 else None))
+            attrs.append(
+                TopAttr(
+                    unit.pad_attr,
+                    unit.lowered.pad,
+                    unit.placement,
+                    unit.alts[0].cond if len(unit.alts) == 1 else None,
+                )
+            )
         if not unit.owns:
             ctor = unit.lowered.ctor or ""
             if ctor not in shared:
@@ -441,9 +526,16 @@ def place_modules(units: list[Unit], where: str) -> list[TopAttr]:
 def _shareable_owner(unit: Unit) -> bool:
     """A module named after its op (torchvision's ``self.relu``), always built, parameterless and
     top-level: unnamed layers of the same kind may share it."""
-    return (unit.key == unit.op and len(unit.alts) == 1 and unit.alts[0].cond is None and unit.placement is None
-            and unit.stage_ctor is None and unit.lowered.pad is None
-            and not any(a.op in TENSOR_OPS for a in unit.alts) and "." not in unit.key)
+    return (
+        unit.key == unit.op
+        and len(unit.alts) == 1
+        and unit.alts[0].cond is None
+        and unit.placement is None
+        and unit.stage_ctor is None
+        and unit.lowered.pad is None
+        and not any(a.op in TENSOR_OPS for a in unit.alts)
+        and "." not in unit.key
+    )
 
 
 def _fresh(base: str, taken: set[str]) -> str:
@@ -458,8 +550,10 @@ def _top_attr(node: _Node, where: str) -> TopAttr:
     leaves = node.leaves()
     placements = {u.placement for u in leaves}
     if len(placements) != 1:
-        raise BackendError(f"{where}: the layers of group {node.name!r} are built under different shortcut "
-                           "cases; keep a group within one case")
+        raise BackendError(
+            f"{where}: the layers of group {node.name!r} are built under different shortcut "
+            "cases; keep a group within one case"
+        )
     placement = placements.pop()
     if node.unit is not None:
         unit = node.unit
@@ -542,8 +636,11 @@ def init_items(attrs: list[TopAttr], cases: list[Case]) -> list[Stmt]:
             i += 1
             continue
         run = [attr]
-        while i + len(run) < len(attrs) and attrs[i + len(run)].placement is None and \
-                attrs[i + len(run)].cond == attr.cond:
+        while (
+            i + len(run) < len(attrs)
+            and attrs[i + len(run)].placement is None
+            and attrs[i + len(run)].cond == attr.cond
+        ):
             run.append(attrs[i + len(run)])
         out.extend(_conditional_assigns(run, nones=True))
         i += len(run)
@@ -577,7 +674,9 @@ def _guard(unit: Unit, group_conds: dict[str, bool]) -> str:
     return f"{unit.access} is not None"
 
 
-def render_forward(stmts: list, flow: Flow, groups: dict[str, Any], conditional_tops: dict[str, bool]) -> list[Stmt]:
+def render_forward(
+    stmts: list, flow: Flow, groups: dict[str, Any], conditional_tops: dict[str, bool]
+) -> list[Stmt]:
     """Concrete statements; runs of calls that walk a whole ``nn.Sequential`` in order become
     one call of the container (``self.downsample(x)``), as in torchvision."""
     out: list[Stmt] = []
@@ -609,7 +708,9 @@ def render_forward(stmts: list, flow: Flow, groups: dict[str, Any], conditional_
                     keyword, test = "else", ""
                 else:
                     if first is None:
-                        raise BackendError(f"{flow.where}: a conditional shortcut case needs a layer with a module")
+                        raise BackendError(
+                            f"{flow.where}: a conditional shortcut case needs a layer with a module"
+                        )
                     keyword, test = ("if" if not branches else "elif"), f"self.{first.top} is not None"
                 branches.append(Branch(keyword, test, render_forward(body, flow, groups, conditional_tops)))
             out.append(Stmt(branches=branches))
