@@ -410,8 +410,9 @@ blocks:
     let:
       out: width * 2
       half: out / 2
+      widths: [half, out]
     body:
-      - {op: conv, name: a, keras: a, filters: half, kernel: 1}
+      - {op: conv, name: a, keras: a, filters: "widths[0]", kernel: 1}
       - {op: relu, keras: a_relu, when: mode != 1}
       - {op: leaky_relu, keras: a_leaky, when: mode == 1, negative_slope: 0.1}
       - {op: conv, name: b, keras: b, filters: out, kernel: 3, stride: stride, padding: 1}
@@ -455,6 +456,7 @@ def test_block_features_equal_the_ir(tmp_path):
     network = checked_network(write_spec(tmp_path, BLOCKS, "blocks"))
     source = assert_close(network)
     assert "half = out // 2" in source  # the spec's exact division, as Python floor division
+    assert "widths = [half, out]" in source
     assert "inputs = x" in source  # the block input, kept for a later reference
 
 

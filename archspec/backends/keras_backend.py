@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import ast
 import copy
-import math
 import textwrap
 import types
 from dataclasses import dataclass, field
@@ -93,6 +92,13 @@ def _const(value: Any) -> Src:
 
 def _static_values(items: list[Src]) -> list[Any] | None:
     return [i.value for i in items] if all(i.static for i in items) else None
+
+
+def _code(value: Src | list) -> str:
+    """Python source of a value: a scalar, or a list of them."""
+    if isinstance(value, list):
+        return "[" + ", ".join(_code(v) for v in value) + "]"
+    return value.code
 
 
 def _pair_code(pair: tuple[Src, Src]) -> str:
@@ -232,7 +238,7 @@ class _Lowering:
         let_statements = []
         for key, value in definition.let.items():
             src = self._value(value, scope)
-            let_statements.append(Assign(key, src.code))
+            let_statements.append(Assign(key, _code(src)))
         free = set(scope.names_used)
         if "in_channels" in free:
             head.append(Assign("in_channels", "x.shape[-1]", "channels last"))
@@ -1036,7 +1042,9 @@ def instantiate(source: str, network: Network):
     exec(compile(source, module.__file__, "exec"), module.__dict__)  # our own generated code
     c, h, w = network.input_shape
     model = getattr(module, model_function_name(network))(input_shape=(h, w, c))
-    if math.prod(model.output_shape[1:]) != math.prod(network.output_shape or (0,)):
+    shape = network.output_shape or ()
+    expected = (shape[1], shape[2], shape[0]) if len(shape) == 3 else tuple(shape)
+    if tuple(model.output_shape[1:]) != expected:
         raise BackendError(
             f"the Keras model's output {model.output_shape} differs from the IR's {network.output_shape}"
         )
