@@ -107,6 +107,65 @@ head:
   - {op: sigmoid}
 """
 
+# Data-flow corners of block classes: a conditional first layer (forward starts from a copy of
+# its input), a conditional layer read by name later, a layerless identity case before two
+# projection cases (one from the pre-activated tensor), a post layer reading the merge by
+# name (a variable named like a builtin), a block without a merge, and a stem add of a layer
+# read further on.
+FLOW = """\
+archspec: 1
+name: flow
+doc: Data-flow corners of block classes.
+input: {channels: 3, size: [32, 32]}
+stem:
+  - {op: conv, name: conv1, filters: 8, kernel: 3, padding: 1}
+  - {op: relu}
+  - {op: conv, name: conv2, filters: 8, kernel: 3, padding: 1}
+  - {op: add, name: sum, inputs: [conv2, conv1]}
+  - {op: relu}
+blocks:
+  corner:
+    params: {width: null, stride: 1, pre: false}
+    body:
+      - {op: batchnorm, name: pre_bn, when: pre}
+      - {op: relu, name: pre_act, when: pre}
+      - {op: conv, name: conv1, filters: width, kernel: 3, stride: stride, padding: 1}
+      - {op: relu}
+      - {op: conv, name: conv2, filters: width, kernel: 3, padding: 1}
+    shortcut:
+      - when: stride == 1 and in_channels == width
+        layers: []
+      - when: pre
+        from: pre_act
+        layers:
+          - {op: conv, name: proj, filters: width, kernel: 1, stride: stride}
+      - layers:
+          - {op: conv, name: proj_plain, filters: width, kernel: 1, stride: stride}
+          - {op: batchnorm, name: proj_bn}
+    merge: {op: add, name: sum}
+    post:
+      - {op: relu, name: act}
+      - {op: add, name: again, inputs: [act, sum]}
+  plain:
+    params: {width: null}
+    merge: null
+    body:
+      - {op: conv, name: conv, filters: width, kernel: 1}
+      - {op: batchnorm, name: bn}
+stages:
+  - block: corner
+    blocks:
+      - {args: {width: 8}}
+      - {args: {width: 16, stride: 2, pre: true}}
+      - {args: {width: 24, stride: 2}}
+      - {block: plain, args: {width: 12}}
+head:
+  - {op: global_avg_pool, name: pool, keepdims: true}
+  - {op: flatten, name: flat}
+  - {op: linear, name: fc, units: 5}
+  - {op: softmax}
+"""
+
 
 @pytest.fixture(autouse=True)
 def _at_repo_root(monkeypatch):
@@ -118,6 +177,13 @@ def _at_repo_root(monkeypatch):
 def exotic_path(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("specs") / "exotic.yaml"
     path.write_text(EXOTIC)
+    return path
+
+
+@pytest.fixture(scope="module")
+def flow_path(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("specs") / "flow.yaml"
+    path.write_text(FLOW)
     return path
 
 
@@ -362,10 +428,17 @@ def test_exotic_spec_computes_what_the_ir_says_at_every_size(exotic_path):
     _assert_matches_ir(str(exotic_path), [(64, 64), (65, 65), (67, 70), (97, 97)])
 
 
-def test_inplace_activations_are_safe_where_emitted(exotic_path):
+def test_flow_spec_computes_what_the_ir_says(flow_path):
+    """Every shortcut case is taken by some block (identity, from the pre-activation, plain)."""
+    network = _network(str(flow_path))
+    assert [b.shortcut_case for b in network.blocks] == [0, 1, 2, None]
+    _assert_matches_ir(str(flow_path), [(32, 32), (33, 35)])
+
+
+def test_inplace_activations_are_safe_where_emitted(exotic_path, flow_path):
     """With ``inplace=True`` only activations whose input nothing else reads work in place; the
     results are unchanged."""
-    for path in (_spec("resnet50_v2"), str(exotic_path), _spec("resnetv2_50")):
+    for path in (_spec("resnet50_v2"), str(exotic_path), str(flow_path)):
         network = _network(path)
         source = torch_backend.emit(network, inplace=True)
         assert "inplace=True" in source
@@ -423,9 +496,10 @@ def test_generated_resnet50_reads_like_torchvision():
     assert "shortcut = self.downsample(x)" in source
 
 
-def test_generated_files_import_torch_only(exotic_path):
+def test_generated_files_import_torch_only(exotic_path, flow_path):
     sources = {p.name: p.read_text() for p in sorted((ROOT / "generated" / "torch").glob("*.py"))}
     sources["exotic"] = _source(str(exotic_path))
+    sources["flow"] = _source(str(flow_path))
     for name, source in sources.items():
         tree = ast.parse(source)
         roots = {
@@ -439,12 +513,13 @@ def test_generated_files_import_torch_only(exotic_path):
         assert "archspec" not in {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}, name
 
 
-def test_generated_files_are_formatted_and_lint_clean(exotic_path, tmp_path):
+def test_generated_files_are_formatted_and_lint_clean(exotic_path, flow_path, tmp_path):
     files = sorted(str(p) for p in (ROOT / "generated" / "torch").glob("*.py"))
     assert files
-    exotic = tmp_path / "exotic.py"
-    exotic.write_text(_source(str(exotic_path)))
-    files.append(str(exotic))
+    for spec in (exotic_path, flow_path):
+        generated = tmp_path / f"{spec.stem}.py"
+        generated.write_text(_source(str(spec)))
+        files.append(str(generated))
     ruff = render.ruff_binary()
     length = f"--line-length={render.LINE_LENGTH}"
     fmt = subprocess.run(

@@ -168,7 +168,7 @@ def build_view(network: Network, *, inplace: bool = False) -> ModuleView:
         imports.append("import torch.nn.functional as F")
     imports.append("from torch import nn")
     return ModuleView(
-        header=render.header_lines(network, NAME),
+        header=[part for line in render.header_lines(network, NAME) for part in _wrap(line, -4)],
         doc=doc,
         imports=imports,
         helpers=sorted(helpers),
@@ -179,7 +179,9 @@ def build_view(network: Network, *, inplace: bool = False) -> ModuleView:
 
 
 def _wrap(text: str, indent: int = 0) -> list[str]:
-    lines = textwrap.wrap(text, width=DOC_WIDTH - indent, break_long_words=False, break_on_hyphens=False)
+    """Docstring lines (the template adds the indent and the quotes, so room is kept for them)."""
+    width = DOC_WIDTH - indent - 6
+    lines = textwrap.wrap(text, width=width, break_long_words=False, break_on_hyphens=False)
     return lines or [""]
 
 

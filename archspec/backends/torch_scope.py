@@ -16,6 +16,7 @@ under different ``when:`` conditions (ResNet-D's ``downsample.0``: an average po
 
 from __future__ import annotations
 
+import builtins
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,6 +102,7 @@ ALIASING_OPS = frozenset({"identity", "dropout", "flatten"})
 FORWARD_NAMES = frozenset({"x", "out", "shortcut", "self", "torch", "nn", "F"})
 
 _DIGITS = re.compile(r"^[0-9]+$")
+_BUILTINS = frozenset(dir(builtins))
 
 
 # --------------------------------------------------------------------------------------------
@@ -211,6 +213,7 @@ class Guarded:
 @dataclass
 class Cases:
     branches: list[tuple[Case, list]]
+    identity: bool = False  # some case (left out of ``branches``) keeps the identity
 
 
 @dataclass
@@ -332,7 +335,7 @@ class Flow:
             if cur != "shortcut":
                 body.append(Copy("shortcut", cur))
             branches.append((case, body))
-        stmts.append(Cases(branches))
+        stmts.append(Cases(branches, identity=any(not c.units for c in cases)))
         return stmts, "shortcut"
 
 
@@ -360,7 +363,7 @@ def references(sections: list[list[Unit]], origins: list[str]) -> set[str]:
 def _variable(key: str, taken: set[str]) -> str:
     base = key.replace(".", "_")
     try:
-        naming.identifier(base, taken)
+        naming.identifier(base, taken | _BUILTINS)
     except naming.NamingError:
         base = f"{base}_out"
     name, n = base, 2
@@ -461,10 +464,10 @@ def place_modules(units: list[Unit], where: str) -> list[TopAttr]:
                 raise BackendError(
                     f"{where}: the layer name {unit.key!r} would shadow nn.Module's {part!r}; rename it"
                 )
-        if not _is_identifier(parts[0]):
-            raise BackendError(
-                f"{where}: the layer name {unit.key!r} does not start with a Python identifier"
-            )
+        try:
+            naming.identifier(parts[0])
+        except naming.NamingError as exc:
+            raise BackendError(f"{where}: layer name {unit.key!r}: {exc}") from None
         node = root
         for part in parts[:-1]:
             child = node.children.setdefault(part, _Node(part))
@@ -704,7 +707,7 @@ def render_forward(
             branches = []
             for case, body in stmt.branches:
                 first = next((u for u in case.units if u.owns), None)
-                if case.cond is None:
+                if case.cond is None and not stmt.identity:
                     keyword, test = "else", ""
                 else:
                     if first is None:

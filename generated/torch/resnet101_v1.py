@@ -7,8 +7,8 @@ from torch import nn
 
 
 class BottleneckV1(nn.Module):
-    """The original ResNet V1 bottleneck (the paper, Caffe, keras.applications' ResNet50): the
-    stride sits on the first 1x1 convolution.
+    """The original ResNet V1 bottleneck (the paper, Caffe, keras.applications' ResNet50):
+    the stride sits on the first 1x1 convolution.
 
     Block type bottleneck_v1.
     """
@@ -57,8 +57,8 @@ class BottleneckV1(nn.Module):
 
 
 class Resnet101V1(nn.Module):
-    """ResNet-101 v1, the original layout (keras.applications' ResNet101): ResNet-50 v1 with 23
-    blocks in the third stage.
+    """ResNet-101 v1, the original layout (keras.applications' ResNet101): ResNet-50 v1 with
+    23 blocks in the third stage.
 
     Spec resnet101_v1; the shapes in comments are for an input of (N, 3, 224, 224).
     """

@@ -7,9 +7,9 @@ from torch import nn
 
 
 class Bottleneck(nn.Module):
-    """ResNet V1.5 bottleneck (torchvision's Bottleneck): 1x1 reduce, 3x3 (carrying the stride and
-    the groups), 1x1 expand. The inner width is width * base_width / 64 * groups, as in ResNeXt
-    (groups, base_width) and Wide ResNet (base_width 128).
+    """ResNet V1.5 bottleneck (torchvision's Bottleneck): 1x1 reduce, 3x3 (carrying the
+    stride and the groups), 1x1 expand. The inner width is width * base_width / 64 *
+    groups, as in ResNeXt (groups, base_width) and Wide ResNet (base_width 128).
 
     Block type bottleneck.
     """

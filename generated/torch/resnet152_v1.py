@@ -7,8 +7,8 @@ from torch import nn
 
 
 class BottleneckV1(nn.Module):
-    """The original ResNet V1 bottleneck (the paper, Caffe, keras.applications' ResNet50): the
-    stride sits on the first 1x1 convolution.
+    """The original ResNet V1 bottleneck (the paper, Caffe, keras.applications' ResNet50):
+    the stride sits on the first 1x1 convolution.
 
     Block type bottleneck_v1.
     """
@@ -57,8 +57,8 @@ class BottleneckV1(nn.Module):
 
 
 class Resnet152V1(nn.Module):
-    """ResNet-152 v1, the original layout (keras.applications' ResNet152): ResNet-50 v1 with 8 and
-    36 blocks in the second and third stages.
+    """ResNet-152 v1, the original layout (keras.applications' ResNet152): ResNet-50 v1 with
+    8 and 36 blocks in the second and third stages.
 
     Spec resnet152_v1; the shapes in comments are for an input of (N, 3, 224, 224).
     """

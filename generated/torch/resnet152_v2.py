@@ -7,10 +7,11 @@ from torch import nn
 
 
 class PreActBottleneck(nn.Module):
-    """Pre-activation bottleneck, as keras.applications' ResNetV2: batch norm and ReLU come first;
-    a projection shortcut (from the pre-activated tensor) when the channel count changes, a 1x1
-    max-pool shortcut (from the raw input) when only the stride does. The stride sits on the
-    3x3. The last 1x1 has a bias; the block has no activation after the add.
+    """Pre-activation bottleneck, as keras.applications' ResNetV2: batch norm and ReLU come
+    first; a projection shortcut (from the pre-activated tensor) when the channel count
+    changes, a 1x1 max-pool shortcut (from the raw input) when only the stride does. The
+    stride sits on the 3x3. The last 1x1 has a bias; the block has no activation after the
+    add.
 
     Block type preact_bottleneck.
     """
@@ -64,8 +65,8 @@ class PreActBottleneck(nn.Module):
 
 
 class Resnet152V2(nn.Module):
-    """ResNet-152 v2, pre-activation (keras.applications' ResNet152V2): ResNet-50 v2 with 8 and 36
-    blocks in the second and third stages.
+    """ResNet-152 v2, pre-activation (keras.applications' ResNet152V2): ResNet-50 v2 with 8
+    and 36 blocks in the second and third stages.
 
     Spec resnet152_v2; the shapes in comments are for an input of (N, 3, 224, 224).
     """

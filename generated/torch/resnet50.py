@@ -7,9 +7,9 @@ from torch import nn
 
 
 class Bottleneck(nn.Module):
-    """ResNet V1.5 bottleneck (torchvision's Bottleneck): 1x1 reduce, 3x3 (carrying the stride and
-    the groups), 1x1 expand. The inner width is width * base_width / 64 * groups, as in ResNeXt
-    (groups, base_width) and Wide ResNet (base_width 128).
+    """ResNet V1.5 bottleneck (torchvision's Bottleneck): 1x1 reduce, 3x3 (carrying the
+    stride and the groups), 1x1 expand. The inner width is width * base_width / 64 *
+    groups, as in ResNeXt (groups, base_width) and Wide ResNet (base_width 128).
 
     Block type bottleneck.
     """
@@ -61,8 +61,8 @@ class Bottleneck(nn.Module):
 
 
 class Resnet50(nn.Module):
-    """ResNet-50 v1.5 (the stride on the 3x3 convolution), torchvision layout: its state-dict keys
-    are torchvision's (conv1, bn1, layer1.0.conv1, layer1.0.downsample.0, fc).
+    """ResNet-50 v1.5 (the stride on the 3x3 convolution), torchvision layout: its state-dict
+    keys are torchvision's (conv1, bn1, layer1.0.conv1, layer1.0.downsample.0, fc).
 
     Spec resnet50; the shapes in comments are for an input of (N, 3, 224, 224).
     """

@@ -7,8 +7,8 @@ from torch import nn
 
 
 class BottleneckV1(nn.Module):
-    """The original ResNet V1 bottleneck (the paper, Caffe, keras.applications' ResNet50): the
-    stride sits on the first 1x1 convolution.
+    """The original ResNet V1 bottleneck (the paper, Caffe, keras.applications' ResNet50):
+    the stride sits on the first 1x1 convolution.
 
     Block type bottleneck_v1.
     """
@@ -57,10 +57,11 @@ class BottleneckV1(nn.Module):
 
 
 class Resnet50V1(nn.Module):
-    """ResNet-50 v1, the original layout (He et al. 2015, Caffe, keras.applications' ResNet50): the
-    stride sits on the first 1x1 convolution of a block, convolutions have biases, and BatchNorm
-    uses eps 1.001e-5. Keras layer names are keras.applications' (conv1_conv,
-    conv2_block1_1_conv, conv2_block1_0_conv, predictions); the model outputs logits.
+    """ResNet-50 v1, the original layout (He et al. 2015, Caffe, keras.applications'
+    ResNet50): the stride sits on the first 1x1 convolution of a block, convolutions have
+    biases, and BatchNorm uses eps 1.001e-5. Keras layer names are keras.applications'
+    (conv1_conv, conv2_block1_1_conv, conv2_block1_0_conv, predictions); the model outputs
+    logits.
 
     Spec resnet50_v1; the shapes in comments are for an input of (N, 3, 224, 224).
     """

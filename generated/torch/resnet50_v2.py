@@ -7,10 +7,11 @@ from torch import nn
 
 
 class PreActBottleneck(nn.Module):
-    """Pre-activation bottleneck, as keras.applications' ResNetV2: batch norm and ReLU come first;
-    a projection shortcut (from the pre-activated tensor) when the channel count changes, a 1x1
-    max-pool shortcut (from the raw input) when only the stride does. The stride sits on the
-    3x3. The last 1x1 has a bias; the block has no activation after the add.
+    """Pre-activation bottleneck, as keras.applications' ResNetV2: batch norm and ReLU come
+    first; a projection shortcut (from the pre-activated tensor) when the channel count
+    changes, a 1x1 max-pool shortcut (from the raw input) when only the stride does. The
+    stride sits on the 3x3. The last 1x1 has a bias; the block has no activation after the
+    add.
 
     Block type preact_bottleneck.
     """
@@ -65,10 +66,11 @@ class PreActBottleneck(nn.Module):
 
 class Resnet50V2(nn.Module):
     """ResNet-50 v2, pre-activation (He et al. 2016, "Identity Mappings in Deep Residual
-    Networks"), as keras.applications' ResNet50V2: batch norm and ReLU open each block, the
-    stride sits on the 3x3 of the *last* block of a stage, and a final batch norm and ReLU close
-    the network. The stem has no batch norm: its max pool reads the raw convolution output and
-    pads it with zeros, exactly as keras.applications does. Outputs logits.
+    Networks"), as keras.applications' ResNet50V2: batch norm and ReLU open each block,
+    the stride sits on the 3x3 of the *last* block of a stage, and a final batch norm and
+    ReLU close the network. The stem has no batch norm: its max pool reads the raw
+    convolution output and pads it with zeros, exactly as keras.applications does. Outputs
+    logits.
 
     Spec resnet50_v2; the shapes in comments are for an input of (N, 3, 224, 224).
     """

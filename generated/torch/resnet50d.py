@@ -8,10 +8,10 @@ from torch import nn
 
 class BottleneckD(nn.Module):
     """ResNet-D bottleneck (timm's Bottleneck with downsample_avg): the main path is the V1.5
-    bottleneck (1x1 reduce, 3x3 with the stride and the groups, 1x1 expand). The projection
-    shortcut is a 2x2 average pool carrying the stride (ceil_mode, padding not counted; an
-    identity at stride 1, keeping timm's module numbering), then a stride-1 1x1 convolution and
-    batch normalization.
+    bottleneck (1x1 reduce, 3x3 with the stride and the groups, 1x1 expand). The
+    projection shortcut is a 2x2 average pool carrying the stride (ceil_mode, padding not
+    counted; an identity at stride 1, keeping timm's module numbering), then a stride-1
+    1x1 convolution and batch normalization.
 
     Block type bottleneck_d.
     """
@@ -78,9 +78,10 @@ class BottleneckD(nn.Module):
 
 
 class Resnet50d(nn.Module):
-    """ResNet-50-D, timm layout (timm's resnet50d): a deep stem of three 3x3 convolutions (32, 32,
-    64 filters, the first with stride 2) in place of the 7x7, and bottlenecks whose projection
-    shortcut downsamples with a 2x2 average pool before a stride-1 1x1 convolution.
+    """ResNet-50-D, timm layout (timm's resnet50d): a deep stem of three 3x3 convolutions
+    (32, 32, 64 filters, the first with stride 2) in place of the 7x7, and bottlenecks
+    whose projection shortcut downsamples with a 2x2 average pool before a stride-1 1x1
+    convolution.
 
     Spec resnet50d; the shapes in comments are for an input of (N, 3, 224, 224).
     """

@@ -7,11 +7,11 @@ from torch import nn
 
 
 class PreActBottleneckTimm(nn.Module):
-    """Pre-activation bottleneck as timm's PreActBottleneck: batch norm and ReLU first (norm1),
-    then 1x1 reduce, norm2 + ReLU, 3x3 carrying the stride and the groups, norm3 + ReLU, 1x1
-    expand; no convolution has a bias and nothing follows the add. The projection shortcut
-    (timm's DownsampleConv with preact=True: a strided 1x1, no norm) starts from the
-    pre-activated tensor; the identity shortcut from the raw input.
+    """Pre-activation bottleneck as timm's PreActBottleneck: batch norm and ReLU first
+    (norm1), then 1x1 reduce, norm2 + ReLU, 3x3 carrying the stride and the groups, norm3
+    + ReLU, 1x1 expand; no convolution has a bias and nothing follows the add. The
+    projection shortcut (timm's DownsampleConv with preact=True: a strided 1x1, no norm)
+    starts from the pre-activated tensor; the identity shortcut from the raw input.
 
     Block type preact_bottleneck_timm.
     """
@@ -68,13 +68,13 @@ class PreActBottleneckTimm(nn.Module):
 
 
 class Resnetv250(nn.Module):
-    """ResNet-V2-50 (pre-activation), timm layout (timm's resnetv2_50): a 7x7 stem convolution and
-    max pool with no norm between them, pre-activation bottlenecks (stride on the 3x3,
-    projection from the pre-activated tensor), a final batch norm + ReLU, and a 1x1 convolution
-    as the classifier. Parameters and state-dict keys equal timm's; the multiply-accumulates are
-    timm's torchinfo figure plus 45,440, the batch-norm weights and biases: timm's
-    BatchNormAct2d holds its ReLU as a child module, and torchinfo totals leaf modules only, so
-    it leaves those batch norms out.
+    """ResNet-V2-50 (pre-activation), timm layout (timm's resnetv2_50): a 7x7 stem
+    convolution and max pool with no norm between them, pre-activation bottlenecks (stride
+    on the 3x3, projection from the pre-activated tensor), a final batch norm + ReLU, and
+    a 1x1 convolution as the classifier. Parameters and state-dict keys equal timm's; the
+    multiply-accumulates are timm's torchinfo figure plus 45,440, the batch-norm weights
+    and biases: timm's BatchNormAct2d holds its ReLU as a child module, and torchinfo
+    totals leaf modules only, so it leaves those batch norms out.
 
     Spec resnetv2_50; the shapes in comments are for an input of (N, 3, 224, 224).
     """

@@ -7,9 +7,9 @@ from torch import nn
 
 
 class Bottleneck(nn.Module):
-    """ResNet V1.5 bottleneck (torchvision's Bottleneck): 1x1 reduce, 3x3 (carrying the stride and
-    the groups), 1x1 expand. The inner width is width * base_width / 64 * groups, as in ResNeXt
-    (groups, base_width) and Wide ResNet (base_width 128).
+    """ResNet V1.5 bottleneck (torchvision's Bottleneck): 1x1 reduce, 3x3 (carrying the
+    stride and the groups), 1x1 expand. The inner width is width * base_width / 64 *
+    groups, as in ResNeXt (groups, base_width) and Wide ResNet (base_width 128).
 
     Block type bottleneck.
     """
@@ -61,8 +61,9 @@ class Bottleneck(nn.Module):
 
 
 class Resnext10132x8d(nn.Module):
-    """ResNeXt-101 32x8d, torchvision layout: ResNet-101 whose 3x3 convolutions have 32 groups of 8
-    channels per group at the first stage's width (inner width = width * 8 / 64 * 32).
+    """ResNeXt-101 32x8d, torchvision layout: ResNet-101 whose 3x3 convolutions have 32
+    groups of 8 channels per group at the first stage's width (inner width = width * 8 /
+    64 * 32).
 
     Spec resnext101_32x8d; the shapes in comments are for an input of (N, 3, 224, 224).
     """

@@ -7,9 +7,9 @@ from torch import nn
 
 
 class Bottleneck(nn.Module):
-    """ResNet V1.5 bottleneck (torchvision's Bottleneck): 1x1 reduce, 3x3 (carrying the stride and
-    the groups), 1x1 expand. The inner width is width * base_width / 64 * groups, as in ResNeXt
-    (groups, base_width) and Wide ResNet (base_width 128).
+    """ResNet V1.5 bottleneck (torchvision's Bottleneck): 1x1 reduce, 3x3 (carrying the
+    stride and the groups), 1x1 expand. The inner width is width * base_width / 64 *
+    groups, as in ResNeXt (groups, base_width) and Wide ResNet (base_width 128).
 
     Block type bottleneck.
     """
@@ -61,8 +61,9 @@ class Bottleneck(nn.Module):
 
 
 class Resnext5032x4d(nn.Module):
-    """ResNeXt-50 32x4d, torchvision layout: ResNet-50 whose 3x3 convolutions have 32 groups of 4
-    channels per group at the first stage's width (inner width = width * 4 / 64 * 32).
+    """ResNeXt-50 32x4d, torchvision layout: ResNet-50 whose 3x3 convolutions have 32 groups
+    of 4 channels per group at the first stage's width (inner width = width * 4 / 64 *
+    32).
 
     Spec resnext50_32x4d; the shapes in comments are for an input of (N, 3, 224, 224).
     """

@@ -7,13 +7,13 @@ from torch import nn
 
 
 class SEBottleneck(nn.Module):
-    """SE-ResNet bottleneck (timm's Bottleneck with an SEModule after bn3): the V1.5 bottleneck
-    (1x1 reduce, 3x3 with the stride and the groups, 1x1 expand), then squeeze-excitation on the
-    expanded tensor: global average pool (kept as C x 1 x 1), 1x1 conv reducing to round_to(out
-    // se_reduction, se_divisor) channels (timm's make_divisible with round_limit 0), ReLU, 1x1
-    conv back to out, sigmoid, and a channel-wise multiply with the main path, before the
-    residual add. Both SE convolutions have a bias. The shortcut is torchvision's strided 1x1
-    projection.
+    """SE-ResNet bottleneck (timm's Bottleneck with an SEModule after bn3): the V1.5
+    bottleneck (1x1 reduce, 3x3 with the stride and the groups, 1x1 expand), then
+    squeeze-excitation on the expanded tensor: global average pool (kept as C x 1 x 1),
+    1x1 conv reducing to round_to(out // se_reduction, se_divisor) channels (timm's
+    make_divisible with round_limit 0), ReLU, 1x1 conv back to out, sigmoid, and a
+    channel-wise multiply with the main path, before the residual add. Both SE
+    convolutions have a bias. The shortcut is torchvision's strided 1x1 projection.
 
     Block type se_bottleneck.
     """
@@ -88,7 +88,8 @@ class SEBottleneck(nn.Module):
 
 class Seresnet50(nn.Module):
     """SE-ResNet-50, timm layout (timm's seresnet50): ResNet-50 v1.5 with squeeze-excitation
-    (reduction 16, bias on both 1x1 convolutions) after the last batch norm of every bottleneck.
+    (reduction 16, bias on both 1x1 convolutions) after the last batch norm of every
+    bottleneck.
 
     Spec seresnet50; the shapes in comments are for an input of (N, 3, 224, 224).
     """

@@ -7,9 +7,9 @@ from torch import nn
 
 
 class Bottleneck(nn.Module):
-    """ResNet V1.5 bottleneck (torchvision's Bottleneck): 1x1 reduce, 3x3 (carrying the stride and
-    the groups), 1x1 expand. The inner width is width * base_width / 64 * groups, as in ResNeXt
-    (groups, base_width) and Wide ResNet (base_width 128).
+    """ResNet V1.5 bottleneck (torchvision's Bottleneck): 1x1 reduce, 3x3 (carrying the
+    stride and the groups), 1x1 expand. The inner width is width * base_width / 64 *
+    groups, as in ResNeXt (groups, base_width) and Wide ResNet (base_width 128).
 
     Block type bottleneck.
     """
@@ -61,8 +61,8 @@ class Bottleneck(nn.Module):
 
 
 class WideResnet502(nn.Module):
-    """Wide ResNet-50-2, torchvision layout: ResNet-50 with the bottleneck's inner width doubled
-    (base_width 128); the outer width, width * 4, is unchanged.
+    """Wide ResNet-50-2, torchvision layout: ResNet-50 with the bottleneck's inner width
+    doubled (base_width 128); the outer width, width * 4, is unchanged.
 
     Spec wide_resnet50_2; the shapes in comments are for an input of (N, 3, 224, 224).
     """
