@@ -316,7 +316,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             sys.stderr.write(f"[{i}/{total}] checking {spec} ...\n")
             sys.stderr.flush()
         try:
-            result = check_spec(spec, size, batch=args.batch, seed=args.seed, atol=args.atol, rtol=args.rtol)
+            result = check_spec(spec, size, batch=args.batch, seed=args.seed, atol=args.atol, rtol=args.rtol,
+                                dtype=args.dtype)
         except ArchspecError as exc:
             _print_diagnostics(exc.diagnostics)
             status = max(status, EXIT_USAGE if _io_failure(exc.diagnostics) else EXIT_FINDINGS)
@@ -460,9 +461,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="cross-check the PyTorch and Keras models numerically")
     p.add_argument("specs", nargs="+", metavar="SPEC")
     p.add_argument("--batch", type=int, default=2)
-    p.add_argument("--atol", type=float, default=1e-4, help="absolute tolerance, scaled by max(1, |tensor|max)")
+    p.add_argument("--atol", type=float, default=1e-4,
+                   help="absolute tolerance, scaled by max(1, largest |value|) and sqrt(layer depth)")
     p.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance per element")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                   help="precision of both models (float64: rounding out of the way)")
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.add_argument("--verbose", "-v", action="store_true", help="list every compared tensor")
     size_arg(p)

@@ -68,7 +68,7 @@ def transfer_weights(torch_model, keras_model, spec, direction: str = "torch_to_
                     f"{node.keras_name}: Keras weights {[v.shape for v in current]} do not match "
                     f"{[v.shape for v in values]} from {node.torch_path}"
                 )
-            layer.set_weights(values)
+            layer.set_weights([v.astype(c.dtype) for v, c in zip(values, current)])
         else:
             values = layer.get_weights()
             if len(values) != len(names):
@@ -88,9 +88,11 @@ def transfer_weights(torch_model, keras_model, spec, direction: str = "torch_to_
 
 
 def randomize_torch(torch_model, network: Network, seed: int = 0) -> None:
-    """Give every weight, bias and BatchNorm statistic a random value that keeps activations
-    in a sane range: He-scaled weights, biases near 0, BN scales near 1, running variances in
-    [0.5, 2] and running means near 0 (so that eps and the statistics matter)."""
+    """Give every weight, bias and BatchNorm statistic a random value, keeping activations in
+    a sane range however deep the network: He-scaled weights, small biases, BN scales near 1;
+    then the running statistics are measured on a random batch (so that each BatchNorm
+    normalizes for real) and perturbed at random (means shifted by up to ~0.1 standard
+    deviation, variances scaled by 0.8-1.25), so that eps and the statistics matter."""
     import torch
 
     rng = np.random.default_rng(seed)
@@ -114,4 +116,32 @@ def randomize_torch(torch_model, network: Network, seed: int = 0) -> None:
                     value = rng.normal(0.0, math.sqrt(2.0 / fan_in), shape)
                 else:
                     value = rng.uniform(-0.1, 0.1, shape)
-                state[key].copy_(torch.from_numpy(value.astype(np.float32)))
+                state[key].copy_(torch.from_numpy(value).to(state[key].dtype))
+
+    _calibrate_batchnorm(torch_model, network, rng)
+
+
+def _calibrate_batchnorm(torch_model, network: Network, rng) -> None:
+    import torch
+
+    norms = [m for m in torch_model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    was_training = torch_model.training
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average: exactly this batch's statistics
+    torch_model.train()
+    dtype = next(torch_model.parameters()).dtype
+    batch = torch.from_numpy(rng.standard_normal((4, *network.input_shape))).to(dtype)
+    with torch.no_grad():
+        torch_model(batch)
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+            std = m.running_var.clamp_min(1e-6).sqrt()
+            shift = torch.from_numpy(rng.normal(0.0, 0.1, tuple(m.running_mean.shape))).to(dtype)
+            scale = torch.from_numpy(rng.uniform(0.8, 1.25, tuple(m.running_var.shape))).to(dtype)
+            m.running_mean.add_(shift * std)
+            m.running_var.mul_(scale)
+    torch_model.train(was_training)
