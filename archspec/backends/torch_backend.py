@@ -16,7 +16,7 @@ import ast
 import linecache
 import textwrap
 import types
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from archspec.backends import BackendError, naming, render
@@ -91,8 +91,6 @@ class ModuleView:
     helpers: list[str]
     blocks: list[ClassView]
     model: ClassView
-    model_name: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------------
@@ -174,7 +172,6 @@ def build_view(network: Network, *, inplace: bool = False) -> ModuleView:
         helpers=sorted(helpers),
         blocks=blocks,
         model=model,
-        model_name=model_name,
     )
 
 

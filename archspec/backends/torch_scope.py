@@ -601,11 +601,6 @@ def _accessors(node: _Node, prefix: str) -> None:
             _accessors(child, access)
 
 
-def group_of(unit: Unit, units: list[Unit]) -> str | None:
-    """The container path of a unit inside a dotted group (``downsample`` for ``downsample.0``)."""
-    return unit.key.rsplit(".", 1)[0] if unit.owns and "." in unit.key else None
-
-
 # --------------------------------------------------------------------------------------------
 # 3. statements
 
