@@ -111,12 +111,14 @@ def build_pair(network: Network, seed: int = 0, dtype: str = "float32"):
         torch_model = torch_model.double()
     torch_model.eval()
     randomize_torch(torch_model, network, seed)
-    previous = keras.config.floatx()
+    previous_floatx, previous_policy = keras.config.floatx(), keras.config.dtype_policy()
     keras.config.set_floatx(dtype)
+    keras.config.set_dtype_policy(dtype)  # the global policy, once created, no longer follows floatx
     try:
         keras_model = keras_backend.instantiate(keras_backend.emit(network), network)
     finally:
-        keras.config.set_floatx(previous)
+        keras.config.set_floatx(previous_floatx)
+        keras.config.set_dtype_policy(previous_policy)
     transfer_weights(torch_model, keras_model, network)
     return torch_model, keras_model
 
