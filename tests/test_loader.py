@@ -46,7 +46,7 @@ def test_extends_merges_mappings_and_replaces_lists():
 
 def test_variants_are_short():
     for name in ("resnet101", "resnet152", "resnet34", "resnet18"):
-        assert len((SPECS / f"{name}.yaml").read_text().splitlines()) <= 12
+        assert len((SPECS / f"{name}.yaml").read_text().splitlines()) <= 14  # with the schema and peer lines
 
 
 def test_extends_missing_file(tmp_path):

@@ -140,7 +140,7 @@ EXAMPLE_FINDINGS = {
     "seed001_resnet101": [],
     "seed001_resnet152": [],
     # TensorFlow 'same' padding at stride 2, kept on purpose (the stem conv and the stem pool).
-    "seed002_tf_resnet50": [("AS401", 29, 92), ("AS401", 32, 84)],
+    "seed002_tf_resnet50": [("AS401", 30, 92), ("AS401", 33, 84)],
     "seed003_keras_resnet50": [],
     "seed004_leaky_resnet": [],
 }
@@ -175,7 +175,7 @@ def test_seed_002_example_keeps_tensorflow_same_padding():
 
 def test_seed_003_example_fixed_pool_at_256():
     diagnostics = _lint(EXAMPLES_DIR / "seed003_keras_resnet50.yaml", (256, 256))
-    assert _positions(diagnostics) == [("AS205", 51, 5)]
+    assert _positions(diagnostics) == [("AS205", 52, 5)]
     net = archspec.load(EXAMPLES_DIR / "seed003_keras_resnet50.yaml")
     assert net.node("maxpool").shape == (64, 55, 55)  # valid 3x3/2 pool: 55, not the seed's 56
     assert net.node("avg_pool").in_shapes[0] == (2048, 7, 7)
