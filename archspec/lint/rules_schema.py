@@ -144,8 +144,12 @@ MODULE_RESERVED = frozenset({
     "get_buffer", "extra_repr", "requires_grad_", "share_memory", "dump_patches", "call_super_init",
 })
 CODE_RESERVED = frozenset({
+    # names the generated modules use (tests/test_backend_names.py checks that the backends'
+    # own lists stay inside this one, so that lint refuses a name before a backend has to)
     "self", "x", "torch", "nn", "F", "keras", "layers", "ops", "name", "inputs", "input_shape",
-    "in_channels", "super", "int", "float", "bool", "tuple", "list", "None", "True", "False",
+    "in_channels", "shortcut", "features", "super", "int", "float", "bool", "tuple", "list", "None",
+    "True", "False", "min", "max", "len", "range", "print", "object", "type", "isinstance", "round_to",
+    "pad_same", "Conv2dSame", "MaxPool2dSame", "AvgPool2dSame", "TorchPooling2D",
 })
 
 
