@@ -36,7 +36,7 @@ def build_ir(path, input_size=None):
 
 def lint_spec(path_or_network, input_size=None):
     """All diagnostics for a spec (a path or a loaded network), sorted by position."""
-    from archspec.lint import lint_path, lint_network
+    from archspec.lint import lint_network, lint_path
 
     if isinstance(path_or_network, (str, bytes)) or hasattr(path_or_network, "__fspath__"):
         return lint_path(path_or_network, input_size)

@@ -16,8 +16,8 @@ import json
 import os
 import sys
 import traceback
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -136,12 +136,8 @@ def summary_dict(network) -> dict:
         }
         for node in network.ops()
     ]
-    trainable = sum(
-        sum(_prod(t.shape) for t in node.tensors() if t.trainable) for node in network.ops()
-    )
-    buffers = sum(
-        sum(_prod(t.shape) for t in node.tensors() if not t.trainable) for node in network.ops()
-    )
+    trainable = sum(sum(_prod(t.shape) for t in node.tensors() if t.trainable) for node in network.ops())
+    buffers = sum(sum(_prod(t.shape) for t in node.tensors() if not t.trainable) for node in network.ops())
     activations = sum(_prod(node.shape) for node in network.ops() if node.shape)
     return {
         "name": network.name,
@@ -181,7 +177,9 @@ def render_summary(data: dict, depth: int | None = None) -> str:
     out = [rule, f"{data['name']}  ({data['spec']})  input {_shape(data['input_shape'])}", rule]
 
     def line(r):
-        return f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}  {r[4]:>{widths[4]}}"
+        return (
+            f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}  {r[4]:>{widths[4]}}"
+        )
 
     out.append(line(rows[0]))
     out.append("-" * len(rule))
@@ -255,8 +253,10 @@ def cmd_build(args: argparse.Namespace) -> int:
                 if diff is None:
                     sys.stdout.write(f"fresh   {path}\n")
                 else:
-                    sys.stdout.write(f"stale   {path} (run: archspec build {spec} --backend {backend}"
-                                     f"{' -o ' + str(args.output) if args.output else ''})\n")
+                    sys.stdout.write(
+                        f"stale   {path} (run: archspec build {spec} --backend {backend}"
+                        f"{' -o ' + str(args.output) if args.output else ''})\n"
+                    )
                     sys.stdout.write(diff)
                     status = max(status, EXIT_FINDINGS)
                 continue
@@ -267,8 +267,10 @@ def cmd_build(args: argparse.Namespace) -> int:
                 status = max(status, EXIT_USAGE)
                 continue
             except SyntaxError as exc:
-                sys.stderr.write(f"error: {spec}: the generated {backend} code does not compile ({exc.msg}, "
-                                 f"line {exc.lineno}); nothing was written. Please report this.\n")
+                sys.stderr.write(
+                    f"error: {spec}: the generated {backend} code does not compile ({exc.msg}, "
+                    f"line {exc.lineno}); nothing was written. Please report this.\n"
+                )
                 status = max(status, EXIT_INTERNAL)
                 continue
             sys.stdout.write(f"{'wrote  ' if changed else 'same   '} {path}\n")
@@ -284,17 +286,21 @@ def _fmt_float(value: float) -> str:
 
 
 def render_check(result, verbose: bool = False) -> str:
-    lines = [f"{'PASS' if result.passed else 'FAIL'}  {result.name} ({result.spec}) at "
-             f"{result.input_size[0]}x{result.input_size[1]}, batch {result.batch}: "
-             f"{len(result.layers)} tensors, max abs diff {_fmt_float(result.max_abs_diff)}, "
-             f"max scaled diff {_fmt_float(result.max_rel_diff)}"]
+    lines = [
+        f"{'PASS' if result.passed else 'FAIL'}  {result.name} ({result.spec}) at "
+        f"{result.input_size[0]}x{result.input_size[1]}, batch {result.batch}: "
+        f"{len(result.layers)} tensors, max abs diff {_fmt_float(result.max_abs_diff)}, "
+        f"max scaled diff {_fmt_float(result.max_rel_diff)}"
+    ]
     if result.first_divergence:
         lines.append(f"      first divergence: {result.first_divergence}")
     shown = result.layers if verbose else [d for d in result.layers if not d.passed][:10]
     for d in shown:
-        lines.append(f"      {'ok  ' if d.passed else 'BAD '} {d.kind:<6} {d.name:<32} {d.keras_name:<32} "
-                     f"{'x'.join(map(str, d.shape)):<14} abs {_fmt_float(d.max_abs_diff)}  "
-                     f"scaled {_fmt_float(d.max_rel_diff)}")
+        lines.append(
+            f"      {'ok  ' if d.passed else 'BAD '} {d.kind:<6} {d.name:<32} {d.keras_name:<32} "
+            f"{'x'.join(map(str, d.shape)):<14} abs {_fmt_float(d.max_abs_diff)}  "
+            f"scaled {_fmt_float(d.max_rel_diff)}"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -316,8 +322,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             sys.stderr.write(f"[{i}/{total}] checking {spec} ...\n")
             sys.stderr.flush()
         try:
-            result = check_spec(spec, size, batch=args.batch, seed=args.seed, atol=args.atol, rtol=args.rtol,
-                                dtype=args.dtype)
+            result = check_spec(
+                spec, size, batch=args.batch, seed=args.seed, atol=args.atol, rtol=args.rtol, dtype=args.dtype
+            )
         except ArchspecError as exc:
             _print_diagnostics(exc.diagnostics)
             status = max(status, EXIT_USAGE if _io_failure(exc.diagnostics) else EXIT_FINDINGS)
@@ -335,9 +342,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         sys.stdout.write("\nsummary\n")
         width = max((len(r.name) for r in results), default=4)
         for r in results:
-            sys.stdout.write(f"  {'PASS' if r.passed else 'FAIL'}  {r.name:<{width}}  "
-                             f"{r.input_size[0]}x{r.input_size[1]}  max abs {_fmt_float(r.max_abs_diff)}  "
-                             f"max scaled {_fmt_float(r.max_rel_diff)}  {r.timings.get('total', 0):.1f}s\n")
+            sys.stdout.write(
+                f"  {'PASS' if r.passed else 'FAIL'}  {r.name:<{width}}  "
+                f"{r.input_size[0]}x{r.input_size[1]}  max abs {_fmt_float(r.max_abs_diff)}  "
+                f"max scaled {_fmt_float(r.max_rel_diff)}  {r.timings.get('total', 0):.1f}s\n"
+            )
         passed = sum(r.passed for r in results)
         sys.stdout.write(f"{passed}/{total} specs passed\n")
     return status
@@ -394,8 +403,9 @@ def cmd_rules(args: argparse.Namespace) -> int:
     from archspec.lint import RULES
 
     if args.format == "json":
-        data = [{"code": r.code, "name": r.name, "severity": r.severity.value, "summary": r.summary}
-                for r in RULES.values()]
+        data = [
+            {"code": r.code, "name": r.name, "severity": r.severity.value, "summary": r.summary} for r in RULES.values()
+        ]
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return EXIT_OK
     for r in RULES.values():
@@ -432,8 +442,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     def size_arg(p):
-        p.add_argument("--input-size", nargs="+", type=int, metavar="N",
-                       help="input height [width] (default: the spec's input size)")
+        p.add_argument(
+            "--input-size",
+            nargs="+",
+            type=int,
+            metavar="N",
+            help="input height [width] (default: the spec's input size)",
+        )
 
     p = sub.add_parser("lint", help="check specs: schema, shapes, topology, portability")
     p.add_argument("specs", nargs="+", metavar="SPEC")
@@ -451,8 +466,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("build", help="generate PyTorch / Keras source")
     p.add_argument("specs", nargs="+", metavar="SPEC")
-    p.add_argument("--backend", action="append", choices=["torch", "keras", "all"], default=None,
-                   help="torch (default), keras, or all; may be repeated")
+    p.add_argument(
+        "--backend",
+        action="append",
+        choices=["torch", "keras", "all"],
+        default=None,
+        help="torch (default), keras, or all; may be repeated",
+    )
     p.add_argument("-o", "--output", metavar="DIR", help="output folder (default: generated/<backend>/)")
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 with a diff if a file is stale")
     size_arg(p)
@@ -461,12 +481,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="cross-check the PyTorch and Keras models numerically")
     p.add_argument("specs", nargs="+", metavar="SPEC")
     p.add_argument("--batch", type=int, default=2)
-    p.add_argument("--atol", type=float, default=1e-4,
-                   help="absolute tolerance, scaled by max(1, largest |value|) and sqrt(layer depth)")
+    p.add_argument(
+        "--atol",
+        type=float,
+        default=1e-4,
+        help="absolute tolerance, scaled by max(1, largest |value|) and sqrt(layer depth)",
+    )
     p.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance per element")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
-                   help="precision of both models (float64: rounding out of the way)")
+    p.add_argument(
+        "--dtype",
+        choices=["float32", "float64"],
+        default="float32",
+        help="precision of both models (float64: rounding out of the way)",
+    )
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.add_argument("--verbose", "-v", action="store_true", help="list every compared tensor")
     size_arg(p)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 __all__ = [
     "ArchspecError",
@@ -98,7 +98,7 @@ class SourceCache:
     def add(self, file: str, text: str) -> None:
         self._texts[file] = text.splitlines()
 
-    def merge(self, other: "SourceCache") -> None:
+    def merge(self, other: SourceCache) -> None:
         for file, lines in other._texts.items():
             self._texts.setdefault(file, lines)
 
@@ -152,9 +152,7 @@ def render_one(diag: Diagnostic, sources: SourceCache | None = None, color: bool
     return "\n".join(out)
 
 
-def render_text(
-    diagnostics: Iterable[Diagnostic], sources: SourceCache | None = None, color: bool = False
-) -> str:
+def render_text(diagnostics: Iterable[Diagnostic], sources: SourceCache | None = None, color: bool = False) -> str:
     blocks = [render_one(d, sources, color) for d in diagnostics]
     return "\n\n".join(blocks) + ("\n" if blocks else "")
 

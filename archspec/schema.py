@@ -23,8 +23,10 @@ def _loosen(schema: dict[str, Any]) -> dict[str, Any]:
     """Numbers in op attributes may be written as expressions."""
     schema = copy.deepcopy(schema)
     if schema.get("type") in ("integer", "number"):
-        return {"anyOf": [schema, EXPRESSION], **({"description": schema["description"]}
-                                                 if "description" in schema else {})}
+        return {
+            "anyOf": [schema, EXPRESSION],
+            **({"description": schema["description"]} if "description" in schema else {}),
+        }
     for key in ("anyOf", "oneOf", "prefixItems"):
         if key in schema:
             schema[key] = [_loosen(s) for s in schema[key]]
@@ -34,22 +36,39 @@ def _loosen(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 _INT = {"anyOf": [{"type": "integer"}, EXPRESSION]}
-_PAIR = {"anyOf": [{"type": "integer", "minimum": 1}, EXPRESSION,
-                   {"type": "array", "items": _INT, "minItems": 2, "maxItems": 2}],
-         "description": "a number, or a pair [height, width]"}
-_PADDING = {"anyOf": [{"type": "integer", "minimum": 0}, EXPRESSION, {"enum": ["same", "valid"]},
-                      {"type": "array", "items": _INT, "minItems": 2, "maxItems": 2},
-                      {"type": "array", "minItems": 2, "maxItems": 2,
-                       "items": {"type": "array", "items": _INT, "minItems": 2, "maxItems": 2}},
-                      {"type": "array", "items": _INT, "minItems": 4, "maxItems": 4}],
-            "description": "n, [h, w], [[top, bottom], [left, right]], 'same' (TensorFlow's rule) or 'valid'"}
+_PAIR = {
+    "anyOf": [
+        {"type": "integer", "minimum": 1},
+        EXPRESSION,
+        {"type": "array", "items": _INT, "minItems": 2, "maxItems": 2},
+    ],
+    "description": "a number, or a pair [height, width]",
+}
+_PADDING = {
+    "anyOf": [
+        {"type": "integer", "minimum": 0},
+        EXPRESSION,
+        {"enum": ["same", "valid"]},
+        {"type": "array", "items": _INT, "minItems": 2, "maxItems": 2},
+        {
+            "type": "array",
+            "minItems": 2,
+            "maxItems": 2,
+            "items": {"type": "array", "items": _INT, "minItems": 2, "maxItems": 2},
+        },
+        {"type": "array", "items": _INT, "minItems": 4, "maxItems": 4},
+    ],
+    "description": "n, [h, w], [[top, bottom], [left, right]], 'same' (TensorFlow's rule) or 'valid'",
+}
 _OVERRIDES = {
     "kernel": _PAIR,
     "stride": {**_PAIR, "description": "a number or a pair (pooling: default the kernel)"},
     "dilation": _PAIR,
     "padding": _PADDING,
-    "pad_value": {"anyOf": [{"const": "-inf"}, {"const": 0}, {"type": "number"}],
-                  "description": "-inf (PyTorch) or 0 (Keras ZeroPadding2D)"},
+    "pad_value": {
+        "anyOf": [{"const": "-inf"}, {"const": 0}, {"type": "number"}],
+        "description": "-inf (PyTorch) or 0 (Keras ZeroPadding2D)",
+    },
 }
 
 
@@ -76,21 +95,26 @@ def _layer_schemas(base: dict[str, Any]) -> list[dict[str, Any]]:
     for kind, op in REGISTRY.items():
         attrs = op.attrs.model_json_schema()
         props = {name: _loosen(s) for name, s in attrs.get("properties", {}).items()}
-        for name, s in props.items():
+        for s in props.values():
             s.pop("title", None)
         for name, override in _OVERRIDES.items():
             if name in props:
                 props[name] = override
-        properties = {**{k: v for k, v in common.items() if k != "op"}, **props,
-                      "op": {"const": kind, "description": op.doc}}
-        out.append({
-            "type": "object",
-            "title": kind,
-            "properties": properties,
-            "required": ["op", *[r for r in attrs.get("required", [])]],
-            "additionalProperties": False,
-            "$defs": attrs.get("$defs", {}),
-        })
+        properties = {
+            **{k: v for k, v in common.items() if k != "op"},
+            **props,
+            "op": {"const": kind, "description": op.doc},
+        }
+        out.append(
+            {
+                "type": "object",
+                "title": kind,
+                "properties": properties,
+                "required": ["op", *[r for r in attrs.get("required", [])]],
+                "additionalProperties": False,
+                "$defs": attrs.get("$defs", {}),
+            }
+        )
     return out
 
 
@@ -109,8 +133,10 @@ def spec_schema() -> dict[str, Any]:
         "oneOf": variants,
     }
     block = defs["BlockDef"]["properties"]
-    block["shortcut"] = {"anyOf": [block["shortcut"], {"$ref": "#/$defs/ShortcutCase"}],
-                         "description": block["shortcut"].get("description", "")}
+    block["shortcut"] = {
+        "anyOf": [block["shortcut"], {"$ref": "#/$defs/ShortcutCase"}],
+        "description": block["shortcut"].get("description", ""),
+    }
     body = {k: v for k, v in schema.items() if k not in ("title", "$defs")}
     variant = _partial(body)
     defs.update({f"{name}Partial": _partial(d) for name, d in list(defs.items())})

@@ -30,8 +30,11 @@ def golden(request):
         assert path.is_file(), f"golden file {path} is missing: run pytest --update-golden"
         expected = path.read_text(encoding="utf-8")
         if text != expected:
-            diff = "".join(difflib.unified_diff(expected.splitlines(True), text.splitlines(True),
-                                                f"{relative} (golden)", f"{relative} (now)"))
+            diff = "".join(
+                difflib.unified_diff(
+                    expected.splitlines(True), text.splitlines(True), f"{relative} (golden)", f"{relative} (now)"
+                )
+            )
             pytest.fail(f"output differs from the golden file (pytest --update-golden to accept):\n{diff}")
 
     return check

@@ -6,8 +6,7 @@ import io
 
 from hypothesis import strategies as st
 
-BLOCKS = ["basic", "bottleneck", "bottleneck_v1", "preact_basic", "preact_bottleneck", "se_bottleneck",
-          "bottleneck_d"]
+BLOCKS = ["basic", "bottleneck", "bottleneck_v1", "preact_basic", "preact_bottleneck", "se_bottleneck", "bottleneck_d"]
 
 
 @st.composite
@@ -16,18 +15,36 @@ def valid_specs(draw) -> dict:
     size = draw(st.integers(24, 72))
     kernel = draw(st.sampled_from([1, 3, 5, 7]))
     stem_stride = draw(st.sampled_from([1, 2]))
-    padding = draw(st.sampled_from([kernel // 2, "same", [kernel // 2, kernel // 2],
-                                    [[kernel // 2, kernel // 2], [kernel // 2, kernel // 2]]]))
-    stem = [{"op": "conv", "name": "conv1", "filters": draw(st.sampled_from([8, 16, 24])), "kernel": kernel,
-             "stride": stem_stride if padding != "same" else 1, "padding": padding,
-             "bias": draw(st.booleans())}]
+    padding = draw(
+        st.sampled_from(
+            [kernel // 2, "same", [kernel // 2, kernel // 2], [[kernel // 2, kernel // 2], [kernel // 2, kernel // 2]]]
+        )
+    )
+    stem = [
+        {
+            "op": "conv",
+            "name": "conv1",
+            "filters": draw(st.sampled_from([8, 16, 24])),
+            "kernel": kernel,
+            "stride": stem_stride if padding != "same" else 1,
+            "padding": padding,
+            "bias": draw(st.booleans()),
+        }
+    ]
     if draw(st.booleans()):
-        stem += [{"op": "batchnorm", "name": "bn1", "eps": draw(st.sampled_from([1e-5, 1e-3, 1.001e-5])),
-                  "momentum": draw(st.sampled_from([0.1, 0.01]))},
-                 {"op": draw(st.sampled_from(["relu", "relu6", "silu", "sigmoid", "tanh"])), "name": "act1"}]
+        stem += [
+            {
+                "op": "batchnorm",
+                "name": "bn1",
+                "eps": draw(st.sampled_from([1e-5, 1e-3, 1.001e-5])),
+                "momentum": draw(st.sampled_from([0.1, 0.01])),
+            },
+            {"op": draw(st.sampled_from(["relu", "relu6", "silu", "sigmoid", "tanh"])), "name": "act1"},
+        ]
     if draw(st.booleans()):
-        stem.append({"op": "maxpool", "name": "pool", "kernel": 3, "stride": 2, "padding": 1,
-                     "ceil_mode": draw(st.booleans())})
+        stem.append(
+            {"op": "maxpool", "name": "pool", "kernel": 3, "stride": 2, "padding": 1, "ceil_mode": draw(st.booleans())}
+        )
     block = draw(st.sampled_from(BLOCKS))
     rows = []
     for _ in range(draw(st.integers(1, 3))):
@@ -57,18 +74,65 @@ def dump_yaml(data) -> str:
 
 
 _scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-(10**30), 10**30), st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=20), st.sampled_from(["same", "valid", "-inf", "conv", "relu", "bottleneck", "width * 4",
-                                           "__import__('os')", "in_channels", "layer{stage}"]),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**30), 10**30),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=20),
+    st.sampled_from(
+        [
+            "same",
+            "valid",
+            "-inf",
+            "conv",
+            "relu",
+            "bottleneck",
+            "width * 4",
+            "__import__('os')",
+            "in_channels",
+            "layer{stage}",
+        ]
+    ),
 )
-KEYS = ["archspec", "name", "input", "stem", "stages", "head", "blocks", "op", "filters", "kernel", "stride",
-        "padding", "table", "block", "columns", "params", "body", "shortcut", "merge", "extends", "use", "vars",
-        "defaults", "when", "inputs", "size", "channels", "units", "args", "depth"]
+KEYS = [
+    "archspec",
+    "name",
+    "input",
+    "stem",
+    "stages",
+    "head",
+    "blocks",
+    "op",
+    "filters",
+    "kernel",
+    "stride",
+    "padding",
+    "table",
+    "block",
+    "columns",
+    "params",
+    "body",
+    "shortcut",
+    "merge",
+    "extends",
+    "use",
+    "vars",
+    "defaults",
+    "when",
+    "inputs",
+    "size",
+    "channels",
+    "units",
+    "args",
+    "depth",
+]
 
 yaml_values = st.recursive(
     _scalars,
-    lambda children: st.one_of(st.lists(children, max_size=5),
-                               st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=8), children, max_size=6)),
+    lambda children: st.one_of(
+        st.lists(children, max_size=5),
+        st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=8), children, max_size=6),
+    ),
     max_leaves=30,
 )
 
@@ -92,7 +156,7 @@ def mutated(draw, text: str) -> str:
         elif action == "char" and lines[i]:
             k = draw(st.integers(0, len(lines[i]) - 1))
             ch = draw(st.sampled_from(list("0123456789:-[]{},&*!|>'\"# \tx\u00e9\u0000")))
-            lines[i] = lines[i][:k] + ch + lines[i][k + 1:]
+            lines[i] = lines[i][:k] + ch + lines[i][k + 1 :]
         else:
             lines.insert(i, draw(st.text(max_size=30)))
     return "\n".join(lines) + "\n"

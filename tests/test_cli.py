@@ -7,17 +7,17 @@ import subprocess
 import sys
 
 import pytest
+from conftest import FIXTURES, ROOT, SPECS
 
 from archspec.cli import main
-
-from conftest import FIXTURES, ROOT, SPECS
 
 REFERENCE = json.loads((ROOT / "tests" / "reference" / "torch_models.json").read_text())
 
 
 def run(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "archspec", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "archspec", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"])
@@ -58,7 +58,9 @@ def test_lint_json_format_and_strict(capsys):
     seed = str(FIXTURES / "seeds" / "seed000_keras.yaml")
     assert main(["lint", seed, "--format", "json"]) == 0  # warnings only
     data = json.loads(capsys.readouterr().out)
-    assert data and all(set(d) == {"code", "name", "severity", "message", "file", "line", "column", "hint"} for d in data)
+    assert data and all(
+        set(d) == {"code", "name", "severity", "message", "file", "line", "column", "hint"} for d in data
+    )
     assert main(["lint", seed, "--strict"]) == 1
     capsys.readouterr()
 
@@ -72,8 +74,17 @@ def test_lint_errors_exit_1_and_render_like_rustc():
     assert "18 |     - [1, 32, 2]" in out and "^ shape-mismatch" in out and "= hint:" in out
 
 
-@pytest.mark.parametrize("args", [["lint", "no/such/spec.yaml"], ["lint", "specs"], ["summary", "nope.yaml"],
-                                  ["lint"], ["frobnicate"], ["summary", "specs/resnet50.yaml", "--input-size", "0"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["lint", "no/such/spec.yaml"],
+        ["lint", "specs"],
+        ["summary", "nope.yaml"],
+        ["lint"],
+        ["frobnicate"],
+        ["summary", "specs/resnet50.yaml", "--input-size", "0"],
+    ],
+)
 def test_usage_and_io_problems_exit_2(args):
     result = run(*args)
     assert result.returncode == 2, result.stdout + result.stderr

@@ -8,12 +8,11 @@ import textwrap
 
 import numpy as np
 import pytest
+from conftest import ROOT, SPECS
 
 import archspec
 from archspec.crosscheck.compare import build_pair, check_spec, compare_models
 from archspec.crosscheck.weights import transfer_weights
-
-from conftest import ROOT, SPECS
 
 EXAMPLES = SPECS / "examples"
 
@@ -151,8 +150,13 @@ def test_summary_table_for_several_specs(tmp_path):
 
     spec = tmp_path / "tiny.yaml"
     spec.write_text(textwrap.dedent(TINY).replace("PADDING", "3").replace("EPS", "1.0e-5"))
-    result = subprocess.run([sys.executable, "-m", "archspec", "check", str(spec), str(spec)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "archspec", "check", str(spec), str(spec)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     assert "[1/2] checking" in result.stderr and "[2/2] checking" in result.stderr
     assert "summary" in result.stdout and "2/2 specs passed" in result.stdout

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import os
 
-from archspec.docs import documents
-
 from conftest import ROOT, SPECS
+
+from archspec.docs import documents
 
 
 def test_generated_docs_are_fresh():

@@ -9,24 +9,93 @@ import subprocess
 import sys
 
 import pytest
+from conftest import ROOT
 
 import archspec
-
-from conftest import ROOT
 
 GENERATED = sorted((ROOT / "generated").glob("*/*.py"))
 
 ALLOWED_NODES = {
-    "Module", "Import", "ImportFrom", "alias", "ClassDef", "FunctionDef", "arguments", "arg", "Return",
-    "Assign", "AugAssign", "AnnAssign", "Expr", "Call", "keyword", "Attribute", "Name", "Constant", "If",
-    "IfExp", "Compare", "BoolOp", "BinOp", "UnaryOp", "Tuple", "List", "Dict", "Subscript", "Raise",
-    "JoinedStr", "FormattedValue", "Load", "Store", "And", "Or", "Not", "Add", "Sub", "Mult", "Div",
-    "FloorDiv", "Mod", "USub", "UAdd", "Eq", "NotEq", "Lt", "LtE", "Gt", "GtE", "Is", "IsNot",
+    "Module",
+    "Import",
+    "ImportFrom",
+    "alias",
+    "ClassDef",
+    "FunctionDef",
+    "arguments",
+    "arg",
+    "Return",
+    "Assign",
+    "AugAssign",
+    "AnnAssign",
+    "Expr",
+    "Call",
+    "keyword",
+    "Attribute",
+    "Name",
+    "Constant",
+    "If",
+    "IfExp",
+    "Compare",
+    "BoolOp",
+    "BinOp",
+    "UnaryOp",
+    "Tuple",
+    "List",
+    "Dict",
+    "Subscript",
+    "Raise",
+    "JoinedStr",
+    "FormattedValue",
+    "Load",
+    "Store",
+    "And",
+    "Or",
+    "Not",
+    "Add",
+    "Sub",
+    "Mult",
+    "Div",
+    "FloorDiv",
+    "Mod",
+    "USub",
+    "UAdd",
+    "Eq",
+    "NotEq",
+    "Lt",
+    "LtE",
+    "Gt",
+    "GtE",
+    "Is",
+    "IsNot",
 }
-ALLOWED_IMPORTS = {"import torch", "from torch import nn", "import keras", "from keras import layers",
-                   "from keras import layers, ops"}
-FORBIDDEN_NAMES = {"eval", "exec", "compile", "open", "__import__", "globals", "locals", "vars", "getattr",
-                   "setattr", "delattr", "os", "sys", "subprocess", "importlib", "builtins", "breakpoint", "input"}
+ALLOWED_IMPORTS = {
+    "import torch",
+    "from torch import nn",
+    "import keras",
+    "from keras import layers",
+    "from keras import layers, ops",
+}
+FORBIDDEN_NAMES = {
+    "eval",
+    "exec",
+    "compile",
+    "open",
+    "__import__",
+    "globals",
+    "locals",
+    "vars",
+    "getattr",
+    "setattr",
+    "delattr",
+    "os",
+    "sys",
+    "subprocess",
+    "importlib",
+    "builtins",
+    "breakpoint",
+    "input",
+}
 
 
 def _check_tree(source: str) -> ast.Module:
@@ -75,8 +144,9 @@ def test_hostile_spec_text_is_emitted_inertly(tmp_path, backend):
     work = tmp_path / "work"
     work.mkdir()
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run([sys.executable, "-c", script], cwd=work, capture_output=True, text=True, env=env,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=work, capture_output=True, text=True, env=env, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
     assert not (work / "PWNED").exists() and not (tmp_path / "PWNED").exists()
@@ -91,7 +161,7 @@ def _spec_text() -> str:
         "input: {channels: 3, size: [16, 16]}\n"
         "blocks:\n"
         "  odd:\n"
-        "    doc: '\"\"\" ); import os; (\"\"\"'\n"
+        '    doc: \'""" ); import os; ("""\'\n'
         "    params: {width: null}\n"
         "    body:\n"
         "      - {op: conv, name: conv1, filters: width, kernel: 3, padding: 1}\n"

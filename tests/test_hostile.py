@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import ROOT
 
 from archspec import cli
 from archspec.cli import main
-
-from conftest import ROOT
 
 HOSTILE = ROOT / "tests" / "hostile"
 

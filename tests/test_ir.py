@@ -5,12 +5,11 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+from conftest import SPECS
 
 import archspec
 from archspec.ir import ops as O
 from archspec.ir.ops import ShapeError, resolve_padding
-
-from conftest import SPECS
 
 
 @pytest.mark.parametrize(
@@ -69,8 +68,10 @@ def test_counts_follow_torchinfo():
     assert net.node("relu").macs == 0
 
 
-@pytest.mark.parametrize("size, expected", [((224, 224), (2048, 7, 7)), ((97, 97), (2048, 4, 4)),
-                                            ((225, 225), (2048, 8, 8)), ((64, 128), (2048, 2, 4))])
+@pytest.mark.parametrize(
+    "size, expected",
+    [((224, 224), (2048, 7, 7)), ((97, 97), (2048, 4, 4)), ((225, 225), (2048, 8, 8)), ((64, 128), (2048, 2, 4))],
+)
 def test_any_input_size(size, expected):
     net = archspec.load(SPECS / "resnet50.yaml", input_size=size)
     assert net.block("layer4.2").out_shape == expected
@@ -93,15 +94,17 @@ def test_names_and_hierarchy():
 
 def test_overrides_and_vars(tmp_path):
     path = tmp_path / "v.yaml"
-    path.write_text(textwrap.dedent(f"""\
+    path.write_text(
+        textwrap.dedent(f"""\
         archspec: 1
-        extends: {SPECS / 'resnet18.yaml'}
+        extends: {SPECS / "resnet18.yaml"}
         name: v
         vars: {{num_classes: 10}}
         stages:
           overrides:
             "2.1": {{width: 96}}
-    """))
+    """)
+    )
     net = archspec.load(path)
     assert net.output_shape == (10,)
     assert net.node("layer2.0.conv1").attrs.filters == 96

@@ -54,9 +54,7 @@ def built():
 
 def weighted(layers) -> dict[str, tuple[str, list[list[int]]]]:
     return {
-        layer["name"]: (layer["class"], [list(s) for s in layer["weights"]])
-        for layer in layers
-        if layer["weights"]
+        layer["name"]: (layer["class"], [list(s) for s in layer["weights"]]) for layer in layers if layer["weights"]
     }
 
 

@@ -79,10 +79,7 @@ def test_spec_builds_with_the_irs_figures(spec, size):
         assert isinstance(model, keras.Model) and model.built
         assert model.output_shape[1:] == _nhwc(network.output_shape)
         statistics = sum(
-            math.prod(t.shape)
-            for n in network.ops()
-            for t in n.tensors()
-            if t.name in ("running_mean", "running_var")
+            math.prod(t.shape) for n in network.ops() for t in n.tensors() if t.name in ("running_mean", "running_var")
         )
         assert sum(math.prod(w.shape) for w in model.trainable_weights) == network.params
         assert model.count_params() == network.params + statistics

@@ -79,13 +79,9 @@ def torch_reference(network, x, weights):
         a, w = node.attrs, weights.get(node.id, {})
         op = node.op
         if op == "conv":
-            y = F.conv2d(
-                _pad(ins[0], node.pads), w["weight"], w.get("bias"), a.stride, 0, a.dilation, a.groups
-            )
+            y = F.conv2d(_pad(ins[0], node.pads), w["weight"], w.get("bias"), a.stride, 0, a.dilation, a.groups)
         elif op == "batchnorm":
-            y = F.batch_norm(
-                ins[0], w["running_mean"], w["running_var"], w["weight"], w["bias"], False, 0.0, a.eps
-            )
+            y = F.batch_norm(ins[0], w["running_mean"], w["running_var"], w["weight"], w["bias"], False, 0.0, a.eps)
         elif op in ("maxpool", "avgpool"):
             y = _reference_pool(ins[0], node)
         elif op == "global_avg_pool":

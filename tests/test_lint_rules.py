@@ -8,11 +8,10 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES, ROOT
 
 from archspec.diagnostics import SourceCache, render_text
 from archspec.lint import RULES, lint_path
-
-from conftest import FIXTURES, ROOT
 
 RULE_FIXTURES = sorted((FIXTURES / "rules").glob("*.yaml"))
 EXPECT = re.compile(r"#\s*expect:\s*((?:AS\d{3}[ ,]*)+)")
@@ -88,9 +87,7 @@ SEED_000_TORCH = [
 ]
 
 
-@pytest.mark.parametrize(
-    "name, expected", [("seed000_keras", SEED_000_KERAS), ("seed000_torch", SEED_000_TORCH)]
-)
+@pytest.mark.parametrize("name, expected", [("seed000_keras", SEED_000_KERAS), ("seed000_torch", SEED_000_TORCH)])
 def test_seed_000_transcriptions(name, expected, golden):
     path = FIXTURES / "seeds" / f"{name}.yaml"
     diagnostics = _lint(path)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+from conftest import SPECS
 
 from archspec.diagnostics import ArchspecError
 from archspec.lint import lint_path
 from archspec.spec.load import load_spec
-
-from conftest import SPECS
 
 
 def write(tmp_path, name, text):
@@ -60,7 +59,10 @@ def test_extends_self_cycle(tmp_path):
 
 
 def test_local_block_defined_in_yaml_needs_no_python(tmp_path):
-    path = write(tmp_path, "tiny.yaml", """\
+    path = write(
+        tmp_path,
+        "tiny.yaml",
+        """\
         archspec: 1
         name: tiny
         input: {channels: 3, size: [32, 32]}
@@ -84,7 +86,8 @@ def test_local_block_defined_in_yaml_needs_no_python(tmp_path):
         head:
           - {op: global_avg_pool, name: pool}
           - {op: linear, name: fc, units: 10}
-    """)
+    """,
+    )
     import archspec
 
     net = archspec.load(path)
@@ -131,8 +134,12 @@ def test_bad_input_is_a_diagnostic_never_a_traceback(tmp_path, content, code):
 
 def test_utf8_bom_is_accepted(tmp_path):
     path = tmp_path / "bom.yaml"
-    path.write_bytes(b"\xef\xbb\xbf" + (SPECS / "resnet18.yaml").read_bytes().replace(b"extends: resnet34.yaml",
-                                                                                     b"extends: " + str(SPECS / "resnet34.yaml").encode()))
+    path.write_bytes(
+        b"\xef\xbb\xbf"
+        + (SPECS / "resnet18.yaml")
+        .read_bytes()
+        .replace(b"extends: resnet34.yaml", b"extends: " + str(SPECS / "resnet34.yaml").encode())
+    )
     assert lint_path(path) == []
 
 

@@ -8,16 +8,15 @@ import math
 import tempfile
 from pathlib import Path
 
+from conftest import FIXTURES, SPECS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import budget, dump_yaml, mutated, valid_specs, yaml_values
 
 from archspec.diagnostics import Diagnostic
 from archspec.ir.build import build_ir
 from archspec.lint import lint_network, lint_path
 from archspec.spec.load import load_spec
-from strategies import budget, dump_yaml, mutated, valid_specs, yaml_values
-
-from conftest import FIXTURES, SPECS
 
 TMP = Path(tempfile.mkdtemp(prefix="archspec-props-"))
 COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -21,3 +21,13 @@ def test_readme_has_the_two_commands():
 def test_ci_runs_the_readme_test_command_verbatim():
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert _commands()[1] in ci
+
+
+def test_the_package_and_tests_are_ruff_clean():
+    import subprocess
+
+    from archspec.backends.render import ruff_binary
+
+    for args in (["check", "archspec", "tests"], ["format", "--check", "archspec", "tests"]):
+        result = subprocess.run([ruff_binary(), *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr

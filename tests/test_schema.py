@@ -13,8 +13,11 @@ from archspec.schema import block_file_schema, spec_schema
 
 YAML_LOADER = YAML(typ="safe", pure=True)
 VALIDATOR = jsonschema.Draft202012Validator(spec_schema())
-GOOD = sorted(SPECS.glob("*.yaml")) + sorted((SPECS / "examples").glob("*.yaml")) + sorted(
-    (FIXTURES / "seeds").glob("*.yaml"))
+GOOD = (
+    sorted(SPECS.glob("*.yaml"))
+    + sorted((SPECS / "examples").glob("*.yaml"))
+    + sorted((FIXTURES / "seeds").glob("*.yaml"))
+)
 
 
 def test_schemas_are_valid_draft_2020_12():
@@ -29,8 +32,9 @@ def test_schema_accepts_shipped_specs(path):
     assert not errors, errors[0].message
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "archspec" / "library" / "blocks").glob("*.yaml")),
-                         ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "archspec" / "library" / "blocks").glob("*.yaml")), ids=lambda p: p.stem
+)
 def test_block_schema_accepts_the_library(path):
     validator = jsonschema.Draft202012Validator(block_file_schema())
     assert not list(validator.iter_errors(YAML_LOADER.load(path.read_text())))

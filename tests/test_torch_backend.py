@@ -217,9 +217,7 @@ def _randomized(model):
                 module.weight.copy_(torch.rand(module.weight.shape, generator=generator) + 0.5)
                 module.bias.copy_(torch.randn(module.bias.shape, generator=generator) * 0.2)
                 module.running_mean.copy_(torch.randn(module.running_mean.shape, generator=generator) * 0.2)
-                module.running_var.copy_(
-                    torch.rand(module.running_var.shape, generator=generator) * 1.5 + 0.5
-                )
+                module.running_var.copy_(torch.rand(module.running_var.shape, generator=generator) * 1.5 + 0.5)
     return model
 
 
@@ -242,9 +240,7 @@ def ir_forward(network: Network, state: dict, x):
             top, bottom, left, right = node.pads
             box = (left, right, top, bottom)
         if op == "conv":
-            y = F.conv2d(
-                F.pad(ins[0], box), tensor("weight"), tensor("bias"), a.stride, 0, a.dilation, a.groups
-            )
+            y = F.conv2d(F.pad(ins[0], box), tensor("weight"), tensor("bias"), a.stride, 0, a.dilation, a.groups)
         elif op == "batchnorm":
             y = F.batch_norm(
                 ins[0],
@@ -257,9 +253,7 @@ def ir_forward(network: Network, state: dict, x):
                 a.eps,
             )
         elif op == "maxpool":
-            y = F.max_pool2d(
-                F.pad(ins[0], box, value=a.pad_value), a.kernel, a.strides, 0, ceil_mode=a.ceil_mode
-            )
+            y = F.max_pool2d(F.pad(ins[0], box, value=a.pad_value), a.kernel, a.strides, 0, ceil_mode=a.ceil_mode)
         elif op == "avgpool":
             y = F.avg_pool2d(F.pad(ins[0], box), a.kernel, a.strides, 0, a.ceil_mode, True)
             if not a.count_include_pad:  # the mean over the input cells only
@@ -311,9 +305,7 @@ def _assert_matches_ir(path: str, sizes, model=None, batch: int = 2):
         assert tuple(ours.shape[1:]) == network.output_shape
         scale = reference.abs().max().item()
         error = (ours - reference).abs().max().item()
-        assert error <= 1e-9 * max(scale, 1e-3), (
-            f"{path} at {size}: max error {error:.3g} (scale {scale:.3g})"
-        )
+        assert error <= 1e-9 * max(scale, 1e-3), f"{path} at {size}: max error {error:.3g} (scale {scale:.3g})"
 
 
 # --------------------------------------------------------------------------------------------
@@ -356,9 +348,7 @@ def test_every_spec_builds_with_the_irs_params_keys_and_shapes(path):
     network = _network(path)
     model = _meta_model(path)
     assert sum(p.numel() for p in model.parameters()) == network.params
-    assert {
-        key: tuple(value.shape) for key, value in model.state_dict().items()
-    } == network.state_dict_shapes()
+    assert {key: tuple(value.shape) for key, value in model.state_dict().items()} == network.state_dict_shapes()
     model.eval()
     for size in ODD_SIZES:
         out = model(torch.empty(2, 3, *size, device="meta"))
@@ -503,10 +493,7 @@ def test_generated_files_import_torch_only(exotic_path, flow_path):
     for name, source in sources.items():
         tree = ast.parse(source)
         roots = {
-            alias.name.split(".")[0]
-            for node in ast.walk(tree)
-            if isinstance(node, ast.Import)
-            for alias in node.names
+            alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
         }
         roots |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
         assert roots == {"torch"}, name
@@ -522,9 +509,7 @@ def test_generated_files_are_formatted_and_lint_clean(exotic_path, flow_path, tm
         files.append(str(generated))
     ruff = render.ruff_binary()
     length = f"--line-length={render.LINE_LENGTH}"
-    fmt = subprocess.run(
-        [ruff, "format", "--isolated", length, "--check", *files], capture_output=True, text=True
-    )
+    fmt = subprocess.run([ruff, "format", "--isolated", length, "--check", *files], capture_output=True, text=True)
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
     check = subprocess.run(
         [ruff, "check", "--isolated", length, "--select", "E,F,W,I,B,UP", *files],

@@ -432,8 +432,7 @@ class _Lowering:
             owner = (node.id, suffix)
             if full in self.taken or self.aux_names.setdefault(full, owner) != owner:
                 raise BackendError(
-                    f"the Keras name {full!r} for the {kind} of {node.keras_name!r} is already used; "
-                    "rename that layer"
+                    f"the Keras name {full!r} for the {kind} of {node.keras_name!r} is already used; rename that layer"
                 )
         return _name_code(scope, part)
 
@@ -553,11 +552,7 @@ class _Emitter:
             return self.scope.keep_input_as
         if value not in self.var_names:
             candidate = value.replace(".", "_")
-            while (
-                candidate in self.reserved
-                or candidate in self.var_names.values()
-                or not candidate.isidentifier()
-            ):
+            while candidate in self.reserved or candidate in self.var_names.values() or not candidate.isidentifier():
                 candidate += "_out"
             self.var_names[value] = self.low._ident(candidate, self.reserved, "variable")
         return self.var_names[value]
@@ -738,10 +733,7 @@ class _LayerLowering:
         if raw.get("pad_value") == "-inf":
             raw["pad_value"] = float("-inf")
         keywords = self.opdef.attrs.KEYWORDS
-        return {
-            key: self.low._value(value, self.scope, keywords.get(key, frozenset()))
-            for key, value in raw.items()
-        }
+        return {key: self.low._value(value, self.scope, keywords.get(key, frozenset())) for key, value in raw.items()}
 
     # -- attribute helpers -----------------------------------------------------------------------
     def pair(self, key: str) -> tuple[Src, Src]:
@@ -785,9 +777,7 @@ class _LayerLowering:
         name = self.low._aux_name(self.unit, self.scope, "pad", "padding")
         return LayerCall(target, "layers.ZeroPadding2D", [Arg(code, "padding")], name, source)
 
-    def call(
-        self, callee: str, args: list[Arg], source: str, target: str, comment: str | None = None
-    ) -> LayerCall:
+    def call(self, callee: str, args: list[Arg], source: str, target: str, comment: str | None = None) -> LayerCall:
         return LayerCall(target, callee, args, self.name, source, comment)
 
     def instances_nonneg(self) -> bool:
@@ -801,9 +791,7 @@ class _LayerLowering:
         if method is not None:
             return method(source, target)
         if self.op in _ACTIVATIONS:
-            return [
-                self.call("layers.Activation", [Arg(naming.literal(_ACTIVATIONS[self.op]))], source, target)
-            ]
+            return [self.call("layers.Activation", [Arg(naming.literal(_ACTIVATIONS[self.op]))], source, target)]
         if self.op in _MERGES:
             return [self.call(_MERGES[self.op], [], source, target)]
         raise BackendError(f"the Keras backend has no lowering for op {self.op!r}")
@@ -820,9 +808,7 @@ class _LayerLowering:
         for node in self.unit.nodes:
             a = node.attrs
             if max(a.stride) > 1 and max(a.dilation) > 1:
-                raise BackendError(
-                    f"{node.keras_name}: Keras convolutions cannot combine a stride and a dilation"
-                )
+                raise BackendError(f"{node.keras_name}: Keras convolutions cannot combine a stride and a dilation")
         if box == "same":
             args.append(Arg(naming.literal("same"), "padding"))
         elif self.is_zero(box):
@@ -861,15 +847,11 @@ class _LayerLowering:
 
     def _op_leaky_relu(self, source: str, target: str) -> list:
         return [
-            self.call(
-                "layers.LeakyReLU", [Arg(self.attrs["negative_slope"].code, "negative_slope")], source, target
-            )
+            self.call("layers.LeakyReLU", [Arg(self.attrs["negative_slope"].code, "negative_slope")], source, target)
         ]
 
     def _op_softmax(self, source: str, target: str) -> list:
-        return [
-            self.call("layers.Softmax", [Arg("-1", "axis")], source, target, "over channels: the last axis")
-        ]
+        return [self.call("layers.Softmax", [Arg("-1", "axis")], source, target, "over channels: the last axis")]
 
     def _op_identity(self, source: str, target: str) -> list:
         return [self.call("layers.Identity", [], source, target)]
@@ -941,12 +923,7 @@ class _LayerLowering:
         if ceil.value:
             # PyTorch's ceil mode without padding, kernel == stride <= 2: the windows are
             # TensorFlow's "same" windows (the last one partial, its missing cells ignored).
-            if (
-                self.is_zero(box)
-                and static_kernel
-                and static_kernel == static_stride
-                and max(static_kernel) <= 2
-            ):
+            if self.is_zero(box) and static_kernel and static_kernel == static_stride and max(static_kernel) <= 2:
                 args.append(Arg(naming.literal("same"), "padding"))
                 return [self.call(callee, args, source, target, "= ceil_mode: the last window is partial")]
             return self._torch_pool(mode, kernel, stride, box, source, target)

@@ -53,7 +53,9 @@ def stale_diff(path: Path, text: str) -> str | None:
     if current == text:
         return None
     diff = difflib.unified_diff(
-        current.splitlines(keepends=True), text.splitlines(keepends=True),
-        fromfile=f"{path} (on disk)", tofile=f"{path} (from spec)",
+        current.splitlines(keepends=True),
+        text.splitlines(keepends=True),
+        fromfile=f"{path} (on disk)",
+        tofile=f"{path} (from spec)",
     )
     return "".join(diff)

@@ -192,9 +192,7 @@ def _node_vals(node: Node) -> tuple[dict[str, L.Val], L.Padding | None]:
     vals = {name: L.known(getattr(attrs, name)) for name in type(attrs).model_fields}
     padding = None
     if "padding" in vals:
-        padding = (
-            L.Padding("same") if attrs.padding == "same" else L.Padding.of_box(node.pads or (0, 0, 0, 0))
-        )
+        padding = L.Padding("same") if attrs.padding == "same" else L.Padding.of_box(node.pads or (0, 0, 0, 0))
     return vals, padding
 
 
@@ -262,8 +260,7 @@ class _ModelClass:
         in_shape = net.input_shape
         doc = _wrap(naming.docstring(net.doc or f"The {net.name} network."), 4)
         doc += [""] + _wrap(
-            f"Spec {naming.docstring(net.name)}; the shapes in comments are for an input of "
-            f"{_shape(in_shape)}.",
+            f"Spec {naming.docstring(net.name)}; the shapes in comments are for an input of {_shape(in_shape)}.",
             4,
         )
         return ClassView(self.name, doc, [], [], init, forward), self.helpers
@@ -303,9 +300,7 @@ class _ModelClass:
             for node_id in block.nodes:
                 owner.setdefault(node_id, stage.torch_name)
         alt = S.Alt("stage", None, stage, (), L.Lowered("stage", ctor))
-        return S.Unit(
-            stage.torch_name, [alt], inputs, True, comment=_shape(blocks[-1].out_shape), stage_ctor=ctor
-        )
+        return S.Unit(stage.torch_name, [alt], inputs, True, comment=_shape(blocks[-1].out_shape), stage_ctor=ctor)
 
     def _block_call(self, block: BlockInstance) -> str:
         definition = self.net.spec.block(block.block_type).definition
@@ -361,9 +356,7 @@ class _BlockClass:
             except naming.NamingError as exc:
                 raise BackendError(f"{self.where}: {exc}; rename the parameter") from None
         if len(set(self.scope)) != len(self.scope):
-            raise BackendError(
-                f"{self.where}: a parameter or let value is named twice (in_channels is implicit)"
-            )
+            raise BackendError(f"{self.where}: a parameter or let value is named twice (in_channels is implicit)")
         self.render = L.ExprRenderer(self.scope, constants, [b.env for b in instances], self.where)
         self.nodes: list[dict[tuple, Node]] = []
         for block in instances:
@@ -385,9 +378,7 @@ class _BlockClass:
             return S.Cond(self.render.python(when), when)
         raise BackendError(f"{self.where}: cannot read the condition {when!r}")
 
-    def _units(
-        self, layers: list[M.Layer], section: tuple, used: set[str], placement: int | None
-    ) -> list[S.Unit]:
+    def _units(self, layers: list[M.Layer], section: tuple, used: set[str], placement: int | None) -> list[S.Unit]:
         units: list[S.Unit] = []
         for i, layer in enumerate(layers):
             cond = self._cond(layer.when)
@@ -439,9 +430,7 @@ class _BlockClass:
         if d.merge is not None:
             mname = d.merge.name or _auto_name(d.merge.op, used)
             used.add(mname)
-            merge = S.Unit(
-                mname, [S.Alt(d.merge.op, None, d.merge, ("merge",))], None, d.merge.name is not None
-            )
+            merge = S.Unit(mname, [S.Alt(d.merge.op, None, d.merge, ("merge",))], None, d.merge.name is not None)
         post = self._units(d.post, ("post",), used, None)
         case_units = [u for case in cases for u in case.units]
         units = body + case_units + ([merge] if merge else []) + post
@@ -491,9 +480,7 @@ class _BlockClass:
         pairs = zip(self.instances, self.nodes, strict=True)
         return [(b, by[alt.def_path]) for b, by in pairs if alt.def_path in by]
 
-    def _lower_all(
-        self, body: list[S.Unit], cases: list[S.Case], merge: S.Unit | None, post: list[S.Unit]
-    ) -> None:
+    def _lower_all(self, body: list[S.Unit], cases: list[S.Case], merge: S.Unit | None, post: list[S.Unit]) -> None:
         chan: dict[str, str | None] = {"input": "in_channels"}
         cur = self._walk(body, "in_channels", chan)
         if merge is not None:
@@ -546,9 +533,7 @@ class _BlockClass:
             vals[name] = self._attr(op, name, raw[name]) if name in raw else L.known(default)
         for name in _required(op):
             vals[name] = self._attr(op, name, raw[name])
-        padding = (
-            self._padding(raw.get("padding", MISSING_RAW), instances, where) if "padding" in vals else None
-        )
+        padding = self._padding(raw.get("padding", MISSING_RAW), instances, where) if "padding" in vals else None
         in_text = inputs[0]
         in_channels = None
         rank = None
@@ -556,9 +541,7 @@ class _BlockClass:
             in_channels = self._in_channels(in_text, instances, where)
             ranks = {len(node.in_shapes[0]) for _, node in instances if node.in_shapes[0] is not None}
             if len(ranks) > 1:
-                raise BackendError(
-                    f"{where}: the input is a feature map in some blocks and a vector in others"
-                )
+                raise BackendError(f"{where}: the input is a feature map in some blocks and a vector in others")
             rank = ranks.pop() if ranks else 3
         alt.lowered = L.lower(op, vals, padding, in_channels, rank, unit.inplace, where)
         for _, node in instances:
@@ -613,9 +596,7 @@ class _BlockClass:
                 )
         return L.Padding("expr", expr=val)
 
-    def _in_channels(
-        self, text: str | None, instances: list[tuple[BlockInstance, Node]], where: str
-    ) -> L.Val:
+    def _in_channels(self, text: str | None, instances: list[tuple[BlockInstance, Node]], where: str) -> L.Val:
         """The input channels as Python: the spec expression when it gives every instance's
         channels, else the one number all instances share."""
         actual = [node.in_shapes[0][0] for _, node in instances]  # type: ignore[index]

@@ -247,16 +247,12 @@ def _pool(op: str, a: Mapping[str, Val], padding: Padding | None, where: str) ->
     if op == "maxpool":
         pad_value = a["pad_value"]
         if not pad_value.known:
-            raise BackendError(
-                f"{where}: pad_value must be -inf or 0, written plainly, for the torch backend"
-            )
+            raise BackendError(f"{where}: pad_value must be -inf or 0, written plainly, for the torch backend")
         neg_inf = pad_value.value == float("-inf")
         fill = naming.literal(float("-inf")) if neg_inf else None
         if kind == "dynamic":
             out.helpers.add(MAXPOOL_SAME)
-            out.ctor = (
-                f"{MAXPOOL_SAME}({head}, pad_value={naming.literal(pad_value.value)}, ceil_mode={ceil})"
-            )
+            out.ctor = f"{MAXPOOL_SAME}({head}, pad_value={naming.literal(pad_value.value)}, ceil_mode={ceil})"
             return out
         native = _native_pool_padding(kind, pads, kernel, zero_fill=not neg_inf)
         if native is None:
@@ -352,9 +348,7 @@ class ExprRenderer:
     ``//`` where every instance divides integers, ``/`` where they divide floats.
     """
 
-    def __init__(
-        self, scope: Iterable[str], constants: Mapping[str, Any], envs: list[Mapping[str, Any]], where: str
-    ):
+    def __init__(self, scope: Iterable[str], constants: Mapping[str, Any], envs: list[Mapping[str, Any]], where: str):
         self.scope = set(scope)
         self.constants = dict(constants)
         self.envs = envs
@@ -404,9 +398,7 @@ class ExprRenderer:
                 return node
             if node.id in self.constants:
                 return _constant(self.constants[node.id])
-            raise BackendError(
-                f"{self.where}: the name {node.id!r} is neither a block parameter nor a spec variable"
-            )
+            raise BackendError(f"{self.where}: the name {node.id!r} is neither a block parameter nor a spec variable")
         if isinstance(node, ast.Call):
             args = [self._convert(a) for a in node.args]
             assert isinstance(node.func, ast.Name)

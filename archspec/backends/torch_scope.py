@@ -248,9 +248,7 @@ class Branch:
 class Flow:
     """``forward`` statements for a scope.  ``chain`` is the running variable."""
 
-    def __init__(
-        self, units: list[Unit], referenced: set[str], chain: str, where: str, inplace: bool = False
-    ):
+    def __init__(self, units: list[Unit], referenced: set[str], chain: str, where: str, inplace: bool = False):
         self.chain = chain
         self.where = where
         self.inplace = inplace
@@ -349,12 +347,7 @@ def references(sections: list[list[Unit]], origins: list[str]) -> set[str]:
                 if ref == "input":
                     continue
                 before = section[i - 1] if i else None
-                adjacent = (
-                    before is not None
-                    and before.key == ref
-                    and not before.conditional
-                    and not unit.conditional
-                )
+                adjacent = before is not None and before.key == ref and not before.conditional and not unit.conditional
                 if not adjacent:
                     far.add(ref)
     return far
@@ -442,9 +435,7 @@ def place_modules(units: list[Unit], where: str) -> list[TopAttr]:
         if unit.inline:
             continue
         if len(unit.alts) > 1 and any(a.lowered and a.lowered.pad for a in unit.alts):
-            raise BackendError(
-                f"{where}: alternatives of {unit.key!r} need explicit padding; give them distinct names"
-            )
+            raise BackendError(f"{where}: alternatives of {unit.key!r} need explicit padding; give them distinct names")
         unit.owns = (
             unit.named
             or unit.conditional
@@ -461,9 +452,7 @@ def place_modules(units: list[Unit], where: str) -> list[TopAttr]:
         parts = unit.key.split(".")
         for part in parts:
             if part.startswith("_") or part in MODULE_ATTRS:
-                raise BackendError(
-                    f"{where}: the layer name {unit.key!r} would shadow nn.Module's {part!r}; rename it"
-                )
+                raise BackendError(f"{where}: the layer name {unit.key!r} would shadow nn.Module's {part!r}; rename it")
         try:
             naming.identifier(parts[0])
         except naming.NamingError as exc:
@@ -672,9 +661,7 @@ def _guard(unit: Unit, group_conds: dict[str, bool]) -> str:
     return f"{unit.access} is not None"
 
 
-def render_forward(
-    stmts: list, flow: Flow, groups: dict[str, Any], conditional_tops: dict[str, bool]
-) -> list[Stmt]:
+def render_forward(stmts: list, flow: Flow, groups: dict[str, Any], conditional_tops: dict[str, bool]) -> list[Stmt]:
     """Concrete statements; runs of calls that walk a whole ``nn.Sequential`` in order become
     one call of the container (``self.downsample(x)``), as in torchvision."""
     out: list[Stmt] = []
@@ -706,9 +693,7 @@ def render_forward(
                     keyword, test = "else", ""
                 else:
                     if first is None:
-                        raise BackendError(
-                            f"{flow.where}: a conditional shortcut case needs a layer with a module"
-                        )
+                        raise BackendError(f"{flow.where}: a conditional shortcut case needs a layer with a module")
                     keyword, test = ("if" if not branches else "elif"), f"self.{first.top} is not None"
                 branches.append(Branch(keyword, test, render_forward(body, flow, groups, conditional_tops)))
             out.append(Stmt(branches=branches))

@@ -100,7 +100,6 @@ def build_pair(network: Network, seed: int = 0, dtype: str = "float32"):
     """Both generated models, the PyTorch one randomized, the weights transferred to Keras."""
     quiet_tensorflow()
     import keras
-    import torch
 
     from archspec.backends import get_backend
     from archspec.crosscheck.weights import randomize_torch, transfer_weights
@@ -123,8 +122,16 @@ def build_pair(network: Network, seed: int = 0, dtype: str = "float32"):
     return torch_model, keras_model
 
 
-def compare_models(torch_model, keras_model, network: Network, *, batch: int = 2, seed: int = 0,
-                   atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL) -> list[TensorDiff]:
+def compare_models(
+    torch_model,
+    keras_model,
+    network: Network,
+    *,
+    batch: int = 2,
+    seed: int = 0,
+    atol: float = DEFAULT_ATOL,
+    rtol: float = DEFAULT_RTOL,
+) -> list[TensorDiff]:
     """Run both models on the same random input; one :class:`TensorDiff` per compared tensor."""
     import keras
     import torch
@@ -184,28 +191,49 @@ def compare_models(torch_model, keras_model, network: Network, *, batch: int = 2
             theirs = np.transpose(theirs, (0, 3, 1, 2))
         ours = captured.get(node_id)
         if ours is None or ours.shape != theirs.shape:
-            diffs.append(TensorDiff(node.torch_path, node.keras_name, kind, list(ours.shape if ours is not None else ()),
-                                    float("inf"), float("inf"), 0.0, depth[node_id], False))
+            diffs.append(
+                TensorDiff(
+                    node.torch_path,
+                    node.keras_name,
+                    kind,
+                    list(ours.shape if ours is not None else ()),
+                    float("inf"),
+                    float("inf"),
+                    0.0,
+                    depth[node_id],
+                    False,
+                )
+            )
             continue
         scale = float(np.max(np.abs(ours))) if ours.size else 0.0
         delta = np.abs(theirs.astype(np.float64) - ours.astype(np.float64))
         allowed = atol * max(1.0, scale) * np.sqrt(max(1, depth[node_id])) + rtol * np.abs(ours)
-        diffs.append(TensorDiff(
-            name=node.block_id if kind == "block" else node.torch_path,
-            keras_name=node.keras_name,
-            kind=kind,
-            shape=list(ours.shape[1:]),
-            max_abs_diff=float(delta.max()) if delta.size else 0.0,
-            max_rel_diff=float(delta.max() / max(1.0, scale)) if delta.size else 0.0,
-            scale=scale,
-            depth=depth[node_id],
-            passed=bool(np.all(delta <= allowed)),
-        ))
+        diffs.append(
+            TensorDiff(
+                name=node.block_id if kind == "block" else node.torch_path,
+                keras_name=node.keras_name,
+                kind=kind,
+                shape=list(ours.shape[1:]),
+                max_abs_diff=float(delta.max()) if delta.size else 0.0,
+                max_rel_diff=float(delta.max() / max(1.0, scale)) if delta.size else 0.0,
+                scale=scale,
+                depth=depth[node_id],
+                passed=bool(np.all(delta <= allowed)),
+            )
+        )
     return diffs
 
 
-def check_spec(spec, input_size: tuple[int, int] | None = None, *, batch: int = 2, seed: int = 0,
-               atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL, dtype: str = "float32") -> CheckResult:
+def check_spec(
+    spec,
+    input_size: tuple[int, int] | None = None,
+    *,
+    batch: int = 2,
+    seed: int = 0,
+    atol: float = DEFAULT_ATOL,
+    rtol: float = DEFAULT_RTOL,
+    dtype: str = "float32",
+) -> CheckResult:
     """Cross-check one spec (a path or a network).  Raises ArchspecError for a spec with errors."""
     import torch
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from archspec.diagnostics import Diagnostic, Severity, Span
+from archspec.diagnostics import Diagnostic, Severity
 from archspec.ir import ops as O
 from archspec.ir.graph import BlockInstance, Network, Node, StageInfo
 from archspec.spec import expr as E
@@ -46,18 +46,36 @@ class Builder:
         self.vars: dict[str, Any] = {}
 
     # -- diagnostics ------------------------------------------------------------------------------
-    def error(self, code: str, name: str, message: str, path: tuple, hint: str | None = None,
-              key: bool = False, notes: list[str] | None = None) -> None:
+    def error(
+        self,
+        code: str,
+        name: str,
+        message: str,
+        path: tuple,
+        hint: str | None = None,
+        key: bool = False,
+        notes: list[str] | None = None,
+    ) -> None:
         span = self.spans.key(path) if key else self.spans.value(path)
-        self.net.diagnostics.append(
-            Diagnostic(code, name, Severity.ERROR, message, span, hint, list(notes or []))
-        )
+        self.net.diagnostics.append(Diagnostic(code, name, Severity.ERROR, message, span, hint, list(notes or [])))
 
     # -- entry ------------------------------------------------------------------------------------
     def build(self) -> Network:
         net = self.net
-        node = Node("input", "input", None, [], "", "input", "input", "input", True,
-                    self.spans.value(("input",)), self.spans.value(("input",)), ("input",))
+        node = Node(
+            "input",
+            "input",
+            None,
+            [],
+            "",
+            "input",
+            "input",
+            "input",
+            True,
+            self.spans.value(("input",)),
+            self.spans.value(("input",)),
+            ("input",),
+        )
         node.shape = net.input_shape
         self._add(node)
         self._vars()
@@ -83,13 +101,25 @@ class Builder:
         for kind, attrs in self.spec.defaults.items():
             opdef = O.get(kind)
             if opdef is None:
-                self.error("AS103", "unknown-op", f"defaults given for unknown op kind {kind!r}", ("defaults", kind),
-                           _op_hint(kind), key=True)
+                self.error(
+                    "AS103",
+                    "unknown-op",
+                    f"defaults given for unknown op kind {kind!r}",
+                    ("defaults", kind),
+                    _op_hint(kind),
+                    key=True,
+                )
                 continue
             for attr in attrs:
                 if attr not in opdef.attrs.model_fields:
-                    self.error("AS101", "schema-error", f"op {kind!r} has no attribute {attr!r}",
-                               ("defaults", kind, attr), _attr_hint(opdef, attr), key=True)
+                    self.error(
+                        "AS101",
+                        "schema-error",
+                        f"op {kind!r} has no attribute {attr!r}",
+                        ("defaults", kind, attr),
+                        _attr_hint(opdef, attr),
+                        key=True,
+                    )
 
     # -- values ---------------------------------------------------------------------------------
     def _value(self, value: Any, env: dict[str, Any]) -> Any:
@@ -112,8 +142,14 @@ class Builder:
         ok = True
         for key, (value, vpath) in raw.items():
             if key not in opdef.attrs.model_fields:
-                self.error("AS101", "schema-error", f"op {layer.op!r} has no attribute {key!r}", vpath,
-                           _attr_hint(opdef, key), key=True)
+                self.error(
+                    "AS101",
+                    "schema-error",
+                    f"op {layer.op!r} has no attribute {key!r}",
+                    vpath,
+                    _attr_hint(opdef, key),
+                    key=True,
+                )
                 ok = False
                 continue
             keywords = opdef.attrs.KEYWORDS.get(key, frozenset())
@@ -170,16 +206,34 @@ class Builder:
             return name
         other = table[name]
         if report:
-            self.error("AS107", "duplicate-name", f"{what} {name!r} is used twice", node_path,
-                       "give each layer its own name", notes=[f"first used at {other.span}"] if other.span else None)
+            self.error(
+                "AS107",
+                "duplicate-name",
+                f"{what} {name!r} is used twice",
+                node_path,
+                "give each layer its own name",
+                notes=[f"first used at {other.span}"] if other.span else None,
+            )
         n = 2
         while f"{name}_{n}" in table:
             n += 1
         return f"{name}_{n}"
 
-    def _layer(self, layer: M.Layer, path: tuple, site_path: tuple | None, inputs: list[str], env: dict[str, Any],
-               part: str, local: str, named: bool, prefix: str, keras_prefix: str,
-               stage: int | None = None, block: BlockInstance | None = None) -> Node:
+    def _layer(
+        self,
+        layer: M.Layer,
+        path: tuple,
+        site_path: tuple | None,
+        inputs: list[str],
+        env: dict[str, Any],
+        part: str,
+        local: str,
+        named: bool,
+        prefix: str,
+        keras_prefix: str,
+        stage: int | None = None,
+        block: BlockInstance | None = None,
+    ) -> Node:
         opdef = O.get(layer.op)
         torch_path = f"{prefix}.{local}" if prefix else local
         keras_local = layer.keras or local.replace(".", "_")
@@ -188,10 +242,30 @@ class Builder:
         site = self.spans.value(site_path) if site_path is not None else span
         torch_dup = torch_path in self.torch_paths
         torch_path = self._unique(self.torch_paths, torch_path, path, "module path")
-        keras_name = self._unique(self.keras_names, keras_name, path + ("keras",) if layer.keras else path,
-                                  "Keras layer name", report=not torch_dup)
-        node = Node(torch_path, layer.op, None, inputs, torch_path, keras_name, part, local, named, span, site,
-                    path, stage, block.index if block else None, block.id if block else None)
+        keras_name = self._unique(
+            self.keras_names,
+            keras_name,
+            path + ("keras",) if layer.keras else path,
+            "Keras layer name",
+            report=not torch_dup,
+        )
+        node = Node(
+            torch_path,
+            layer.op,
+            None,
+            inputs,
+            torch_path,
+            keras_name,
+            part,
+            local,
+            named,
+            span,
+            site,
+            path,
+            stage,
+            block.index if block else None,
+            block.id if block else None,
+        )
         self.torch_paths[torch_path] = node
         self.keras_names[keras_name] = node
         if opdef is None:
@@ -199,13 +273,18 @@ class Builder:
         else:
             node.attrs = self._attrs(opdef, layer, env, path)
             if opdef.arity == 1 and len(inputs) != 1:
-                self.error("AS106", "bad-reference", f"op {layer.op!r} takes one input, got {len(inputs)}",
-                           path + ("inputs",))
+                self.error(
+                    "AS106", "bad-reference", f"op {layer.op!r} takes one input, got {len(inputs)}", path + ("inputs",)
+                )
                 node.attrs = None
             elif opdef.arity is None and len(inputs) < 2:
-                self.error("AS106", "bad-reference", f"op {layer.op!r} combines two or more inputs, got {len(inputs)}",
-                           path + ("inputs",) if layer.inputs else path,
-                           "list them in 'inputs:', e.g. inputs: [conv2, input]")
+                self.error(
+                    "AS106",
+                    "bad-reference",
+                    f"op {layer.op!r} combines two or more inputs, got {len(inputs)}",
+                    path + ("inputs",) if layer.inputs else path,
+                    "list them in 'inputs:', e.g. inputs: [conv2, input]",
+                )
                 node.attrs = None
         if layer.in_channels is not None:
             try:
@@ -236,10 +315,20 @@ class Builder:
         node.macs = opdef.macs(node.attrs, node.in_shapes, node.shape)  # type: ignore[arg-type]
         node.nonneg = opdef.nonneg(node.attrs, [p.nonneg for p in preds])
 
-    def _scope(self, layers: list[M.Layer], part: str, path: tuple, current: str, env: dict[str, Any],
-               prefix: str, keras_prefix: str, local: dict[str, str] | None = None,
-               block: BlockInstance | None = None, site_path: tuple | None = None,
-               stage: int | None = None) -> str:
+    def _scope(
+        self,
+        layers: list[M.Layer],
+        part: str,
+        path: tuple,
+        current: str,
+        env: dict[str, Any],
+        prefix: str,
+        keras_prefix: str,
+        local: dict[str, str] | None = None,
+        block: BlockInstance | None = None,
+        site_path: tuple | None = None,
+        stage: int | None = None,
+    ) -> str:
         """Lower a list of layers; returns the id of the last node."""
         local = local if local is not None else {"input": current}
         used = set(local)
@@ -252,8 +341,13 @@ class Builder:
                 inputs = []
                 for j, ref in enumerate(layer.inputs):
                     if ref not in local:
-                        self.error("AS106", "bad-reference", f"no layer named {ref!r} before this one",
-                                   lpath + ("inputs", j), f"known here: {', '.join(sorted(local))}")
+                        self.error(
+                            "AS106",
+                            "bad-reference",
+                            f"no layer named {ref!r} before this one",
+                            lpath + ("inputs", j),
+                            f"known here: {', '.join(sorted(local))}",
+                        )
                         continue
                     inputs.append(local[ref])
                 if len(inputs) != len(layer.inputs):
@@ -262,8 +356,20 @@ class Builder:
                 inputs = [current]
             name = layer.name or _auto_name(layer.op, used)
             used.add(name)
-            node = self._layer(layer, lpath, site_path, inputs, env, part, name, layer.name is not None, prefix,
-                               keras_prefix, stage, block)
+            node = self._layer(
+                layer,
+                lpath,
+                site_path,
+                inputs,
+                env,
+                part,
+                name,
+                layer.name is not None,
+                prefix,
+                keras_prefix,
+                stage,
+                block,
+            )
             local[name] = node.id
             current = node.id
         return current
@@ -277,8 +383,9 @@ class Builder:
             plans = self._plan_list(stages)
         count = sum(len(p["blocks"]) for p in plans)
         if count > MAX_BLOCKS:
-            self.error("AS101", "schema-error", f"the network has {count:,} blocks; the limit is {MAX_BLOCKS:,}",
-                       ("stages",))
+            self.error(
+                "AS101", "schema-error", f"the network has {count:,} blocks; the limit is {MAX_BLOCKS:,}", ("stages",)
+            )
             raise _Abort
         for plan in plans:
             info = StageInfo(plan["index"], plan["torch"], plan["keras"], [], self.spans.value(plan["path"]))
@@ -307,16 +414,23 @@ class Builder:
         for i, row in enumerate(table.table):
             rpath = ("stages", "table", i)
             if len(row) != len(cols):
-                self.error("AS101", "schema-error",
-                           f"stage row has {len(row)} values but the table has {len(cols)} columns "
-                           f"({', '.join(cols)})", rpath)
+                self.error(
+                    "AS101",
+                    "schema-error",
+                    f"stage row has {len(row)} values but the table has {len(cols)} columns ({', '.join(cols)})",
+                    rpath,
+                )
                 raise _Abort
             values = dict(zip(cols, row))
             paths = {c: rpath + (j,) for j, c in enumerate(cols)}
             depth = values.pop("depth")
             if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= MAX_BLOCKS:
-                self.error("AS101", "schema-error", f"depth must be a whole number from 1 to {MAX_BLOCKS}, got {depth!r}",
-                           paths["depth"])
+                self.error(
+                    "AS101",
+                    "schema-error",
+                    f"depth must be a whole number from 1 to {MAX_BLOCKS}, got {depth!r}",
+                    paths["depth"],
+                )
                 raise _Abort
             stride = values.pop("stride", None)
             stage = i + 1
@@ -332,19 +446,26 @@ class Builder:
                 for k, v in override.items():
                     args[k] = (v, ("stages", "overrides", f"{stage}.{b}", k))
                 blocks.append({"block": table.block, "args": args, "path": rpath, "in_channels": None})
-            plans.append({
-                "index": stage,
-                "torch": self._stage_name(table.name, stage, ("stages", "name")),
-                "keras": table.keras,
-                "keras_path": ("stages", "keras"),
-                "path": rpath,
-                "blocks": blocks,
-            })
+            plans.append(
+                {
+                    "index": stage,
+                    "torch": self._stage_name(table.name, stage, ("stages", "name")),
+                    "keras": table.keras,
+                    "keras_path": ("stages", "keras"),
+                    "path": rpath,
+                    "blocks": blocks,
+                }
+            )
         for key in table.overrides:
             s, b = (int(x) for x in key.split("."))
             if s > len(table.table) or b > _depth_of(table, s):
-                self.error("AS101", "schema-error", f"override {key!r} names a block that does not exist",
-                           ("stages", "overrides", key), key=True)
+                self.error(
+                    "AS101",
+                    "schema-error",
+                    f"override {key!r} names a block that does not exist",
+                    ("stages", "overrides", key),
+                    key=True,
+                )
         return plans
 
     def _plan_list(self, stages: list[M.Stage]) -> list[dict]:
@@ -356,17 +477,26 @@ class Builder:
             blocks = []
             if stage.blocks is not None:
                 if stage.depth is not None and stage.depth != len(stage.blocks):
-                    self.error("AS101", "schema-error",
-                               f"depth {stage.depth} does not match the {len(stage.blocks)} blocks listed",
-                               spath + ("depth",))
+                    self.error(
+                        "AS101",
+                        "schema-error",
+                        f"depth {stage.depth} does not match the {len(stage.blocks)} blocks listed",
+                        spath + ("depth",),
+                    )
                 entries = stage.blocks
                 for b, entry in enumerate(entries, start=1):
                     args = dict(base_args)
                     args.update({k: (v, spath + ("blocks", b - 1, "args", k)) for k, v in entry.args.items()})
-                    blocks.append({"block": entry.block or stage.block, "args": args,
-                                   "path": spath + ("blocks", b - 1), "in_channels": entry.in_channels})
+                    blocks.append(
+                        {
+                            "block": entry.block or stage.block,
+                            "args": args,
+                            "path": spath + ("blocks", b - 1),
+                            "in_channels": entry.in_channels,
+                        }
+                    )
             elif stage.depth is not None:
-                for b in range(1, stage.depth + 1):
+                for _ in range(stage.depth):
                     blocks.append({"block": stage.block, "args": dict(base_args), "path": spath, "in_channels": None})
             else:
                 self.error("AS101", "schema-error", "a stage needs 'depth' or a 'blocks' list", spath)
@@ -378,19 +508,26 @@ class Builder:
                         blk["args"]["stride"] = (stage.stride, spath + ("stride",)) if j == at else (1, None)
             for b, override in stage.overrides.items():
                 if not 1 <= b <= len(blocks):
-                    self.error("AS101", "schema-error", f"override for block {b}, but the stage has {len(blocks)}",
-                               spath + ("overrides", b), key=True)
+                    self.error(
+                        "AS101",
+                        "schema-error",
+                        f"override for block {b}, but the stage has {len(blocks)}",
+                        spath + ("overrides", b),
+                        key=True,
+                    )
                     continue
                 for k, v in override.items():
                     blocks[b - 1]["args"][k] = (v, spath + ("overrides", b, k))
-            plans.append({
-                "index": index,
-                "torch": self._stage_name(stage.name or "layer{stage}", index, spath + ("name",)),
-                "keras": stage.keras,
-                "keras_path": spath + ("keras",),
-                "path": spath,
-                "blocks": blocks,
-            })
+            plans.append(
+                {
+                    "index": index,
+                    "torch": self._stage_name(stage.name or "layer{stage}", index, spath + ("name",)),
+                    "keras": stage.keras,
+                    "keras_path": spath + ("keras",),
+                    "path": spath,
+                    "blocks": blocks,
+                }
+            )
         return plans
 
     def _block(self, entry: dict, plan: dict, info: StageInfo, current: str) -> str:
@@ -402,24 +539,41 @@ class Builder:
         if resolved is None:
             known = ", ".join(sorted(self.loaded.blocks))
             path = ("stages", "block") if isinstance(self.spec.stages, M.StageTable) else site_path
-            self.error("AS102", "unknown-block",
-                       f"unknown block type {type_name!r}" if type_name else "no block type given for this block",
-                       path + (("block",) if path == site_path else ()), f"block types available: {known}")
+            self.error(
+                "AS102",
+                "unknown-block",
+                f"unknown block type {type_name!r}" if type_name else "no block type given for this block",
+                path + (("block",) if path == site_path else ()),
+                f"block types available: {known}",
+            )
             raise _Abort
         definition = resolved.definition
         if plan["keras"]:
             try:
                 keras_prefix = E.format_pattern(plan["keras"], {**self.vars, "stage": info.index, "block": index})
             except E.ExprError as exc:
-                self.error("AS104", "bad-expression", f"keras name pattern: {exc.message}", plan["keras_path"],
-                           exc.hint)
+                self.error(
+                    "AS104", "bad-expression", f"keras name pattern: {exc.message}", plan["keras_path"], exc.hint
+                )
                 raise _Abort from None
         else:
             keras_prefix = block_id.replace(".", "_")
         in_node = self.net.node(current)
-        block = BlockInstance(block_id, keras_prefix, type_name, info.index, index, {}, {}, {},
-                              self.spans.value(site_path), site_path, current, in_shape=in_node.shape,
-                              declared_in_channels=entry["in_channels"])
+        block = BlockInstance(
+            block_id,
+            keras_prefix,
+            type_name,
+            info.index,
+            index,
+            {},
+            {},
+            {},
+            self.spans.value(site_path),
+            site_path,
+            current,
+            in_shape=in_node.shape,
+            declared_in_channels=entry["in_channels"],
+        )
         info.block_ids.append(block_id)
         self.net.blocks.append(block)
 
@@ -431,8 +585,14 @@ class Builder:
             if key not in definition.params:
                 if key == "stride" and vpath is None:
                     continue  # the stage stride goes to blocks that take one
-                self.error("AS101", "schema-error", f"block type {type_name!r} has no parameter {key!r}",
-                           vpath or site_path, _param_hint(definition, key), key=True)
+                self.error(
+                    "AS101",
+                    "schema-error",
+                    f"block type {type_name!r} has no parameter {key!r}",
+                    vpath or site_path,
+                    _param_hint(definition, key),
+                    key=True,
+                )
                 continue
             try:
                 block.args[key] = self._value(value, scope)
@@ -445,14 +605,20 @@ class Builder:
             if key in block.args:
                 continue
             if default is None:
-                self.error("AS101", "schema-error", f"block type {type_name!r} needs argument {key!r}", site_path,
-                           f"add {key} to the stage's args or the table's columns")
+                self.error(
+                    "AS101",
+                    "schema-error",
+                    f"block type {type_name!r} needs argument {key!r}",
+                    site_path,
+                    f"add {key} to the stage's args or the table's columns",
+                )
                 raise _Abort
             try:
                 block.args[key] = self._value(default, {**scope, **block.args})
             except E.ExprError as exc:
-                self.error("AS104", "bad-expression", f"{key}: {exc.message}",
-                           resolved.prefix + ("params", key), exc.hint)
+                self.error(
+                    "AS104", "bad-expression", f"{key}: {exc.message}", resolved.prefix + ("params", key), exc.hint
+                )
                 raise _Abort from None
         env.update(block.args)
         if env["in_channels"] is None:
@@ -461,15 +627,32 @@ class Builder:
             try:
                 env[key] = self._value(value, env)
             except E.ExprError as exc:
-                self.error("AS104", "bad-expression", f"{key}: {exc.message}", resolved.prefix + ("let", key),
-                           exc.hint, notes=[f"in block {block_id} ({type_name}), from {block.site}"])
+                self.error(
+                    "AS104",
+                    "bad-expression",
+                    f"{key}: {exc.message}",
+                    resolved.prefix + ("let", key),
+                    exc.hint,
+                    notes=[f"in block {block_id} ({type_name}), from {block.site}"],
+                )
                 raise _Abort from None
         block.env = env
 
         prefix = block_id
         local: dict[str, str] = {"input": current}
-        body_out = self._scope(definition.body, "body", resolved.prefix + ("body",), current, env, prefix,
-                               keras_prefix, local, block, site_path, info.index)
+        body_out = self._scope(
+            definition.body,
+            "body",
+            resolved.prefix + ("body",),
+            current,
+            env,
+            prefix,
+            keras_prefix,
+            local,
+            block,
+            site_path,
+            info.index,
+        )
         out = body_out
         if definition.merge is not None:
             short_out = current
@@ -478,25 +661,79 @@ class Builder:
                 if self._condition(case.when, env, cpath + ("when",)):
                     block.shortcut_case = c
                     if case.from_ not in local:
-                        self.error("AS106", "bad-reference", f"shortcut starts from {case.from_!r}, which is not a "
-                                   "layer of this block", cpath + ("from",), f"known: {', '.join(sorted(local))}")
+                        self.error(
+                            "AS106",
+                            "bad-reference",
+                            f"shortcut starts from {case.from_!r}, which is not a layer of this block",
+                            cpath + ("from",),
+                            f"known: {', '.join(sorted(local))}",
+                        )
                         raise _Abort
-                    short_out = self._scope(case.layers, "shortcut", cpath + ("layers",), local[case.from_], env,
-                                            prefix, keras_prefix, local, block, site_path, info.index)
+                    short_out = self._scope(
+                        case.layers,
+                        "shortcut",
+                        cpath + ("layers",),
+                        local[case.from_],
+                        env,
+                        prefix,
+                        keras_prefix,
+                        local,
+                        block,
+                        site_path,
+                        info.index,
+                    )
                     break
             merge = definition.merge
             mname = merge.name or _auto_name(merge.op, set(local))
-            mnode = self._layer(merge, resolved.prefix + ("merge",), site_path, [body_out, short_out], env, "merge",
-                                mname, merge.name is not None, prefix, keras_prefix, info.index, block)
+            mnode = self._layer(
+                merge,
+                resolved.prefix + ("merge",),
+                site_path,
+                [body_out, short_out],
+                env,
+                "merge",
+                mname,
+                merge.name is not None,
+                prefix,
+                keras_prefix,
+                info.index,
+                block,
+            )
             local[mname] = mnode.id
-            out = self._scope(definition.post, "post", resolved.prefix + ("post",), mnode.id, env, prefix,
-                              keras_prefix, local, block, site_path, info.index)
+            out = self._scope(
+                definition.post,
+                "post",
+                resolved.prefix + ("post",),
+                mnode.id,
+                env,
+                prefix,
+                keras_prefix,
+                local,
+                block,
+                site_path,
+                info.index,
+            )
         elif definition.shortcut:
-            self.error("AS101", "schema-error", "a block with 'merge: null' cannot have a shortcut",
-                       resolved.prefix + ("shortcut",))
+            self.error(
+                "AS101",
+                "schema-error",
+                "a block with 'merge: null' cannot have a shortcut",
+                resolved.prefix + ("shortcut",),
+            )
         else:
-            out = self._scope(definition.post, "post", resolved.prefix + ("post",), body_out, env, prefix,
-                              keras_prefix, local, block, site_path, info.index)
+            out = self._scope(
+                definition.post,
+                "post",
+                resolved.prefix + ("post",),
+                body_out,
+                env,
+                prefix,
+                keras_prefix,
+                local,
+                block,
+                site_path,
+                info.index,
+            )
         block.output = out
         block.out_shape = self.net.node(out).shape
         return out

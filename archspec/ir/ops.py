@@ -15,10 +15,11 @@ layer with parameters counts each parameter once; layers without parameters coun
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Literal, Union
+from typing import Any, ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Shape = tuple[int, ...]
 MAX_CHANNELS = 1_000_000
@@ -28,8 +29,9 @@ MAX_KERNEL = 4096
 class ShapeError(Exception):
     """An op that cannot be applied to its inputs.  ``kind`` selects the lint rule."""
 
-    def __init__(self, kind: Literal["mismatch", "channels", "collapse", "rank"], message: str,
-                 hint: str | None = None):
+    def __init__(
+        self, kind: Literal["mismatch", "channels", "collapse", "rank"], message: str, hint: str | None = None
+    ):
         super().__init__(message)
         self.kind = kind
         self.message = message
@@ -49,8 +51,10 @@ def _pair(value: Any, what: str, minimum: int) -> Pair:
         raise ValueError(f"{what} must be a whole number or a pair, not a boolean")
     if isinstance(value, int):
         value = (value, value)
-    if isinstance(value, (list, tuple)) and len(value) == 2 and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
+    if (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
     ):
         if any(v < minimum or v > MAX_KERNEL for v in value):
             raise ValueError(f"{what} values must be between {minimum} and {MAX_KERNEL}, got {list(value)}")
@@ -81,8 +85,10 @@ def _padding(value: Any) -> PaddingSpec:
             if any(v < 0 or v > MAX_KERNEL for v in box):
                 raise ValueError(f"padding values must be between 0 and {MAX_KERNEL}")
             return box
-    if isinstance(value, (list, tuple)) and len(value) == 4 and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
+    if (
+        isinstance(value, (list, tuple))
+        and len(value) == 4
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
     ):
         if any(v < 0 or v > MAX_KERNEL for v in value):
             raise ValueError(f"padding values must be between 0 and {MAX_KERNEL}")
@@ -202,8 +208,11 @@ def resolve_padding(padding: PaddingSpec, size: Pair, kernel: Pair, stride: Pair
 
 def _spatial(x: Shape, what: str) -> tuple[int, int, int]:
     if len(x) != 3:
-        raise ShapeError("rank", f"{what} needs a feature map (C, H, W), got a vector of {x[0]} features",
-                         "put it before the global pooling / flatten")
+        raise ShapeError(
+            "rank",
+            f"{what} needs a feature map (C, H, W), got a vector of {x[0]} features",
+            "put it before the global pooling / flatten",
+        )
     return x  # type: ignore[return-value]
 
 
@@ -278,8 +287,11 @@ def register(op: OpDef) -> OpDef:
 def _conv_shape(a: ConvAttrs, ins: list[Shape], extra: dict) -> Shape:
     c, h, w = _spatial(ins[0], "conv")
     if c % a.groups or a.filters % a.groups:
-        raise ShapeError("channels", f"groups={a.groups} must divide both the input channels ({c}) and "
-                         f"filters ({a.filters})", f"choose groups among the common divisors of {c} and {a.filters}")
+        raise ShapeError(
+            "channels",
+            f"groups={a.groups} must divide both the input channels ({c}) and filters ({a.filters})",
+            f"choose groups among the common divisors of {c} and {a.filters}",
+        )
     pads = resolve_padding(a.padding, (h, w), a.kernel, a.stride, a.dilation)
     extra["pads"] = pads
     return (a.filters, *_conv_like(ins[0], a.kernel, a.stride, pads, a.dilation, False))
@@ -314,8 +326,11 @@ def _pool_shape(a: PoolAttrs, ins: list[Shape], extra: dict) -> Shape:
     extra["pads"] = pads
     for lo, hi, k in ((pads[0], pads[1], a.kernel[0]), (pads[2], pads[3], a.kernel[1])):
         if max(lo, hi) > k // 2 and a.padding != "same":
-            raise ShapeError("mismatch", f"padding {max(lo, hi)} is more than half the {k}x pooling window",
-                             "PyTorch requires padding <= kernel // 2 for pooling")
+            raise ShapeError(
+                "mismatch",
+                f"padding {max(lo, hi)} is more than half the {k}x pooling window",
+                "PyTorch requires padding <= kernel // 2 for pooling",
+            )
     return (c, *_conv_like(ins[0], a.kernel, a.strides, pads, (1, 1), a.ceil_mode))
 
 
@@ -330,8 +345,11 @@ def _flatten_shape(a: Attrs, ins: list[Shape], extra: dict) -> Shape:
 
 def _linear_shape(a: LinearAttrs, ins: list[Shape], extra: dict) -> Shape:
     if len(ins[0]) != 1:
-        raise ShapeError("rank", f"linear needs a vector input, got a feature map {ins[0]}",
-                         "add a global_avg_pool or flatten layer before it")
+        raise ShapeError(
+            "rank",
+            f"linear needs a vector input, got a feature map {ins[0]}",
+            "add a global_avg_pool or flatten layer before it",
+        )
     return (a.units,)
 
 
@@ -357,14 +375,21 @@ def _merge_shape(broadcast: bool) -> Callable:
                 first = tuple(dims)
             elif other != first:
                 channels, spatial = other[0] != first[0], other[1:] != first[1:]
-                what = "channels and spatial sizes" if channels and spatial else "channels" if channels else "spatial sizes"
+                what = (
+                    "channels and spatial sizes"
+                    if channels and spatial
+                    else "channels"
+                    if channels
+                    else "spatial sizes"
+                )
                 hint = {
                     "channels": "give the shortcut a 1x1 conv projection so that both branches have the same channels",
                     "spatial sizes": "apply the same stride on the shortcut as on the main path",
                     "channels and spatial sizes": "give the shortcut a 1x1 conv projection with the main path's stride",
                 }[what]
-                raise ShapeError("mismatch", f"cannot add shapes {_fmt(first)} and {_fmt(other)}: the {what} differ",
-                                 hint)
+                raise ShapeError(
+                    "mismatch", f"cannot add shapes {_fmt(first)} and {_fmt(other)}: the {what} differ", hint
+                )
         return first
 
     return rule
@@ -374,8 +399,10 @@ def _concat_shape(a: Attrs, ins: list[Shape], extra: dict) -> Shape:
     first = ins[0]
     for other in ins[1:]:
         if len(other) != len(first) or other[1:] != first[1:]:
-            raise ShapeError("mismatch", f"cannot concatenate {_fmt(first)} and {_fmt(other)} along channels: "
-                             "the other dimensions differ")
+            raise ShapeError(
+                "mismatch",
+                f"cannot concatenate {_fmt(first)} and {_fmt(other)} along channels: the other dimensions differ",
+            )
     return (sum(s[0] for s in ins), *first[1:])
 
 
@@ -397,22 +424,57 @@ register(OpDef("tanh", NoAttrs, "hyperbolic tangent", _same, category="activatio
 register(OpDef("softmax", NoAttrs, "softmax over channels", _same, nonneg=_true, category="activation"))
 register(OpDef("identity", NoAttrs, "passes its input through", _same, nonneg=_nonneg_in))
 register(OpDef("dropout", DropoutAttrs, "dropout (identity at inference)", _same, nonneg=_nonneg_in))
-register(OpDef("maxpool", MaxPoolAttrs, "max pooling", _pool_shape,
-               nonneg=lambda a, i: all(i), category="pool"))
+register(OpDef("maxpool", MaxPoolAttrs, "max pooling", _pool_shape, nonneg=lambda a, i: all(i), category="pool"))
 register(OpDef("avgpool", AvgPoolAttrs, "average pooling", _pool_shape, nonneg=_nonneg_in, category="pool"))
-register(OpDef("global_avg_pool", GlobalPoolAttrs, "mean over height and width", _global_pool_shape,
-               nonneg=_nonneg_in, category="pool"))
-register(OpDef("global_max_pool", GlobalPoolAttrs, "max over height and width", _global_pool_shape,
-               nonneg=_nonneg_in, category="pool"))
-register(OpDef("flatten", NoAttrs, "flatten to a vector (channel-major, as PyTorch)", _flatten_shape,
-               nonneg=_nonneg_in))
+register(
+    OpDef(
+        "global_avg_pool",
+        GlobalPoolAttrs,
+        "mean over height and width",
+        _global_pool_shape,
+        nonneg=_nonneg_in,
+        category="pool",
+    )
+)
+register(
+    OpDef(
+        "global_max_pool",
+        GlobalPoolAttrs,
+        "max over height and width",
+        _global_pool_shape,
+        nonneg=_nonneg_in,
+        category="pool",
+    )
+)
+register(
+    OpDef("flatten", NoAttrs, "flatten to a vector (channel-major, as PyTorch)", _flatten_shape, nonneg=_nonneg_in)
+)
 register(OpDef("linear", LinearAttrs, "fully connected layer", _linear_shape, _linear_tensors))
-register(OpDef("add", NoAttrs, "element-wise sum", _merge_shape(False), arity=None, nonneg=_nonneg_in,
-               category="merge"))
-register(OpDef("multiply", NoAttrs, "element-wise product (size-1 dimensions broadcast)", _merge_shape(True),
-               arity=None, nonneg=_nonneg_in, category="merge"))
-register(OpDef("concat", NoAttrs, "concatenation along channels", _concat_shape, arity=None, nonneg=_nonneg_in,
-               category="merge"))
+register(
+    OpDef("add", NoAttrs, "element-wise sum", _merge_shape(False), arity=None, nonneg=_nonneg_in, category="merge")
+)
+register(
+    OpDef(
+        "multiply",
+        NoAttrs,
+        "element-wise product (size-1 dimensions broadcast)",
+        _merge_shape(True),
+        arity=None,
+        nonneg=_nonneg_in,
+        category="merge",
+    )
+)
+register(
+    OpDef(
+        "concat",
+        NoAttrs,
+        "concatenation along channels",
+        _concat_shape,
+        arity=None,
+        nonneg=_nonneg_in,
+        category="merge",
+    )
+)
 
 
 def get(kind: str) -> OpDef | None:

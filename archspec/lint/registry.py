@@ -11,8 +11,8 @@ reported by the loader or the IR builder and are listed here for their documenta
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 from archspec.diagnostics import Diagnostic, Severity, Span
 
@@ -26,8 +26,9 @@ class Rule:
     doc: str  # What it does / Why is this bad / Example / Use instead
     check: Callable | None = None
 
-    def diagnostic(self, message: str, span: Span | None, hint: str | None = None,
-                   notes: Iterable[str] = ()) -> Diagnostic:
+    def diagnostic(
+        self, message: str, span: Span | None, hint: str | None = None, notes: Iterable[str] = ()
+    ) -> Diagnostic:
         return Diagnostic(self.code, self.name, self.severity, message, span, hint, list(notes))
 
 
@@ -44,8 +45,9 @@ def rule(code: str, name: str, severity: Severity, summary: str, *, reported_by:
     def wrap(fn: Callable) -> Callable:
         if code in RULES:
             raise RuntimeError(f"rule code {code} registered twice")
-        RULES[code] = Rule(code, name, severity, summary, inspect.cleandoc(fn.__doc__ or ""),
-                           None if reported_by else fn)
+        RULES[code] = Rule(
+            code, name, severity, summary, inspect.cleandoc(fn.__doc__ or ""), None if reported_by else fn
+        )
         return fn
 
     return wrap

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from archspec.diagnostics import Diagnostic, Severity
 from archspec.ir.graph import Network
@@ -39,15 +39,19 @@ def same_padding_stride(network: Network) -> Iterator[Diagnostic]:
         detail = ""
         if pads is not None:
             asym = pads[0] != pads[1] or pads[2] != pads[3]
-            detail = (f": at this input size it pads top/bottom {pads[0]}/{pads[1]}, left/right {pads[2]}/{pads[3]}"
-                      + (" (asymmetric)" if asym else ""))
+            detail = f": at this input size it pads top/bottom {pads[0]}/{pads[1]}, left/right {pads[2]}/{pads[3]}" + (
+                " (asymmetric)" if asym else ""
+            )
         notes = []
         if node.block_id is not None:
             block = network.block(node.block_id)
             notes.append(f"in block {block.id} ({block.block_type}), from {block.site}")
-        yield me.diagnostic(f"{node.op} {node.torch_path} uses TensorFlow 'same' padding at stride "
-                            f"{stride[0]}x{stride[1]}{detail}", spans.value(node.spec_path + ("padding",)),
-                            "write the padding explicitly; 'same' at stride > 1 depends on the input size", notes)
+        yield me.diagnostic(
+            f"{node.op} {node.torch_path} uses TensorFlow 'same' padding at stride {stride[0]}x{stride[1]}{detail}",
+            spans.value(node.spec_path + ("padding",)),
+            "write the padding explicitly; 'same' at stride > 1 depends on the input size",
+            notes,
+        )
 
 
 @rule("AS402", "maxpool-zero-padding", Severity.INFO, "max pooling padded with zeros over a possibly negative input")
@@ -72,9 +76,12 @@ def maxpool_zero_padding(network: Network) -> Iterator[Diagnostic]:
             continue
         preds = [network.node(i) for i in node.inputs]
         if node.pads and any(node.pads) and not all(p.nonneg for p in preds):
-            yield me.diagnostic(f"maxpool {node.torch_path} pads with 0 on an input that may be negative: this is "
-                                "not PyTorch's MaxPool2d padding", node.span,
-                                "keep it only to reproduce a Keras model that pads this way")
+            yield me.diagnostic(
+                f"maxpool {node.torch_path} pads with 0 on an input that may be negative: this is "
+                "not PyTorch's MaxPool2d padding",
+                node.span,
+                "keep it only to reproduce a Keras model that pads this way",
+            )
 
 
 @rule("AS403", "flatten-layout", Severity.INFO, "a flatten over a feature map larger than 1x1")
@@ -96,6 +103,9 @@ def flatten_layout(network: Network) -> Iterator[Diagnostic]:
         if node.op == "flatten" and node.in_shapes and node.in_shapes[0] is not None:
             shape = node.in_shapes[0]
             if len(shape) == 3 and shape[1] * shape[2] > 1:
-                yield me.diagnostic(f"flatten {node.torch_path} over a {shape[1]}x{shape[2]} feature map: "
-                                    "PyTorch and Keras order the features differently", node.span,
-                                    "pool globally first, or keep archspec's layout-preserving flatten")
+                yield me.diagnostic(
+                    f"flatten {node.torch_path} over a {shape[1]}x{shape[2]} feature map: "
+                    "PyTorch and Keras order the features differently",
+                    node.span,
+                    "pool globally first, or keep archspec's layout-preserving flatten",
+                )

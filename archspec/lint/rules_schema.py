@@ -4,7 +4,7 @@ IR (a spec that fails them has no complete IR); they are registered here for the
 from __future__ import annotations
 
 import keyword
-from typing import Iterator
+from collections.abc import Iterator
 
 from archspec.diagnostics import Diagnostic, Severity
 from archspec.ir.graph import Network
@@ -74,8 +74,7 @@ def unknown_op() -> None:
     """
 
 
-@rule("AS104", "bad-expression", _E, "an expression that cannot be parsed or evaluated safely",
-      reported_by="loader")
+@rule("AS104", "bad-expression", _E, "an expression that cannot be parsed or evaluated safely", reported_by="loader")
 def bad_expression() -> None:
     """
     What it does: reports an expression (`width * 4`) that does not parse, uses something
@@ -105,8 +104,7 @@ def bad_extends() -> None:
     """
 
 
-@rule("AS106", "bad-reference", _E, "a reference to a layer that does not exist in its scope",
-      reported_by="loader")
+@rule("AS106", "bad-reference", _E, "a reference to a layer that does not exist in its scope", reported_by="loader")
 def bad_reference() -> None:
     """
     What it does: reports an `inputs:` entry or a shortcut `from:` naming no earlier layer of the
@@ -136,21 +134,89 @@ def duplicate_name() -> None:
 
 # Attribute names that a generated nn.Module must not be given (they would shadow methods or
 # state of torch.nn.Module), and names the generated code itself uses.
-MODULE_RESERVED = frozenset({
-    "forward", "training", "train", "eval", "parameters", "named_parameters", "buffers", "named_buffers",
-    "children", "named_children", "modules", "named_modules", "state_dict", "load_state_dict", "to",
-    "cuda", "cpu", "type", "float", "double", "half", "bfloat16", "apply", "zero_grad", "add_module",
-    "register_module", "register_buffer", "register_parameter", "get_submodule", "get_parameter",
-    "get_buffer", "extra_repr", "requires_grad_", "share_memory", "dump_patches", "call_super_init",
-})
-CODE_RESERVED = frozenset({
-    # names the generated modules use (tests/test_backend_names.py checks that the backends'
-    # own lists stay inside this one, so that lint refuses a name before a backend has to)
-    "self", "x", "torch", "nn", "F", "keras", "layers", "ops", "name", "inputs", "input_shape",
-    "in_channels", "shortcut", "features", "super", "int", "float", "bool", "tuple", "list", "None",
-    "True", "False", "min", "max", "len", "range", "print", "object", "type", "isinstance", "round_to",
-    "pad_same", "Conv2dSame", "MaxPool2dSame", "AvgPool2dSame", "TorchPooling2D",
-})
+MODULE_RESERVED = frozenset(
+    {
+        "forward",
+        "training",
+        "train",
+        "eval",
+        "parameters",
+        "named_parameters",
+        "buffers",
+        "named_buffers",
+        "children",
+        "named_children",
+        "modules",
+        "named_modules",
+        "state_dict",
+        "load_state_dict",
+        "to",
+        "cuda",
+        "cpu",
+        "type",
+        "float",
+        "double",
+        "half",
+        "bfloat16",
+        "apply",
+        "zero_grad",
+        "add_module",
+        "register_module",
+        "register_buffer",
+        "register_parameter",
+        "get_submodule",
+        "get_parameter",
+        "get_buffer",
+        "extra_repr",
+        "requires_grad_",
+        "share_memory",
+        "dump_patches",
+        "call_super_init",
+    }
+)
+CODE_RESERVED = frozenset(
+    {
+        # names the generated modules use (tests/test_backend_names.py checks that the backends'
+        # own lists stay inside this one, so that lint refuses a name before a backend has to)
+        "self",
+        "x",
+        "torch",
+        "nn",
+        "F",
+        "keras",
+        "layers",
+        "ops",
+        "name",
+        "inputs",
+        "input_shape",
+        "in_channels",
+        "shortcut",
+        "features",
+        "super",
+        "int",
+        "float",
+        "bool",
+        "tuple",
+        "list",
+        "None",
+        "True",
+        "False",
+        "min",
+        "max",
+        "len",
+        "range",
+        "print",
+        "object",
+        "type",
+        "isinstance",
+        "round_to",
+        "pad_same",
+        "Conv2dSame",
+        "MaxPool2dSame",
+        "AvgPool2dSame",
+        "TorchPooling2D",
+    }
+)
 
 
 def _bad_identifier(name: str) -> str | None:
@@ -198,22 +264,29 @@ def invalid_identifier(network: Network) -> Iterator[Diagnostic]:
         for kind, names in (("parameter", resolved.definition.params), ("derived value", resolved.definition.let)):
             for name in names:
                 problem = _bad_identifier(name) or (
-                    "is a name the generated code uses itself" if name in CODE_RESERVED else None)
+                    "is a name the generated code uses itself" if name in CODE_RESERVED else None
+                )
                 if problem:
-                    yield me.diagnostic(f"block {kind} {name!r} of {block.block_type!r} {problem}",
-                                        spans.key(prefix + (("params",) if kind == "parameter" else ("let",)) + (name,)),
-                                        "rename it")
+                    yield me.diagnostic(
+                        f"block {kind} {name!r} of {block.block_type!r} {problem}",
+                        spans.key(prefix + (("params",) if kind == "parameter" else ("let",)) + (name,)),
+                        "rename it",
+                    )
     reported: set[str] = set()
     for node in network.ops():
         for part in node.local_name.split("."):
             if part.isdigit() or part in reported:
                 continue
             problem = _bad_identifier(part) or (
-                "would shadow a method of torch.nn.Module" if part in MODULE_RESERVED else None)
+                "would shadow a method of torch.nn.Module" if part in MODULE_RESERVED else None
+            )
             if problem:
                 reported.add(part)
-                yield me.diagnostic(f"layer name {node.local_name!r} ({part!r} {problem})",
-                                    spans.value(node.spec_path + ("name",)), "rename the layer")
+                yield me.diagnostic(
+                    f"layer name {node.local_name!r} ({part!r} {problem})",
+                    spans.value(node.spec_path + ("name",)),
+                    "rename the layer",
+                )
 
 
 @rule("AS109", "yaml-syntax", _E, "the file is not valid, plain YAML", reported_by="loader")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterator
+from collections.abc import Iterator
 
 from archspec.diagnostics import Diagnostic, Severity, Span
 from archspec.ir.graph import Network, Node
@@ -50,8 +50,12 @@ def shape_mismatch(network: Network) -> Iterator[Diagnostic]:
         if node.error is not None and node.error.kind in ("mismatch", "rank"):
             span, notes = _where(network, node)
             inputs = ", ".join(_fmt(s) for s in node.in_shapes)
-            yield me.diagnostic(f"{node.op} {node.torch_path}: {node.error.message}", span, node.error.hint,
-                                notes + [f"input shapes: {inputs}"])
+            yield me.diagnostic(
+                f"{node.op} {node.torch_path}: {node.error.message}",
+                span,
+                node.error.hint,
+                notes + [f"input shapes: {inputs}"],
+            )
 
 
 @rule("AS202", "channel-mismatch", Severity.ERROR, "channels that do not chain from one layer to the next")
@@ -82,8 +86,11 @@ def channel_mismatch(network: Network) -> Iterator[Diagnostic]:
                 span = network.spec.spans.value(node.spec_path + ("in_channels",))
                 _, notes = _where(network, node)
                 yield me.diagnostic(
-                    f"{node.torch_path} declares {node.declared_in_channels} input channels, "
-                    f"but {actual} arrive", span, f"did you mean in_channels: {actual}?", notes)
+                    f"{node.torch_path} declares {node.declared_in_channels} input channels, but {actual} arrive",
+                    span,
+                    f"did you mean in_channels: {actual}?",
+                    notes,
+                )
     for block in network.blocks:
         if block.declared_in_channels is not None and block.in_shape is not None:
             actual = block.in_shape[0]
@@ -91,7 +98,10 @@ def channel_mismatch(network: Network) -> Iterator[Diagnostic]:
                 span = network.spec.spans.value(block.site_path + ("in_channels",))
                 yield me.diagnostic(
                     f"block {block.id} ({block.block_type}) declares {block.declared_in_channels} input channels, "
-                    f"but the previous layer outputs {actual}", span, f"did you mean in_channels: {actual}?")
+                    f"but the previous layer outputs {actual}",
+                    span,
+                    f"did you mean in_channels: {actual}?",
+                )
 
 
 @rule("AS203", "spatial-collapse", Severity.ERROR, "a feature map that shrinks below 1x1")
@@ -112,8 +122,12 @@ def spatial_collapse(network: Network) -> Iterator[Diagnostic]:
         if node.error is not None and node.error.kind == "collapse":
             span, notes = _where(network, node)
             size = _fmt(network.input_shape[1:])
-            yield me.diagnostic(f"{node.op} {node.torch_path}: {node.error.message} (input size {size})", span,
-                                node.error.hint, notes + [f"input shape: {_fmt(node.in_shapes[0])}"])
+            yield me.diagnostic(
+                f"{node.op} {node.torch_path}: {node.error.message} (input size {size})",
+                span,
+                node.error.hint,
+                notes + [f"input shape: {_fmt(node.in_shapes[0])}"],
+            )
 
 
 # -------------------------------------------------------------------------------------------------
@@ -185,8 +199,12 @@ def suspicious_width(network: Network) -> Iterator[Diagnostic]:
             reported: set[Span] = set()
             for node in widths[odd]:
                 block = network.block(node.block_id)
-                paths = [p for key, value in block.args.items() if key in block.arg_paths
-                         for p in _literal_paths(value, block.arg_paths[key], odd)]
+                paths = [
+                    p
+                    for key, value in block.args.items()
+                    if key in block.arg_paths
+                    for p in _literal_paths(value, block.arg_paths[key], odd)
+                ]
                 targets = [spans.value(p) for p in paths] or [block.site]
                 for span in targets:
                     if span is None or span in reported:
@@ -194,8 +212,10 @@ def suspicious_width(network: Network) -> Iterator[Diagnostic]:
                     reported.add(span)
                     yield me.diagnostic(
                         f"width {odd} in block {block.id} ({block.block_type}) differs from its siblings' {suggestion}",
-                        span, f"did you mean {suggestion}?",
-                        [f"widths in stage {stage.torch_name}: {', '.join(str(v) for v in values)}"])
+                        span,
+                        f"did you mean {suggestion}?",
+                        [f"widths in stage {stage.torch_name}: {', '.join(str(v) for v in values)}"],
+                    )
 
 
 def _feeds_flatten(network: Network, node: Node) -> bool:
@@ -214,8 +234,12 @@ def _feeds_flatten(network: Network, node: Node) -> bool:
     return False
 
 
-@rule("AS205", "fixed-pool-mismatch", Severity.WARNING,
-      "a fixed-size pooling before the classifier whose window does not match the feature map")
+@rule(
+    "AS205",
+    "fixed-pool-mismatch",
+    Severity.WARNING,
+    "a fixed-size pooling before the classifier whose window does not match the feature map",
+)
 def fixed_pool_mismatch(network: Network) -> Iterator[Diagnostic]:
     """
     What it does: reports a pooling with a fixed window (`avgpool`/`maxpool`) that feeds a
@@ -247,11 +271,18 @@ def fixed_pool_mismatch(network: Network) -> Iterator[Diagnostic]:
         yield me.diagnostic(
             f"{_fmt(kernel)} {node.op} {node.torch_path} meets a {_fmt(shape[1:])} feature map at input size "
             f"{_fmt(network.input_shape[1:])}: its output is {_fmt(node.shape[1:])}, not a global pool",
-            span, "use {op: global_avg_pool}, which fits every input size", notes)
+            span,
+            "use {op: global_avg_pool}, which fits every input size",
+            notes,
+        )
 
 
-@rule("AS206", "conv-as-pooling", Severity.WARNING,
-      "a convolution whose kernel spans the whole feature map, used as global pooling")
+@rule(
+    "AS206",
+    "conv-as-pooling",
+    Severity.WARNING,
+    "a convolution whose kernel spans the whole feature map, used as global pooling",
+)
 def conv_as_pooling(network: Network) -> Iterator[Diagnostic]:
     """
     What it does: reports a convolution in the head whose kernel equals its whole input
@@ -276,4 +307,6 @@ def conv_as_pooling(network: Network) -> Iterator[Diagnostic]:
             yield me.diagnostic(
                 f"conv {node.torch_path} uses a {_fmt(node.attrs.kernel)} kernel over the whole {_fmt(shape[1:])} "
                 f"feature map ({node.params:,} parameters) as a global pooling",
-                node.span, "use {op: global_avg_pool}: no parameters, any input size")
+                node.span,
+                "use {op: global_avg_pool}: no parameters, any input size",
+            )

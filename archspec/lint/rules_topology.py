@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterator
+from collections.abc import Iterator
 
 from archspec.diagnostics import Diagnostic, Severity
 from archspec.ir.graph import Network
@@ -42,7 +42,10 @@ def concat_residual(network: Network) -> Iterator[Diagnostic]:
         notes = [f"channels per block: {'; '.join(growth[:6])}{' ...' if len(growth) > 6 else ''}"] if growth else []
         yield me.diagnostic(
             f"block type {block_type!r} merges its shortcut by concatenation: channels grow in every block",
-            concats[0].span, "a residual connection adds: use merge: {op: add}", notes)
+            concats[0].span,
+            "a residual connection adds: use merge: {op: add}",
+            notes,
+        )
 
 
 @rule("AS302", "softmax-in-model", Severity.WARNING, "a softmax inside the model")
@@ -67,8 +70,11 @@ def softmax_in_model(network: Network) -> Iterator[Diagnostic]:
         if node.op != "softmax":
             continue
         where = "at the end of the model" if node.id == network.output else "before the classifier output"
-        yield me.diagnostic(f"softmax {node.torch_path} {where}: the model should output logits", node.span,
-                            "remove it; apply softmax outside the model (the loss does it for training)")
+        yield me.diagnostic(
+            f"softmax {node.torch_path} {where}: the model should output logits",
+            node.span,
+            "remove it; apply softmax outside the model (the loss does it for training)",
+        )
 
 
 @rule("AS303", "dead-layer", Severity.WARNING, "a layer whose output is never used")
@@ -89,5 +95,8 @@ def dead_layer(network: Network) -> Iterator[Diagnostic]:
         return
     for node in network.ops():
         if node.id != network.output and network.graph.out_degree(node.id) == 0:
-            yield me.diagnostic(f"the output of {node.op} {node.torch_path} is never used", node.span,
-                                "reference it in a later layer's inputs, or remove it")
+            yield me.diagnostic(
+                f"the output of {node.op} {node.torch_path} is never used",
+                node.span,
+                "reference it in a later layer's inputs, or remove it",
+            )

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import ast
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 MAX_LENGTH = 256
 MAX_MAGNITUDE = 2**31
@@ -72,11 +73,7 @@ class Expr:
 
     @property
     def names(self) -> set[str]:
-        return {
-            n.id
-            for n in ast.walk(self.tree)
-            if isinstance(n, ast.Name) and n.id not in _FUNCS
-        }
+        return {n.id for n in ast.walk(self.tree) if isinstance(n, ast.Name) and n.id not in _FUNCS}
 
     def evaluate(self, env: Mapping[str, Any]) -> Value:
         return _eval(self.tree, env, 0)
@@ -158,9 +155,7 @@ def _check(node: ast.AST, depth: int) -> None:
         return
     if isinstance(node, ast.Call):
         if not (isinstance(node.func, ast.Name) and node.func.id in _FUNCS):
-            raise ExprError(
-                "function calls are not allowed", hint=f"allowed functions: {', '.join(sorted(_FUNCS))}"
-            )
+            raise ExprError("function calls are not allowed", hint=f"allowed functions: {', '.join(sorted(_FUNCS))}")
         if node.keywords:
             raise ExprError("keyword arguments are not allowed")
         for arg in node.args:
@@ -220,9 +215,7 @@ def _eval(node: ast.AST, env: Mapping[str, Any], depth: int) -> Any:
             result = left / right
             if isinstance(left, int) and isinstance(right, int):
                 if left % right:
-                    raise ExprError(
-                        f"{left} / {right} is not a whole number", hint="use // for floor division"
-                    )
+                    raise ExprError(f"{left} / {right} is not a whole number", hint="use // for floor division")
                 result = left // right
         return _bounded(result)
     if isinstance(node, ast.UnaryOp):
@@ -268,11 +261,7 @@ def _eval(node: ast.AST, env: Mapping[str, Any], depth: int) -> Any:
     if isinstance(node, ast.Subscript):
         seq = _eval(node.value, env, depth + 1)
         index_node = node.slice
-        index = (
-            -index_node.operand.value
-            if isinstance(index_node, ast.UnaryOp)
-            else index_node.value
-        )
+        index = -index_node.operand.value if isinstance(index_node, ast.UnaryOp) else index_node.value
         if not isinstance(seq, list):
             raise ExprError(f"{ast.unparse(node.value)} is not a list, it cannot be indexed")
         if not -len(seq) <= index < len(seq):
@@ -315,7 +304,7 @@ def format_pattern(pattern: str, env: Mapping[str, Any]) -> str:
                 raise ExprError(f"unclosed '{{' in naming pattern {pattern!r}")
             value = evaluate(pattern[i + 1 : end], env)
             if isinstance(value, bool) or not isinstance(value, int):
-                raise ExprError(f"naming pattern field {{{pattern[i + 1:end]}}} must be a whole number")
+                raise ExprError(f"naming pattern field {{{pattern[i + 1 : end]}}} must be a whole number")
             out.append(str(value))
             i = end + 1
         elif ch == "}":

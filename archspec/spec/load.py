@@ -109,7 +109,7 @@ def validation_diagnostics(exc: ValidationError, spans: SpanMap, prefix: tuple =
         else:
             span = spans.value(full[:cut])
             dedupe = full[:cut]
-            message = f"invalid value for {'.'.join(str(x) for x in full[len(prefix):cut]) or where}: {error['msg']}"
+            message = f"invalid value for {'.'.join(str(x) for x in full[len(prefix) : cut]) or where}: {error['msg']}"
             hint = None
         if dedupe in seen:
             continue
@@ -136,17 +136,27 @@ def _deep_merge(base: Any, over: Any, path: tuple, replaced: list[tuple]) -> Any
     return over
 
 
-def _load_tree(path: Path, sources: SourceCache, stack: list[Path], files: list[str],
-               root_span: Span | None = None) -> tuple[dict, SpanMap]:
+def _load_tree(
+    path: Path, sources: SourceCache, stack: list[Path], files: list[str], root_span: Span | None = None
+) -> tuple[dict, SpanMap]:
     display = display_path(path)
     data, spans = load_file(path, display, sources)
     files.append(display)
     if data is None:
-        raise _err("AS101", "schema-error", f"{display} is empty", Span(display, 1, 1),
-                   "a spec starts with 'archspec: 1' and a 'name:'")
+        raise _err(
+            "AS101",
+            "schema-error",
+            f"{display} is empty",
+            Span(display, 1, 1),
+            "a spec starts with 'archspec: 1' and a 'name:'",
+        )
     if not isinstance(data, dict):
-        raise _err("AS101", "schema-error", f"{display} must hold a mapping (key: value pairs) at the top level",
-                   Span(display, 1, 1))
+        raise _err(
+            "AS101",
+            "schema-error",
+            f"{display} must hold a mapping (key: value pairs) at the top level",
+            Span(display, 1, 1),
+        )
     if isinstance(data.get("use"), list):
         data["use"] = [_resolve_use(u, path, spans, ("use", i)) for i, u in enumerate(data["use"])]
     if "extends" not in data:
@@ -159,14 +169,24 @@ def _load_tree(path: Path, sources: SourceCache, stack: list[Path], files: list[
     parent = (path.parent / target).resolve()
     chain = [*stack, path]
     if parent in chain:
-        cycle = " -> ".join(display_path(p) for p in [*chain[chain.index(parent):], parent])
-        raise _err("AS105", "bad-extends", f"'extends' forms a cycle: {cycle}", root_span,
-                   "a variant extends its base; the base must not extend the variant")
+        cycle = " -> ".join(display_path(p) for p in [*chain[chain.index(parent) :], parent])
+        raise _err(
+            "AS105",
+            "bad-extends",
+            f"'extends' forms a cycle: {cycle}",
+            root_span,
+            "a variant extends its base; the base must not extend the variant",
+        )
     if len(chain) > MAX_EXTENDS_DEPTH:
         raise _err("AS105", "bad-extends", f"'extends' chain is longer than {MAX_EXTENDS_DEPTH}", tspan)
     if not parent.is_file():
-        raise _err("AS105", "bad-extends", f"'extends' names {target!r}, which is not a file "
-                   f"(looked for {display_path(parent)})", tspan, "the path is relative to this spec's folder")
+        raise _err(
+            "AS105",
+            "bad-extends",
+            f"'extends' names {target!r}, which is not a file (looked for {display_path(parent)})",
+            tspan,
+            "the path is relative to this spec's folder",
+        )
     base, base_spans = _load_tree(parent, sources, chain, files, root_span)
     replaced: list[tuple] = []
     merged = _deep_merge(base, data, (), replaced)
@@ -182,13 +202,22 @@ def _resolve_use(entry: Any, path: Path, spans: SpanMap, loc: tuple) -> Any:
     if entry.endswith((".yaml", ".yml")):
         target = (path.parent / entry).resolve()
         if not target.is_file():
-            raise _err("AS102", "unknown-block", f"'use' names {entry!r}, which is not a file "
-                       f"(looked for {display_path(target)})", spans.value(loc),
-                       "the path is relative to this spec's folder; shipped blocks need no 'use'")
+            raise _err(
+                "AS102",
+                "unknown-block",
+                f"'use' names {entry!r}, which is not a file (looked for {display_path(target)})",
+                spans.value(loc),
+                "the path is relative to this spec's folder; shipped blocks need no 'use'",
+            )
         return str(target)
     if entry not in library_index():
-        raise _err("AS102", "unknown-block", f"no shipped block library named {entry!r}", spans.value(loc),
-                   f"shipped: {', '.join(sorted(library_index()))}")
+        raise _err(
+            "AS102",
+            "unknown-block",
+            f"no shipped block library named {entry!r}",
+            spans.value(loc),
+            f"shipped: {', '.join(sorted(library_index()))}",
+        )
     return entry
 
 
@@ -207,8 +236,9 @@ def _read_block_file(file: str) -> tuple[M.BlockFile, SpanMap, SourceCache]:
     display = display_path(Path(file))
     data, spans = load_file(Path(file), display, sources)
     if not isinstance(data, dict):
-        raise _err("AS101", "schema-error", f"{display} must hold a mapping with 'archspec' and 'blocks'",
-                   Span(display, 1, 1))
+        raise _err(
+            "AS101", "schema-error", f"{display} must hold a mapping with 'archspec' and 'blocks'", Span(display, 1, 1)
+        )
     try:
         return M.BlockFile.model_validate(data), spans, sources
     except ValidationError as exc:
@@ -250,9 +280,14 @@ def load_spec(path: str | os.PathLike[str]) -> LoadedSpec:
         sources.merge(fsources)
         for name, definition in bf.blocks.items():
             if name in defined_by and defined_by[name] != file:
-                raise _err("AS102", "unknown-block", f"block type {name!r} is defined by both "
-                           f"{display_path(Path(defined_by[name]))} and {display_path(Path(file))}",
-                           spans.value(("use", i)), "rename one of them, or use only one file")
+                raise _err(
+                    "AS102",
+                    "unknown-block",
+                    f"block type {name!r} is defined by both "
+                    f"{display_path(Path(defined_by[name]))} and {display_path(Path(file))}",
+                    spans.value(("use", i)),
+                    "rename one of them, or use only one file",
+                )
             defined_by[name] = file
             blocks[name] = ResolvedBlock(name, definition, display_path(Path(file)), ("@file", file, "blocks", name))
     for name, definition in spec.blocks.items():

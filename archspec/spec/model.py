@@ -173,7 +173,7 @@ def _stages_kind(value: Any) -> str:
 
 
 Stages = Annotated[
-    Union[Annotated[StageTable, Tag("@table")], Annotated[list[Stage], Tag("@list")]],
+    Annotated[StageTable, Tag("@table")] | Annotated[list[Stage], Tag("@list")],
     Discriminator(_stages_kind),
 ]
 

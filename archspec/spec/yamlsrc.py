@@ -50,7 +50,7 @@ class SpanMap:
         path = tuple(path)
         return self.keys.get(path) or self.value(path)
 
-    def rebase(self, old: PathT, new: PathT) -> "SpanMap":
+    def rebase(self, old: PathT, new: PathT) -> SpanMap:
         """The spans under ``old`` moved under ``new``."""
         out = SpanMap()
         n = len(old)
@@ -60,7 +60,7 @@ class SpanMap:
                     dst[tuple(new) + path[n:]] = span
         return out
 
-    def update(self, other: "SpanMap") -> None:
+    def update(self, other: SpanMap) -> None:
         self.values.update(other.values)
         self.keys.update(other.keys)
 
@@ -79,21 +79,39 @@ def read_text(path: Path, display: str) -> str:
     """Read a spec file as UTF-8 text, refusing what is not a regular, sane-sized text file."""
     span = Span(display, 1, 1)
     if path.is_dir():
-        raise ArchspecError([_diag("AS100", "unreadable-file", f"{display} is a directory, not a spec file", span,
-                                   "pass a .yaml file, or a shell glob such as specs/*.yaml")])
+        raise ArchspecError(
+            [
+                _diag(
+                    "AS100",
+                    "unreadable-file",
+                    f"{display} is a directory, not a spec file",
+                    span,
+                    "pass a .yaml file, or a shell glob such as specs/*.yaml",
+                )
+            ]
+        )
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise ArchspecError([_diag("AS100", "unreadable-file",
-                                       f"{display} is {size:,} bytes; specs are limited to {MAX_FILE_BYTES:,}",
-                                       span)])
+            raise ArchspecError(
+                [
+                    _diag(
+                        "AS100",
+                        "unreadable-file",
+                        f"{display} is {size:,} bytes; specs are limited to {MAX_FILE_BYTES:,}",
+                        span,
+                    )
+                ]
+            )
         data = path.read_bytes()
     except ArchspecError:
         raise
     except FileNotFoundError:
         raise ArchspecError([_diag("AS100", "unreadable-file", f"no such file: {display}", span)]) from None
     except OSError as exc:
-        raise ArchspecError([_diag("AS100", "unreadable-file", f"cannot read {display}: {exc.strerror}", span)]) from None
+        raise ArchspecError(
+            [_diag("AS100", "unreadable-file", f"cannot read {display}: {exc.strerror}", span)]
+        ) from None
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:
@@ -101,9 +119,17 @@ def read_text(path: Path, display: str) -> str:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise ArchspecError([_diag("AS100", "unreadable-file",
-                                   f"{display} is not UTF-8 text (byte 0x{data[exc.start]:02x})",
-                                   Span(display, line, col), "save the file as UTF-8")]) from None
+        raise ArchspecError(
+            [
+                _diag(
+                    "AS100",
+                    "unreadable-file",
+                    f"{display} is not UTF-8 text (byte 0x{data[exc.start]:02x})",
+                    Span(display, line, col),
+                    "save the file as UTF-8",
+                )
+            ]
+        ) from None
     if "\x00" in text:
         raise ArchspecError([_diag("AS100", "unreadable-file", f"{display} contains NUL bytes", span)])
     return text
@@ -126,7 +152,9 @@ def parse_yaml(text: str, display: str, sources: SourceCache | None = None) -> t
         problem = exc.problem or exc.context or "invalid YAML"
         hint = None
         if "duplicate key" in str(problem) or "found duplicate key" in str(exc):
-            problem = "duplicate key" + (f": {str(exc).split('key', 1)[1].split(chr(10))[0].strip()}" if "key" in str(exc) else "")
+            problem = "duplicate key" + (
+                f": {str(exc).split('key', 1)[1].split(chr(10))[0].strip()}" if "key" in str(exc) else ""
+            )
             hint = "each key may appear once per mapping"
         elif "could not determine a constructor" in str(problem) or "tag" in str(problem):
             hint = "tags such as !!python/object are not allowed: specs are plain data"
@@ -136,11 +164,19 @@ def parse_yaml(text: str, display: str, sources: SourceCache | None = None) -> t
         if isinstance(exc, ValueError) and "integer string conversion" in msg:
             import re
 
-            match = re.search(r"\d{%d,}" % (MAX_INT_DIGITS + 1), text)
+            match = re.search(rf"\d{{{MAX_INT_DIGITS + 1},}}", text)
             line = text.count("\n", 0, match.start()) + 1 if match else 1
             col = match.start() - text.rfind("\n", 0, match.start()) if match else 1
-            raise ArchspecError([_diag("AS101", "schema-error", "integer literal with thousands of digits is out of "
-                                       "range", Span(display, line, col))]) from None
+            raise ArchspecError(
+                [
+                    _diag(
+                        "AS101",
+                        "schema-error",
+                        "integer literal with thousands of digits is out of range",
+                        Span(display, line, col),
+                    )
+                ]
+            ) from None
         if isinstance(exc, RecursionError):
             msg = "the document is nested too deeply"
         raise ArchspecError([_diag("AS109", "yaml-syntax", f"invalid YAML: {msg}", Span(display, 1, 1))]) from None
@@ -155,49 +191,73 @@ def _span(display: str, pos: tuple[int, int] | None) -> Span:
     return Span(display, line + 1, col + 1)
 
 
-def _convert(node: Any, path: PathT, spans: SpanMap, display: str, counter: list[int], depth: int,
-             pos: tuple[int, int]) -> Any:
+def _convert(
+    node: Any, path: PathT, spans: SpanMap, display: str, counter: list[int], depth: int, pos: tuple[int, int]
+) -> Any:
     from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 
     counter[0] += 1
     span = _span(display, pos)
     if counter[0] > MAX_NODES:
-        raise ArchspecError([_diag("AS109", "yaml-syntax",
-                                   f"the document expands to more than {MAX_NODES:,} values "
-                                   "(anchors and aliases are expanded)", span,
-                                   "avoid deeply nested aliases; write the spec out")])
+        raise ArchspecError(
+            [
+                _diag(
+                    "AS109",
+                    "yaml-syntax",
+                    f"the document expands to more than {MAX_NODES:,} values (anchors and aliases are expanded)",
+                    span,
+                    "avoid deeply nested aliases; write the spec out",
+                )
+            ]
+        )
     if depth > MAX_DEPTH:
-        raise ArchspecError([_diag("AS109", "yaml-syntax", f"the document is nested deeper than {MAX_DEPTH} levels",
-                                   span)])
+        raise ArchspecError(
+            [_diag("AS109", "yaml-syntax", f"the document is nested deeper than {MAX_DEPTH} levels", span)]
+        )
     spans.values.setdefault(path, span)
     tag = getattr(node, "tag", None)
     tag_value = getattr(tag, "value", None) if tag is not None else None
     if isinstance(node, TaggedScalar) or (tag_value and tag_value not in _CORE_TAGS):
-        raise ArchspecError([_diag("AS109", "yaml-syntax", f"YAML tag {tag_value or ''} is not allowed", span,
-                                   "specs are plain data: remove the tag")])
+        raise ArchspecError(
+            [
+                _diag(
+                    "AS109",
+                    "yaml-syntax",
+                    f"YAML tag {tag_value or ''} is not allowed",
+                    span,
+                    "specs are plain data: remove the tag",
+                )
+            ]
+        )
     if isinstance(node, CommentedMap):
         out: dict[str, Any] = {}
         for key in node:
             if not isinstance(key, str):
                 kpos = node.lc.key(key) if key in node else None
-                raise ArchspecError([_diag("AS101", "schema-error",
-                                           f"mapping keys must be strings, got {key!r}", _span(display, kpos))])
-            kpos = _safe(lambda: node.lc.key(key))
-            vpos = _safe(lambda: node.lc.value(key))
+                raise ArchspecError(
+                    [_diag("AS101", "schema-error", f"mapping keys must be strings, got {key!r}", _span(display, kpos))]
+                )
+            kpos = _safe(lambda key=key: node.lc.key(key))
+            vpos = _safe(lambda key=key: node.lc.value(key))
             spans.keys[path + (key,)] = Span(display, kpos[0] + 1, kpos[1] + 1, len(key)) if kpos else span
             out[key] = _convert(node[key], path + (key,), spans, display, counter, depth + 1, vpos or kpos or pos)
         return out
     if isinstance(node, CommentedSeq):
         return [
-            _convert(item, path + (i,), spans, display, counter, depth + 1, _safe(lambda: node.lc.item(i)) or pos)
+            _convert(item, path + (i,), spans, display, counter, depth + 1, _safe(lambda i=i: node.lc.item(i)) or pos)
             for i, item in enumerate(node)
         ]
     if isinstance(node, bool) or node is None:
         return node
     if isinstance(node, int):
         if len(str(abs(int(node)))) > MAX_INT_DIGITS:
-            raise ArchspecError([_diag("AS101", "schema-error",
-                                       f"integer with {len(str(abs(int(node))))} digits is out of range", span)])
+            raise ArchspecError(
+                [
+                    _diag(
+                        "AS101", "schema-error", f"integer with {len(str(abs(int(node))))} digits is out of range", span
+                    )
+                ]
+            )
         spans.values[path] = Span(display, span.line, span.column, len(str(int(node))))
         return int(node)
     if isinstance(node, float):
