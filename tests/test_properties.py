@@ -80,3 +80,24 @@ SOURCES = {
 @given(st.sampled_from(sorted(SOURCES)).flatmap(lambda name: mutated(SOURCES[name])))
 def test_mutated_specs_never_raise(text):
     _never_raises(_write(text))
+
+
+@settings(max_examples=budget(ci=25, dev=6), **COMMON)
+@given(valid_specs())
+def test_random_valid_specs_agree_across_ir_torch_and_keras(spec):
+    import numpy as np
+    import torch
+
+    from archspec.backends import keras_backend, torch_backend
+
+    network = build_ir(load_spec(_write(dump_yaml(spec), "backends.yaml")))
+    assert not [d for d in lint_network(network) if d.is_error]
+    model = torch_backend.instantiate(torch_backend.emit(network), network).eval()
+    assert sum(p.numel() for p in model.parameters()) == network.params
+    assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == network.state_dict_shapes()
+    with torch.no_grad():
+        out = model(torch.zeros(1, *network.input_shape))
+    assert tuple(out.shape[1:]) == network.output_shape
+    keras_model = keras_backend.instantiate(keras_backend.emit(network), network)
+    assert sum(int(np.prod(w.shape)) for w in keras_model.trainable_weights) == network.params
+    assert tuple(keras_model.output_shape[1:]) == network.output_shape
