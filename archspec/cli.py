@@ -485,15 +485,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--atol",
         type=float,
         default=1e-4,
-        help="absolute tolerance, scaled by max(1, largest |value|) and sqrt(layer depth)",
+        help="absolute tolerance, scaled by max(1, largest |value|) (and, in float32, by depth)",
     )
     p.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance per element")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--dtype",
-        choices=["float32", "float64"],
-        default="float32",
-        help="precision of both models (float64: rounding out of the way)",
+        choices=["float64", "float32"],
+        default="float64",
+        help="precision of both models (float64, the default: rounding out of the way; float32: as deployed)",
     )
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.add_argument("--verbose", "-v", action="store_true", help="list every compared tensor")

@@ -160,3 +160,12 @@ def test_summary_table_for_several_specs(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "[1/2] checking" in result.stderr and "[2/2] checking" in result.stderr
     assert "summary" in result.stdout and "2/2 specs passed" in result.stdout
+
+
+def test_float32_as_deployed_passes_with_its_depth_allowance():
+    from archspec.crosscheck.compare import growth
+
+    result = check_spec(SPECS / "resnet50.yaml", (97, 97), batch=1, dtype="float32")
+    assert result.passed and result.dtype == "float32"
+    assert 1e-8 < result.max_rel_diff < 1e-3  # real float32 rounding, inside the allowance
+    assert growth(8, False) == 1.0 and growth(160, False) == 100.0 and growth(160, True) == 1.0
