@@ -384,6 +384,68 @@ def cmd_docs(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------------
+# graph
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    import shutil
+    import subprocess
+
+    from archspec.backends.output import write_atomic_text
+    from archspec.graph import to_dot, to_mermaid
+
+    size = _input_size(args.input_size)
+    network, code = _network_or_exit(args.spec, size)
+    if network is None:
+        return code
+    out = Path(args.output)
+    suffix = out.suffix.lower()
+    if suffix in (".mmd", ".mermaid", ".md"):
+        text = to_mermaid(network, args.expand)
+        if suffix == ".md":
+            text = f"```mermaid\n{text}```\n"
+    elif suffix in (".dot", ".gv", ".svg", ".png", ".pdf"):
+        text = to_dot(network, args.expand)
+    else:
+        raise UsageError(f"unknown picture format {suffix or '(none)'!r}: use .svg, .png, .pdf, .dot or .mmd")
+    try:
+        if suffix in (".svg", ".png", ".pdf"):
+            dot = shutil.which("dot")
+            if dot is None:
+                sys.stderr.write(
+                    "archspec: error: rendering .svg/.png/.pdf needs Graphviz's 'dot', which is not installed "
+                    "(apt-get install graphviz, brew install graphviz); .dot and .mmd need nothing\n"
+                )
+                return EXIT_USAGE
+            rendered = subprocess.run([dot, f"-T{suffix[1:]}"], input=text.encode(), capture_output=True, timeout=120)
+            if rendered.returncode != 0:
+                sys.stderr.write(f"archspec: error: dot failed: {rendered.stderr.decode(errors='replace').strip()}\n")
+                return EXIT_INTERNAL
+            _write_bytes_atomic(out, rendered.stdout)
+        else:
+            write_atomic_text(out, text)
+    except OSError as exc:
+        sys.stderr.write(f"error: cannot write {out}: {exc.strerror or exc}\n")
+        return EXIT_USAGE
+    sys.stdout.write(f"wrote   {out}\n")
+    return EXIT_OK
+
+
+def _write_bytes_atomic(path: Path, data: bytes) -> None:
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ------------------------------------------------------------------------------------------------
 # schema
 
 
@@ -504,6 +566,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("specs", nargs="*", metavar="SPEC", help="default: specs/*.yaml")
     p.add_argument("--check", action="store_true")
     p.set_defaults(func=cmd_docs)
+
+    p = sub.add_parser("graph", help="draw the architecture (.svg/.png/.pdf with Graphviz, .dot, .mmd always)")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="picture file: .svg .png .pdf .dot .mmd .md")
+    p.add_argument("--expand", action="store_true", help="every layer instead of one box per stage")
+    size_arg(p)
+    p.set_defaults(func=cmd_graph)
 
     p = sub.add_parser("schema", help="print the JSON Schema (draft 2020-12) of the spec language")
     p.add_argument("--blocks", action="store_true", help="the schema of a block-definition file instead")
