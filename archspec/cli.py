@@ -69,6 +69,8 @@ def cmd_lint(args: argparse.Namespace) -> int:
         from archspec.diagnostics import render_json
 
         sys.stdout.write(render_json(everything))
+    elif args.format == "sarif":
+        sys.stdout.write(json.dumps(sarif_log(everything), indent=2) + "\n")
     elif args.format == "github":
         for d in everything:
             level = {"error": "error", "warning": "warning", "info": "notice"}[d.severity.value]
@@ -94,6 +96,65 @@ def cmd_lint(args: argparse.Namespace) -> int:
     if args.strict and any(d.severity is Severity.WARNING for d in everything):
         return EXIT_FINDINGS
     return EXIT_OK
+
+
+def sarif_log(diagnostics) -> dict:
+    """A SARIF 2.1.0 log: the rule metadata of every registered rule, one result per finding."""
+    from archspec import __version__
+    from archspec.lint import RULES
+
+    level = {"error": "error", "warning": "warning", "info": "note"}
+    codes = list(RULES)
+    rules = [
+        {
+            "id": r.code,
+            "name": r.name,
+            "shortDescription": {"text": r.summary},
+            "fullDescription": {"text": r.doc},
+            "help": {"text": r.doc},
+            "defaultConfiguration": {"level": level[r.severity.value]},
+        }
+        for r in RULES.values()
+    ]
+    results = []
+    for d in diagnostics:
+        result = {
+            "ruleId": d.code,
+            "level": level[d.severity.value],
+            "message": {"text": d.message + (f" (hint: {d.hint})" if d.hint else "")},
+        }
+        if d.code in codes:
+            result["ruleIndex"] = codes.index(d.code)
+        if d.span is not None:
+            result["locations"] = [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": Path(d.span.file).as_posix()},
+                        "region": {
+                            "startLine": d.span.line,
+                            "startColumn": d.span.column,
+                            "endColumn": d.span.column + max(1, d.span.length),
+                        },
+                    }
+                }
+            ]
+        results.append(result)
+    return {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "archspec",
+                        "version": __version__,
+                        "rules": rules,
+                    }
+                },
+                "results": results,
+            }
+        ],
+    }
 
 
 # ------------------------------------------------------------------------------------------------
@@ -514,7 +575,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("lint", help="check specs: schema, shapes, topology, portability")
     p.add_argument("specs", nargs="+", metavar="SPEC")
-    p.add_argument("--format", choices=["text", "json", "github"], default="text")
+    p.add_argument("--format", choices=["text", "json", "github", "sarif"], default="text")
     p.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
     size_arg(p)
     p.set_defaults(func=cmd_lint)
