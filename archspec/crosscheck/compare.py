@@ -99,8 +99,12 @@ def _points(network: Network) -> list[tuple[str, str]]:
 
 
 def quiet_tensorflow() -> None:
+    """TensorFlow's start-up chatter and retracing notices say nothing about the comparison."""
+    import logging
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 def build_pair(network: Network, seed: int = 0, dtype: str = "float64"):
