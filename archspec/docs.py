@@ -1,7 +1,8 @@
 """Documentation generated from the code and the specs: ``docs/catalog.md`` (every shipped
 spec with its figures), ``docs/rules.md`` (every lint rule) and the JSON Schemas in
-``schema/``.  ``archspec docs`` writes them; ``archspec docs --check`` fails when they are
-stale (CI runs it)."""
+``schema/``; also the parsed block library (``archspec/library/blocks.snapshot.json``) that
+spares every lint the YAML parsing of the library.  ``archspec docs`` writes them;
+``archspec docs --check`` fails when they are stale (CI runs it)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from archspec.ir.build import build_ir
 from archspec.lint import RULES, lint_network
-from archspec.spec.load import load_spec
+from archspec.spec.load import library_snapshot_text, load_spec
 
 CATALOG = Path("docs") / "catalog.md"
 RULES_DOC = Path("docs") / "rules.md"
@@ -78,6 +79,7 @@ def rules_markdown() -> str:
 
 
 SCHEMA = Path("schema") / "spec.schema.json"
+LIBRARY_SNAPSHOT = Path("archspec") / "library" / "blocks.snapshot.json"
 BLOCK_SCHEMA = Path("schema") / "blocks.schema.json"
 
 
@@ -91,4 +93,5 @@ def documents(spec_paths: list[Path]) -> dict[Path, str]:
         RULES_DOC: rules_markdown(),
         SCHEMA: json.dumps(spec_schema(), indent=2, sort_keys=True) + "\n",
         BLOCK_SCHEMA: json.dumps(block_file_schema(), indent=2, sort_keys=True) + "\n",
+        LIBRARY_SNAPSHOT: library_snapshot_text(),
     }

@@ -52,6 +52,7 @@ from archspec.backends.keras_view import (
     Param,
 )
 from archspec.ir import ops as O
+from archspec.ir.build import auto_name
 from archspec.ir.graph import BlockInstance, Network, Node
 from archspec.spec import expr as E
 from archspec.spec import model as M
@@ -285,7 +286,7 @@ class _Lowering:
             )
         if seen:
             return next(iter(seen))
-        local = layer.name or _auto_name(layer.op, used)
+        local = layer.name or auto_name(layer.op, used)
         return local, layer.keras or local.replace(".", "_")
 
     # -- stem and head ---------------------------------------------------------------------------
@@ -447,15 +448,6 @@ def _default_code(value: Any) -> str:
     if isinstance(value, list):
         value = tuple(value)  # no mutable defaults
     return naming.literal(value)
-
-
-def _auto_name(op: str, used: set[str]) -> str:
-    if op not in used:
-        return op
-    n = 2
-    while f"{op}{n}" in used:
-        n += 1
-    return f"{op}{n}"
 
 
 def _evaluate(value: Any, env: dict[str, Any]) -> Any:

@@ -23,6 +23,7 @@ from archspec.backends import BackendError, naming, render
 from archspec.backends import torch_lowering as L
 from archspec.backends import torch_scope as S
 from archspec.ir import ops as O
+from archspec.ir.build import auto_name
 from archspec.ir.graph import BlockInstance, Network, Node
 from archspec.spec import expr as E
 from archspec.spec import model as M
@@ -382,7 +383,7 @@ class _BlockClass:
         units: list[S.Unit] = []
         for i, layer in enumerate(layers):
             cond = self._cond(layer.when)
-            name = layer.name or _auto_name(layer.op, used)
+            name = layer.name or auto_name(layer.op, used)
             used.add(name)
             if cond is False:
                 continue
@@ -428,7 +429,7 @@ class _BlockClass:
         used = body_names | all_case_names
         merge = None
         if d.merge is not None:
-            mname = d.merge.name or _auto_name(d.merge.op, used)
+            mname = d.merge.name or auto_name(d.merge.op, used)
             used.add(mname)
             merge = S.Unit(mname, [S.Alt(d.merge.op, None, d.merge, ("merge",))], None, d.merge.name is not None)
         post = self._units(d.post, ("post",), used, None)
@@ -681,16 +682,6 @@ def _sum(parts: list[str | None]) -> str | None:
     if any(p is None for p in parts):
         return None
     return " + ".join(f"({p})" for p in parts)  # type: ignore[misc]
-
-
-def _auto_name(op: str, used: set[str]) -> str:
-    """The IR builder's automatic layer name (``relu``, ``relu2``, ...)."""
-    if op not in used:
-        return op
-    n = 2
-    while f"{op}{n}" in used:
-        n += 1
-    return f"{op}{n}"
 
 
 def _annotation(values: list[Any]) -> str:

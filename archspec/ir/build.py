@@ -9,7 +9,9 @@ become diagnostics on :attr:`Network.diagnostics`, shape errors stay on their no
 
 from __future__ import annotations
 
+import gc
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -44,6 +46,15 @@ class Builder:
         self.torch_paths: dict[str, Node] = {}
         self.keras_names: dict[str, Node] = {}
         self.vars: dict[str, Any] = {}
+        # Deep networks repeat the same layers: validated attributes and inferred figures are
+        # computed once per distinct input (failures are never cached, so every error is reported
+        # where it occurs).
+        self._attrs_cache: dict[tuple, O.Attrs] = {}
+        self._infer_cache: dict[tuple, tuple] = {}
+        # and whole blocks: a block whose type, scope values and input are those of an earlier
+        # block that lowered cleanly is replayed from that block's layers (see _replay)
+        self._block_cache: dict[tuple, _BlockRecord] = {}
+        self._keras_parts: dict[str, tuple[str, tuple]] = {}  # block layer -> Keras name part, report path
 
     # -- diagnostics ------------------------------------------------------------------------------
     def error(
@@ -165,8 +176,14 @@ class Builder:
                 ok = False
         if not ok:
             return None
+        key = (layer.op, _freeze(values))
+        cached = self._attrs_cache.get(key)
+        if cached is not None:
+            return cached
         try:
-            return opdef.attrs.model_validate(values)
+            attrs = opdef.attrs.model_validate(values)
+            self._attrs_cache[key] = attrs
+            return attrs
         except ValidationError as exc:
             for err in exc.errors():
                 key = err["loc"][0] if err["loc"] else None
@@ -196,10 +213,7 @@ class Builder:
         if len(self.net.order) >= MAX_NODES:
             self.error("AS101", "schema-error", f"the network has more than {MAX_NODES:,} layers", node.spec_path)
             raise _Abort
-        self.net.graph.add_node(node.id, node=node)
-        for src in node.inputs:
-            self.net.graph.add_edge(src, node.id)
-        self.net.order.append(node.id)
+        self.net.add_node(node)
 
     def _unique(self, table: dict[str, Node], name: str, node_path: tuple, what: str, report: bool = True) -> str:
         if name not in table:
@@ -242,13 +256,8 @@ class Builder:
         site = self.spans.value(site_path) if site_path is not None else span
         torch_dup = torch_path in self.torch_paths
         torch_path = self._unique(self.torch_paths, torch_path, path, "module path")
-        keras_name = self._unique(
-            self.keras_names,
-            keras_name,
-            path + ("keras",) if layer.keras else path,
-            "Keras layer name",
-            report=not torch_dup,
-        )
+        keras_path = path + ("keras",) if layer.keras else path
+        keras_name = self._unique(self.keras_names, keras_name, keras_path, "Keras layer name", report=not torch_dup)
         node = Node(
             torch_path,
             layer.op,
@@ -296,6 +305,7 @@ class Builder:
         self._add(node)
         if block is not None:
             block.nodes.append(node.id)
+            self._keras_parts[node.id] = (keras_local, keras_path)
         return node
 
     def _infer(self, node: Node) -> None:
@@ -303,6 +313,13 @@ class Builder:
         node.in_shapes = [p.shape for p in preds]
         opdef = node.opdef
         if opdef is None or node.attrs is None or any(s is None for s in node.in_shapes):
+            return
+        nonneg = [p.nonneg for p in preds]
+        # attrs come from the cache above, which keeps them alive: their id identifies them
+        key = (node.op, id(node.attrs), tuple(node.in_shapes), tuple(nonneg))
+        cached = self._infer_cache.get(key)
+        if cached is not None:
+            node.shape, node.pads, node.params, node.macs, node.nonneg = cached
             return
         extra: dict[str, Any] = {}
         try:
@@ -313,7 +330,8 @@ class Builder:
         node.pads = extra.get("pads")
         node.params = opdef.params(node.attrs, node.in_shapes)  # type: ignore[arg-type]
         node.macs = opdef.macs(node.attrs, node.in_shapes, node.shape)  # type: ignore[arg-type]
-        node.nonneg = opdef.nonneg(node.attrs, [p.nonneg for p in preds])
+        node.nonneg = opdef.nonneg(node.attrs, nonneg)
+        self._infer_cache[key] = (node.shape, node.pads, node.params, node.macs, node.nonneg)
 
     def _scope(
         self,
@@ -354,7 +372,7 @@ class Builder:
                     raise _Abort
             else:
                 inputs = [current]
-            name = layer.name or _auto_name(layer.op, used)
+            name = layer.name or auto_name(layer.op, used)
             used.add(name)
             node = self._layer(
                 layer,
@@ -638,6 +656,16 @@ class Builder:
                 raise _Abort from None
         block.env = env
 
+        try:
+            memo = (type_name, _freeze(env), in_node.shape, in_node.nonneg)
+            hash(memo)
+        except TypeError:  # an unhashable value: lower this block without the cache
+            memo = None
+        record = self._block_cache.get(memo) if memo is not None else None
+        if record is not None:
+            return self._replay(record, block, current, keras_prefix, site_path, info.index)
+        diagnostics_before = len(self.net.diagnostics)
+
         prefix = block_id
         local: dict[str, str] = {"input": current}
         body_out = self._scope(
@@ -684,7 +712,7 @@ class Builder:
                     )
                     break
             merge = definition.merge
-            mname = merge.name or _auto_name(merge.op, set(local))
+            mname = merge.name or auto_name(merge.op, set(local))
             mnode = self._layer(
                 merge,
                 resolved.prefix + ("merge",),
@@ -736,7 +764,129 @@ class Builder:
             )
         block.output = out
         block.out_shape = self.net.node(out).shape
+        if memo is not None and len(self.net.diagnostics) == diagnostics_before:
+            record = _BlockRecord.of(block, self.net, self._keras_parts)
+            if record is not None:
+                self._block_cache[memo] = record
         return out
+
+    def _replay(
+        self, record: _BlockRecord, block: BlockInstance, current: str, keras_prefix: str, site_path: tuple, stage: int
+    ) -> str:
+        """Lower ``block`` as the recorded block was lowered: the same layers, attributes and
+        figures, under this block's names (duplicates are still found and reported)."""
+        site = self.spans.value(site_path)
+        ids: list[str] = []
+        for t in record.layers:
+            torch_path = f"{block.id}.{t.local}"
+            keras_name = f"{keras_prefix}_{t.keras_local}" if keras_prefix else t.keras_local
+            torch_dup = torch_path in self.torch_paths
+            torch_path = self._unique(self.torch_paths, torch_path, t.path, "module path")
+            keras_name = self._unique(
+                self.keras_names, keras_name, t.keras_path, "Keras layer name", report=not torch_dup
+            )
+            node = Node(
+                torch_path,
+                t.op,
+                t.attrs,
+                [current if i < 0 else ids[i] for i in t.inputs],
+                torch_path,
+                keras_name,
+                t.part,
+                t.local,
+                t.named,
+                t.span,
+                site,
+                t.path,
+                stage,
+                block.index,
+                block.id,
+                list(t.in_shapes),
+                t.shape,
+                t.pads,
+                t.params,
+                t.macs,
+                t.nonneg,
+                None,
+                t.declared_in_channels,
+            )
+            self.torch_paths[torch_path] = node
+            self.keras_names[keras_name] = node
+            self._add(node)
+            block.nodes.append(node.id)
+            ids.append(node.id)
+        block.shortcut_case = record.shortcut_case
+        block.output = current if record.output < 0 else ids[record.output]
+        block.out_shape = self.net.node(block.output).shape
+        return block.output
+
+
+@dataclass(frozen=True)
+class _LayerRecord:
+    op: str
+    attrs: O.Attrs | None
+    inputs: tuple[int, ...]  # indices of earlier layers of the block; -1: the block's input
+    part: str
+    local: str
+    keras_local: str
+    named: bool
+    span: Any
+    path: tuple
+    keras_path: tuple  # where a duplicate Keras name is reported
+    in_shapes: tuple
+    shape: Any
+    pads: Any
+    params: int
+    macs: int
+    nonneg: bool
+    declared_in_channels: int | None
+
+
+@dataclass(frozen=True)
+class _BlockRecord:
+    """A block that lowered without a finding, to replay for identical blocks."""
+
+    layers: tuple[_LayerRecord, ...]
+    shortcut_case: int | None
+    output: int  # index of the output layer; -1: the block's input
+
+    @staticmethod
+    def of(block: BlockInstance, net: Network, keras: dict[str, tuple[str, tuple]]) -> _BlockRecord | None:
+        index = {node_id: i for i, node_id in enumerate(block.nodes)}
+        index[block.input] = -1
+        layers = []
+        for node_id in block.nodes:
+            node = net.node(node_id)
+            keras_local, keras_path = keras[node_id]
+            keras_name = f"{block.keras_name}_{keras_local}" if block.keras_name else keras_local
+            if (
+                node.error is not None
+                or node.torch_path != f"{block.id}.{node.local_name}"
+                or node.keras_name != keras_name
+            ):
+                return None
+            layers.append(
+                _LayerRecord(
+                    node.op,
+                    node.attrs,
+                    tuple(index[i] for i in node.inputs),
+                    node.part,
+                    node.local_name,
+                    keras_local,
+                    node.named,
+                    node.span,
+                    node.spec_path,
+                    keras_path,
+                    tuple(node.in_shapes),
+                    node.shape,
+                    node.pads,
+                    node.params,
+                    node.macs,
+                    node.nonneg,
+                    node.declared_in_channels,
+                )
+            )
+        return _BlockRecord(tuple(layers), block.shortcut_case, index[block.output])
 
 
 def _depth_of(table: M.StageTable, stage: int) -> int:
@@ -745,7 +895,9 @@ def _depth_of(table: M.StageTable, stage: int) -> int:
     return value if isinstance(value, int) else 0
 
 
-def _auto_name(op: str, used: set[str]) -> str:
+def auto_name(op: str, used: set[str]) -> str:
+    """The name of an unnamed layer: its op kind, numbered from 2 when taken (``relu``, ``relu2``).
+    Backends that rebuild a block's layers from its definition use this same rule."""
     if op not in used:
         return op
     n = 2
@@ -784,7 +936,27 @@ def _param_hint(definition: M.BlockDef, key: str) -> str:
 
 def build_ir(loaded: LoadedSpec, input_size: tuple[int, int] | None = None) -> Network:
     """Lower ``loaded`` to a :class:`Network`, inferring shapes at ``input_size`` (default: the spec's)."""
-    return Builder(loaded, input_size).build()
+    # The builder allocates many objects and frees none of them: pausing the cyclic garbage
+    # collector keeps a deep network's build linear (each full collection would walk them all).
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return Builder(loaded, input_size).build()
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _freeze(value: Any) -> Any:
+    """A hashable key for evaluated attribute values that tells apart what validation would
+    (1, 1.0 and True; -0.0 and 0.0; lists and scalars)."""
+    if isinstance(value, (list, tuple)):
+        return (type(value), tuple(_freeze(v) for v in value))
+    if isinstance(value, dict):
+        return (dict, tuple((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, float):
+        return (float, repr(value))
+    return (type(value), value)
 
 
 def tensor_count(shape: tuple[int, ...]) -> int:

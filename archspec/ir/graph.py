@@ -1,18 +1,25 @@
-"""The IR: a networkx graph whose nodes are ops and whose edges are tensors."""
+"""The IR: a graph whose nodes are ops and whose edges are tensors.
+
+:class:`Network` keeps its nodes in definition order with their successors, which is all
+that lowering, lint and the figures need; :attr:`Network.graph` gives the same graph as a
+networkx ``DiGraph`` (node attribute ``node``), built on first use, so that ``archspec lint``
+and ``summary`` never pay for importing networkx.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from archspec.diagnostics import Diagnostic, Span
 from archspec.ir.ops import REGISTRY, Attrs, OpDef, PadBox, Shape, ShapeError, Tensor
 
+if TYPE_CHECKING:
+    import networkx as nx
 
-@dataclass
+
+@dataclass(slots=True)
 class Node:
     """One op of the network.
 
@@ -95,35 +102,77 @@ class Network:
     doc: str | None
     spec: Any  # archspec.spec.load.LoadedSpec
     input_shape: Shape
-    graph: nx.DiGraph = field(default_factory=nx.DiGraph)
     order: list[str] = field(default_factory=list)
     blocks: list[BlockInstance] = field(default_factory=list)
     stages: list[StageInfo] = field(default_factory=list)
     output: str = "input"
     complete: bool = False  # False when lowering stopped early on an error
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    _nodes: dict[str, Node] = field(default_factory=dict, repr=False, compare=False)
+    _succ: dict[str, list[str]] = field(default_factory=dict, repr=False, compare=False)
+    _block_index: dict[str, BlockInstance] = field(default_factory=dict, repr=False, compare=False)
+    _indexed_blocks: int = field(default=0, repr=False, compare=False)
+    _graph: Any = field(default=None, repr=False, compare=False)
+
+    # -- construction -------------------------------------------------------------------------
+    def add_node(self, node: Node) -> None:
+        """Add ``node`` after the others, with an edge from each of its inputs."""
+        node_id = node.id
+        self._nodes[node_id] = node
+        succ = self._succ
+        for src in node.inputs:
+            out = succ.get(src)
+            if out is None:
+                succ[src] = [node_id]
+            elif node_id not in out:
+                out.append(node_id)
+        self.order.append(node_id)
+        self._graph = None
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        """The IR as a networkx ``DiGraph``: node ids, each with its :class:`Node` as the
+        ``node`` attribute, and an edge per tensor (built on first use)."""
+        if self._graph is None:
+            import networkx as nx
+
+            graph = nx.DiGraph()
+            for node_id, node in self._nodes.items():
+                graph.add_node(node_id, node=node)
+                for src in node.inputs:
+                    graph.add_edge(src, node_id)
+            self._graph = graph
+        return self._graph
 
     # -- access -------------------------------------------------------------------------------
     def node(self, node_id: str) -> Node:
-        return self.graph.nodes[node_id]["node"]
+        return self._nodes[node_id]
 
     def nodes(self) -> Iterator[Node]:
         """Nodes in topological (definition) order, the input first."""
-        for node_id in self.order:
-            yield self.graph.nodes[node_id]["node"]
+        return map(self._nodes.__getitem__, self.order)
 
     def ops(self) -> Iterator[Node]:
         """Nodes that are ops (everything but the input)."""
         return (n for n in self.nodes() if n.op != "input")
 
     def block(self, block_id: str) -> BlockInstance:
-        for b in self.blocks:
-            if b.id == block_id:
-                return b
-        raise KeyError(block_id)
+        if self._indexed_blocks != len(self.blocks):
+            self._block_index.clear()
+            for b in self.blocks:
+                self._block_index.setdefault(b.id, b)  # the first of a repeated id, as a scan finds
+            self._indexed_blocks = len(self.blocks)
+        try:
+            return self._block_index[block_id]
+        except KeyError:
+            raise KeyError(block_id) from None
 
     def successors(self, node_id: str) -> list[Node]:
-        return [self.node(s) for s in self.graph.successors(node_id)]
+        return [self._nodes[s] for s in self._succ.get(node_id, ())]
+
+    def out_degree(self, node_id: str) -> int:
+        """How many layers read this node's output."""
+        return len(self._succ.get(node_id, ()))
 
     # -- figures ------------------------------------------------------------------------------
     @property

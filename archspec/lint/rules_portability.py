@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from archspec.diagnostics import Diagnostic, Severity
 from archspec.ir.graph import Network
+from archspec.ir.ops import REGISTRY
 from archspec.lint.registry import RULES, rule
 
 
@@ -27,9 +28,10 @@ def same_padding_stride(network: Network) -> Iterator[Diagnostic]:
     """
     me = RULES["AS401"]
     spans = network.spec.spans
+    padded = {kind for kind, opdef in REGISTRY.items() if "padding" in opdef.attrs.model_fields}
     for node in network.ops():
         attrs = node.attrs
-        if attrs is None or getattr(attrs, "padding", None) != "same":
+        if attrs is None or node.op not in padded or attrs.padding != "same":
             continue
         stride = attrs.stride if node.op == "conv" else attrs.strides
         dilation = getattr(attrs, "dilation", (1, 1))

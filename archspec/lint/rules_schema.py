@@ -273,7 +273,11 @@ def invalid_identifier(network: Network) -> Iterator[Diagnostic]:
                         "rename it",
                     )
     reported: set[str] = set()
+    checked: set[str] = set()  # local names repeat in every block of a type: check each once
     for node in network.ops():
+        if node.local_name in checked:
+            continue
+        checked.add(node.local_name)
         for part in node.local_name.split("."):
             if part.isdigit() or part in reported:
                 continue

@@ -94,7 +94,7 @@ def dead_layer(network: Network) -> Iterator[Diagnostic]:
     if not network.complete:
         return
     for node in network.ops():
-        if node.id != network.output and network.graph.out_degree(node.id) == 0:
+        if node.id != network.output and network.out_degree(node.id) == 0:
             yield me.diagnostic(
                 f"the output of {node.op} {node.torch_path} is never used",
                 node.span,

@@ -20,6 +20,7 @@ import ast
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 MAX_LENGTH = 256
@@ -86,6 +87,13 @@ class Expr:
 def parse(text: str) -> Expr:
     if not isinstance(text, str):
         raise ExprError(f"expected an expression string, got {type(text).__name__}")
+    return _parse(text)
+
+
+@lru_cache(maxsize=4096)
+def _parse(text: str) -> Expr:
+    """Parse and check once per distinct text (an :class:`Expr` is immutable; errors are
+    raised again on every call, as they are not cached)."""
     if len(text) > MAX_LENGTH:
         raise ExprError(f"expression is longer than {MAX_LENGTH} characters")
     if not text.strip():

@@ -20,9 +20,12 @@ from pydantic import BaseModel, ValidationError
 
 from archspec.diagnostics import ArchspecError, Diagnostic, Severity, SourceCache, Span
 from archspec.spec import model as M
-from archspec.spec.yamlsrc import SpanMap, load_file
+from archspec.spec.yamlsrc import SpanMap, load_file, parse_yaml, read_text
 
 LIBRARY_DIR = Path(__file__).resolve().parent.parent / "library" / "blocks"
+#: the shipped block library, parsed: written by ``archspec docs``, used only for files whose
+#: text still has the recorded hash (parsing YAML with positions is the slowest part of a lint)
+LIBRARY_SNAPSHOT = LIBRARY_DIR.parent / "blocks.snapshot.json"
 MAX_EXTENDS_DEPTH = 16
 
 
@@ -230,11 +233,57 @@ def library_index() -> dict[str, Path]:
     return index
 
 
+def library_snapshot_text() -> str:
+    """The block library as data and source positions (JSON), for :data:`LIBRARY_SNAPSHOT`."""
+
+    def compact(value: Any) -> str:
+        # key order is kept: it is the document's (a block's parameters are its constructor's)
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+    files = []
+    for path in library_index().values():
+        text = read_text(path, path.name)
+        data, spans = parse_yaml(text, path.name)
+        parts = [f'"sha256":"{hashlib.sha256(text.encode()).hexdigest()}"', f'"data":{compact(data)}']
+        for kind, table in (("values", spans.values), ("keys", spans.keys)):
+            rows = ",\n".join(compact([list(p), s.line, s.column, s.length]) for p, s in table.items())
+            parts.append(f'"{kind}":[\n{rows}]')
+        files.append(f"{compact(path.name)}:{{\n" + ",\n".join(parts) + "}")
+    return '{"format":1,"files":{\n' + ",\n".join(files) + "}}\n"
+
+
+@lru_cache(maxsize=1)
+def _library_snapshot() -> dict:
+    try:
+        snapshot = json.loads(LIBRARY_SNAPSHOT.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return snapshot.get("files", {}) if isinstance(snapshot, dict) and snapshot.get("format") == 1 else {}
+
+
+def _from_snapshot(path: Path, display: str, sources: SourceCache) -> tuple[Any, SpanMap] | None:
+    """A shipped library file's data and spans from the snapshot, when it matches the file."""
+    if path.parent != LIBRARY_DIR:
+        return None
+    entry = _library_snapshot().get(path.name)
+    if entry is None:
+        return None
+    text = read_text(path, display)
+    if hashlib.sha256(text.encode()).hexdigest() != entry.get("sha256"):
+        return None
+    sources.add(display, text)
+    spans = SpanMap()
+    spans.values = {tuple(p): Span(display, line, col, length) for p, line, col, length in entry["values"]}
+    spans.keys = {tuple(p): Span(display, line, col, length) for p, line, col, length in entry["keys"]}
+    return entry["data"], spans
+
+
 @lru_cache(maxsize=64)
 def _read_block_file(file: str) -> tuple[M.BlockFile, SpanMap, SourceCache]:
     sources = SourceCache()
     display = display_path(Path(file))
-    data, spans = load_file(Path(file), display, sources)
+    parsed = _from_snapshot(Path(file), display, sources)
+    data, spans = parsed if parsed is not None else load_file(Path(file), display, sources)
     if not isinstance(data, dict):
         raise _err(
             "AS101", "schema-error", f"{display} must hold a mapping with 'archspec' and 'blocks'", Span(display, 1, 1)
