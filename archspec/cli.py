@@ -334,7 +334,7 @@ def cmd_build(args: argparse.Namespace) -> int:
                 )
                 status = max(status, EXIT_INTERNAL)
                 continue
-            sys.stdout.write(f"{'wrote  ' if changed else 'same   '} {path}\n")
+            sys.stdout.write(f"{'wrote    ' if changed else 'unchanged'} {path}\n")
     return status
 
 
@@ -440,7 +440,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
                 status = EXIT_FINDINGS
         else:
             changed = write_atomic_text(path, text)
-            sys.stdout.write(f"{'wrote  ' if changed else 'same   '} {path}\n")
+            sys.stdout.write(f"{'wrote    ' if changed else 'unchanged'} {path}\n")
     return status
 
 

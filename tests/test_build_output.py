@@ -24,7 +24,7 @@ def test_build_writes_then_reports_unchanged(tmp_path, capsys):
     stamp = target.stat().st_mtime_ns
     assert "wrote" in capsys.readouterr().out
     assert main(["build", SPEC, "--backend", "torch", "-o", str(tmp_path)]) == 0
-    assert "same" in capsys.readouterr().out
+    assert "unchanged" in capsys.readouterr().out
     assert target.read_bytes() == first and target.stat().st_mtime_ns == stamp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["resnet18.py"]  # no temporary files left
 
