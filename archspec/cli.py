@@ -452,7 +452,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     import shutil
     import subprocess
 
-    from archspec.backends.output import write_atomic_text
+    from archspec.backends.output import write_atomic_bytes, write_atomic_text
     from archspec.graph import to_dot, to_mermaid
 
     size = _input_size(args.input_size)
@@ -482,7 +482,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
             if rendered.returncode != 0:
                 sys.stderr.write(f"archspec: error: dot failed: {rendered.stderr.decode(errors='replace').strip()}\n")
                 return EXIT_INTERNAL
-            _write_bytes_atomic(out, rendered.stdout)
+            write_atomic_bytes(out, rendered.stdout)
         else:
             write_atomic_text(out, text)
     except OSError as exc:
@@ -490,20 +490,6 @@ def cmd_graph(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     sys.stdout.write(f"wrote   {out}\n")
     return EXIT_OK
-
-
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ------------------------------------------------------------------------------------------------

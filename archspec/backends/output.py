@@ -25,14 +25,20 @@ def write_atomic(path: Path, text: str) -> bool:
 
 
 def write_atomic_text(path: Path, text: str) -> bool:
-    """Write ``text`` to ``path`` atomically (temporary file, then ``os.replace``)."""
-    if path.is_file() and path.read_text(encoding="utf-8") == text:
+    """Write ``text`` (UTF-8, ``\\n`` line ends) to ``path`` atomically."""
+    return write_atomic_bytes(path, text.encode("utf-8"))
+
+
+def write_atomic_bytes(path: Path, data: bytes) -> bool:
+    """Write ``data`` to ``path`` through a temporary file in the same folder, then
+    ``os.replace``.  Returns False when the file already held exactly these bytes."""
+    if path.is_file() and path.read_bytes() == data:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
