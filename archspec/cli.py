@@ -293,6 +293,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     backends = list(BACKENDS) if "all" in args.backend else list(dict.fromkeys(args.backend))
     if args.output and len(backends) > 1:
         raise UsageError("-o/--output takes one backend; build the backends one at a time")
+    if args.inference and backends != ["torch"]:
+        raise UsageError("--inference applies to the torch backend only")
     size = _input_size(args.input_size)
     status = EXIT_OK
     for spec in args.specs:
@@ -303,12 +305,12 @@ def cmd_build(args: argparse.Namespace) -> int:
         for backend in backends:
             module = get_backend(backend)
             try:
-                source = module.emit(network)
+                source = module.emit(network, inference=True) if args.inference else module.emit(network)
             except (BackendError, NamingError, RenderError) as exc:
                 sys.stderr.write(f"error: {spec}: {backend} backend: {exc}\n")
                 status = max(status, EXIT_FINDINGS)
                 continue
-            path = output_path(network.name, backend, args.output)
+            path = output_path(network.name, "torch_inference" if args.inference else backend, args.output)
             if args.check:
                 diff = stale_diff(path, source)
                 if diff is None:
@@ -316,6 +318,7 @@ def cmd_build(args: argparse.Namespace) -> int:
                 else:
                     sys.stdout.write(
                         f"stale   {path} (run: archspec build {spec} --backend {backend}"
+                        f"{' --inference' if args.inference else ''}"
                         f"{' -o ' + str(args.output) if args.output else ''})\n"
                     )
                     sys.stdout.write(diff)
@@ -369,6 +372,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     from archspec.crosscheck.compare import check_spec, quiet_tensorflow
     from archspec.diagnostics import ArchspecError
 
+    if args.torch_inference:
+        from archspec.crosscheck.inference import check_torch_inference as check_spec
     quiet_tensorflow()
     size = _input_size(args.input_size)
     if args.batch < 1 or args.batch > 64:
@@ -584,6 +589,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-o", "--output", metavar="DIR", help="output folder (default: generated/<backend>/)")
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 with a diff if a file is stale")
+    p.add_argument(
+        "--inference",
+        action="store_true",
+        help="torch: the inference form (fuse_for_inference() folds BatchNorm, channels-last), "
+        "in generated/torch_inference/",
+    )
     size_arg(p)
     p.set_defaults(func=cmd_build)
 
@@ -606,6 +617,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.add_argument("--verbose", "-v", action="store_true", help="list every compared tensor")
+    p.add_argument(
+        "--torch-inference",
+        action="store_true",
+        help="check PyTorch's inference form (BatchNorm folded, channels-last) against the plain PyTorch model",
+    )
     size_arg(p)
     p.set_defaults(func=cmd_check)
 

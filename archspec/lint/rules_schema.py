@@ -174,6 +174,8 @@ MODULE_RESERVED = frozenset(
         "call_super_init",
     }
 )
+# the PyTorch inference form's own method and class attribute (archspec build --inference)
+INFERENCE_RESERVED = frozenset({"fuse_for_inference", "bn_folds"})
 CODE_RESERVED = frozenset(
     {
         # names the generated modules use (tests/test_backend_names.py checks that the backends'
@@ -235,7 +237,8 @@ def invalid_identifier(network: Network) -> Iterator[Diagnostic]:
     What it does: reports a network name, block type, block parameter, derived value (`let:`)
     or layer module path that is not a plain ASCII Python identifier, is a keyword or soft
     keyword, is a dunder, would shadow a method of `torch.nn.Module` (`forward`, `eval`,
-    `to` ...), or a name the generated code uses itself (`self`, `x`, `torch`, `keras` ...).
+    `to` ...) or of the PyTorch inference form (`fuse_for_inference`, `bn_folds`), or a name
+    the generated code uses itself (`self`, `x`, `torch`, `keras` ...).
 
     Why is this bad: generated code must be valid, inert Python; names are never escaped
     into it, so a name that cannot be emitted verbatim is refused here, at its spec line.
@@ -282,7 +285,11 @@ def invalid_identifier(network: Network) -> Iterator[Diagnostic]:
             if part.isdigit() or part in reported:
                 continue
             problem = _bad_identifier(part) or (
-                "would shadow a method of torch.nn.Module" if part in MODULE_RESERVED else None
+                "would shadow a method of torch.nn.Module"
+                if part in MODULE_RESERVED
+                else "would shadow a method of the generated inference form"
+                if part in INFERENCE_RESERVED
+                else None
             )
             if problem:
                 reported.add(part)

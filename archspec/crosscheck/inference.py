@@ -1,0 +1,176 @@
+"""The PyTorch inference form checked against the plain PyTorch model.
+
+``archspec build --inference`` writes a module whose ``fuse_for_inference()`` folds every
+BatchNorm into the convolution before it and switches to channels-last (see
+:func:`archspec.backends.torch_backend.emit`).  Folding changes the rounding, nothing else; this
+check proves it on a given spec: the plain model gets random weights and measured-then-
+perturbed BatchNorm statistics (:func:`~archspec.crosscheck.weights.randomize_torch`), the
+inference model loads the same state dict and fuses, and both run on one random input in
+eval mode.  Compared, in network order: every BatchNorm (in the fused model, the identity that
+replaced a folded one: there the folded convolution's output), every other layer with weights
+except the folded convolutions (whose plain output is before the BatchNorm), every block's
+output and the logits, with the tolerance of :mod:`archspec.crosscheck.compare` (float64 by
+default, where folding must agree to rounding; ``dtype="float32"`` checks the deployed form).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from archspec.crosscheck.compare import DEFAULT_ATOL, DEFAULT_RTOL, CheckResult, TensorDiff, depths, growth
+from archspec.ir.graph import Network
+
+
+def build_inference_pair(network: Network, seed: int = 0, dtype: str = "float64"):
+    """The plain model (randomized, eval mode) and the inference form with the same weights,
+    fused."""
+    from archspec.backends import torch_backend
+    from archspec.crosscheck.weights import randomize_torch
+
+    plain = torch_backend.instantiate(torch_backend.emit(network), network)
+    fused = torch_backend.instantiate(torch_backend.emit(network, inference=True), network)
+    if dtype == "float64":
+        plain, fused = plain.double(), fused.double()
+    plain.eval()
+    randomize_torch(plain, network, seed)
+    fused.load_state_dict(plain.state_dict(), strict=True)
+    fused.fuse_for_inference()
+    return plain, fused
+
+
+def _run(model, network: Network, points: list[tuple[str, str]], x):
+    import torch
+
+    captured: dict[str, np.ndarray] = {}
+    modules = dict(model.named_modules())
+    handles = []
+    for node_id, kind in points:
+        if kind == "output":
+            continue
+        node = network.node(node_id)
+        module = modules.get(network.block(node.block_id).id if kind == "block" else node.torch_path)
+        if module is None:
+            continue
+
+        def hook(_module, _inputs, output, node_id=node_id):
+            # a copy: an in-place activation further on may overwrite this tensor
+            captured[node_id] = output.detach().cpu().clone().numpy()
+
+        handles.append(module.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            captured[network.output] = model(x).detach().cpu().clone().numpy()
+    finally:
+        for handle in handles:
+            handle.remove()
+    return captured
+
+
+def compare_inference(
+    plain,
+    fused,
+    network: Network,
+    *,
+    batch: int = 2,
+    seed: int = 0,
+    atol: float = DEFAULT_ATOL,
+    rtol: float = DEFAULT_RTOL,
+) -> list[TensorDiff]:
+    import torch
+
+    from archspec.backends.torch_backend import foldable_batchnorms
+
+    folded_convs = set(foldable_batchnorms(network).values())
+    block_outputs = {b.output for b in network.blocks}
+    points = []
+    for node in network.ops():
+        if node.id == network.output:
+            points.append((node.id, "output"))
+        elif node.id in block_outputs:
+            points.append((node.id, "block"))
+        elif (node.params or node.op == "batchnorm") and node.id not in folded_convs:
+            points.append((node.id, "layer"))
+    depth = depths(network)
+    rng = np.random.default_rng(seed + 1)
+    dtype = next(plain.parameters()).dtype
+    x = torch.from_numpy(
+        rng.standard_normal((batch, *network.input_shape)).astype(np.float64 if dtype == torch.float64 else np.float32)
+    )
+    ours = _run(plain, network, points, x)
+    theirs = _run(fused, network, points, x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x)
+    diffs = []
+    for node_id, kind in points:
+        node = network.node(node_id)
+        name = node.block_id if kind == "block" else node.torch_path
+        a, b = ours.get(node_id), theirs.get(node_id)
+        if a is None or b is None or a.shape != b.shape:
+            shape = list(a.shape[1:]) if a is not None else []
+            diffs.append(TensorDiff(name, name, kind, shape, float("inf"), float("inf"), 0.0, depth[node_id], False))
+            continue
+        scale = float(np.max(np.abs(a))) if a.size else 0.0
+        delta = np.abs(b.astype(np.float64) - a.astype(np.float64))
+        allowed = atol * max(1.0, scale) * growth(depth[node_id], dtype == torch.float64) + rtol * np.abs(a)
+        diffs.append(
+            TensorDiff(
+                name=name,
+                keras_name=name,
+                kind=kind,
+                shape=list(a.shape[1:]),
+                max_abs_diff=float(delta.max()) if delta.size else 0.0,
+                max_rel_diff=float(delta.max() / max(1.0, scale)) if delta.size else 0.0,
+                scale=scale,
+                depth=depth[node_id],
+                passed=bool(np.all(delta <= allowed)),
+            )
+        )
+    return diffs
+
+
+def check_torch_inference(
+    spec,
+    input_size: tuple[int, int] | None = None,
+    *,
+    batch: int = 2,
+    seed: int = 0,
+    atol: float = DEFAULT_ATOL,
+    rtol: float = DEFAULT_RTOL,
+    dtype: str = "float64",
+) -> CheckResult:
+    """Check the inference form of ``spec`` (a path or a network) against its plain PyTorch
+    model.  Raises ArchspecError for a spec with errors."""
+    import torch
+
+    from archspec.pipeline import checked_network
+
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    network = checked_network(spec, input_size)
+    timings["load_and_lint"] = time.perf_counter() - start
+    mark = time.perf_counter()
+    torch.manual_seed(seed)
+    plain, fused = build_inference_pair(network, seed, dtype)
+    timings["build_and_fuse"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    diffs = compare_inference(plain, fused, network, batch=batch, seed=seed, atol=atol, rtol=rtol)
+    timings["run_and_compare"] = time.perf_counter() - mark
+    timings["total"] = time.perf_counter() - start
+    failed = [d for d in diffs if not d.passed]
+    finite = [d for d in diffs if np.isfinite(d.max_abs_diff)]
+    return CheckResult(
+        spec=network.spec.display,
+        name=network.name,
+        input_size=list(network.input_shape[1:]),
+        batch=batch,
+        atol=atol,
+        rtol=rtol,
+        seed=seed,
+        dtype=dtype,
+        passed=bool(diffs) and not failed,
+        max_abs_diff=max((d.max_abs_diff for d in diffs), default=0.0),
+        max_rel_diff=max((d.max_rel_diff for d in finite), default=0.0),
+        first_divergence=failed[0].name if failed else None,
+        layers=diffs,
+        timings={k: round(v, 3) for k, v in timings.items()},
+    )

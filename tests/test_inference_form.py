@@ -1,0 +1,146 @@
+"""The PyTorch inference form (``archspec build --inference``): the same model with BatchNorm
+folded into the convolutions and channels-last memory, numerically equal to the plain form."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from conftest import ROOT, SPECS  # noqa: E402
+
+from archspec.backends import torch_backend  # noqa: E402
+from archspec.cli import main  # noqa: E402
+from archspec.crosscheck.inference import build_inference_pair, check_torch_inference, compare_inference  # noqa: E402
+from archspec.pipeline import checked_network  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["resnet18", "resnet50", "resnet50_v1", "resnet50_v2", "resnet50d", "seresnet50", "resnext50_32x4d", "resnetv2_50"],
+)
+def test_inference_form_matches_the_plain_model(name):
+    result = check_torch_inference(SPECS / f"{name}.yaml", (64, 64), batch=2)
+    assert result.passed, result.first_divergence
+    assert result.max_rel_diff < 1e-9  # float64: folding changes the rounding only
+    assert {d.kind for d in result.layers} >= {"block", "output"}
+
+
+def test_inference_form_in_float32_as_deployed():
+    result = check_torch_inference(SPECS / "resnet101.yaml", (96, 96), dtype="float32")
+    assert result.passed, result.first_divergence
+    assert result.max_rel_diff > 1e-7  # float32 rounding, really
+
+
+def test_resnet50_folds_every_batchnorm_and_runs_channels_last():
+    network = checked_network(SPECS / "resnet50.yaml", (64, 64))
+    plain, fused = build_inference_pair(network)
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in plain.modules()) == 53
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    assert not fused.training
+    assert fused.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    assert all(m.bias is not None for m in fused.modules() if isinstance(m, torch.nn.Conv2d))
+    # the state dict before fusing is the plain form's: torchvision-layout checkpoints load as they are
+    fresh = torch_backend.instantiate(torch_backend.emit(network, inference=True), network)
+    assert fresh.state_dict().keys() == plain.state_dict().keys()
+
+
+def test_a_wrong_fold_is_caught_where_it_happens():
+    network = checked_network(SPECS / "resnet18.yaml", (64, 64))
+    plain, fused = build_inference_pair(network)
+    with torch.no_grad():
+        fused.layer2[1].conv2.weight.mul_(1.001)
+    diffs = compare_inference(plain, fused, network)
+    first = next(d for d in diffs if not d.passed)
+    assert first.name == "layer2.1.bn2"
+
+
+def test_default_form_is_unchanged_and_inference_form_differs_only_by_the_folding():
+    network = checked_network(SPECS / "resnet50.yaml")
+    plain = torch_backend.emit(network)
+    assert plain == (ROOT / "generated" / "torch" / "resnet50.py").read_text()
+    inference = torch_backend.emit(network, inference=True)
+    assert "(torch backend, inference form)" in inference.splitlines()[0]
+    assert 'bn_folds = (\n        ("conv1", "bn1"),' in inference
+    assert ("downsample.0", "downsample.1") in _folds(inference, "Bottleneck")
+    assert "def fuse_for_inference(self)" in inference and "fuse_for_inference" not in plain
+    compile(inference, "resnet50_inference.py", "exec")
+
+
+SHARED = """
+archspec: 1
+name: shared
+input: {channels: 3, size: [16, 16]}
+blocks:
+  tap:
+    params: {width: null, tap: false}
+    body:
+      - {op: conv, name: conv1, filters: width, kernel: 3, padding: 1}
+      - {op: batchnorm, name: bn1}
+      - {op: relu}
+      - {op: conv, name: conv2, filters: width, kernel: 3, padding: 1}
+      - {op: batchnorm, name: bn2}
+      - {op: conv, name: side, filters: width, kernel: 1, inputs: [conv2], when: tap}  # noqa: AS303
+    merge: {op: add}
+stem:
+  - {op: conv, name: conv1, filters: 8, kernel: 3, padding: 1}
+  - {op: batchnorm, name: bn1}
+  - {op: relu, name: relu}
+stages:
+  - {name: layer1, blocks: [{block: tap, args: {width: 8}}, {block: tap, args: {width: 8, tap: true}}]}
+head:
+  - {op: global_avg_pool, name: avgpool}
+  - {op: linear, name: fc, units: 4}
+"""
+
+
+def test_a_convolution_read_twice_is_not_folded(tmp_path):
+    """conv2 feeds bn2 and, in the second block only, another layer (which then replaces bn2
+    as the body's output): the class cannot fold it."""
+    spec = tmp_path / "shared.yaml"
+    spec.write_text(textwrap.dedent(SHARED))
+    network = checked_network(spec)
+    source = torch_backend.emit(network, inference=True)
+    assert _folds(source, "Tap") == [("conv1", "bn1")]
+    assert _folds(source, "Shared") == [("conv1", "bn1")]
+    assert check_torch_inference(spec).passed
+
+
+def _folds(source: str, class_name: str) -> list[tuple[str, str]]:
+    import ast
+
+    tree = ast.parse(source)
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == class_name:
+            for stmt in node.body:
+                if isinstance(stmt, ast.Assign) and stmt.targets[0].id == "bn_folds":
+                    return [tuple(pair) for pair in ast.literal_eval(stmt.value)]
+    return []
+
+
+def test_cli_build_inference_and_check(tmp_path, capsys):
+    spec = str(SPECS / "resnet18.yaml")
+    assert main(["build", spec, "--inference", "-o", str(tmp_path)]) == 0
+    written = (tmp_path / "resnet18.py").read_text()
+    assert "def fuse_for_inference(self)" in written
+    assert main(["build", spec, "--inference", "-o", str(tmp_path), "--check"]) == 0
+    assert main(["build", spec, "--inference", "--backend", "keras", "-o", str(tmp_path)]) == 2
+    capsys.readouterr()
+    assert main(["check", spec, "--torch-inference", "--input-size", "64", "--batch", "1"]) == 0
+    assert capsys.readouterr().out.startswith("PASS  resnet18")
+
+
+def test_the_inference_forms_own_names_are_refused_as_layer_names(tmp_path):
+    from archspec import lint_spec
+
+    spec = tmp_path / "clash.yaml"
+    spec.write_text(
+        "archspec: 1\nname: clash\ninput: {channels: 3, size: [32, 32]}\n"
+        "stem: [{op: conv, name: fuse_for_inference, filters: 8, kernel: 3}]\n"
+        "stages: {block: basic, columns: [depth, width], table: [[1, 8]]}\n"
+        "head: [{op: global_avg_pool, name: pool}, {op: linear, name: bn_folds, units: 10}]\n"
+    )
+    found = {d.message for d in lint_spec(spec) if d.code == "AS108"}
+    assert any("fuse_for_inference" in m for m in found) and any("bn_folds" in m for m in found)
