@@ -104,7 +104,8 @@ def emit(network: Network, *, inplace: bool = False, inference: bool = False) ->
     """The complete, formatted source of a standalone PyTorch module for ``network``.
 
     ``inplace=True`` lets activations overwrite their input where nothing else reads it
-    (torchvision's ``nn.ReLU(inplace=True)``).  It is off by default: forward hooks (the
+    (torchvision's ``nn.ReLU(inplace=True)``), and a block's residual add its body's output
+    (``out += shortcut``).  It is off by default: forward hooks (the
     cross-check's per-layer comparison, feature extractors) then see each layer's own output,
     not one that a later activation has overwritten.
 
@@ -501,6 +502,16 @@ class _BlockClass:
             short_stmts, short = flow.shortcut(cases)
             stmts += short_stmts
             target = flow.vars.get(merge.key, "out")
+            # in place (out += shortcut, as torchvision) only when activations may work in place,
+            # the body's output is a fresh tensor nothing else reads, and it has the result's shape
+            merge.inplace = (
+                self.inplace
+                and fresh
+                and cur == target
+                and short != cur
+                and merge.op in ("add", "multiply")
+                and all(node.in_shapes[0] == node.shape for _, node in self._instances_of(merge.alts[0]))
+            )
             stmts.append(S.Merge(merge, [cur, short], target))
             cur, fresh = target, target == "out"
         post_stmts, cur, _ = flow.section(post, cur, fresh)

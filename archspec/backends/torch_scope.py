@@ -681,7 +681,12 @@ def render_forward(stmts: list, flow: Flow, groups: dict[str, Any], conditional_
         elif isinstance(stmt, Copy):
             out.append(Stmt(f"{stmt.target} = {stmt.source}"))
         elif isinstance(stmt, Merge):
-            out.append(Stmt(f"{stmt.target} = {_merge(stmt.unit.op, stmt.args)}", stmt.unit.comment or ""))
+            unit = stmt.unit
+            if unit.inplace and len(stmt.args) == 2 and stmt.args[0] == stmt.target and unit.op in ("add", "multiply"):
+                code = f"{stmt.target} {'+' if unit.op == 'add' else '*'}= {stmt.args[1]}"  # set by the block class
+            else:
+                code = f"{stmt.target} = {_merge(unit.op, stmt.args)}"
+            out.append(Stmt(code, unit.comment or ""))
         elif isinstance(stmt, Guarded):
             body = render_forward(stmt.body, flow, groups, conditional_tops)
             out.append(Stmt(branches=[Branch("if", _guard(stmt.unit, conditional_tops), body)]))
