@@ -154,7 +154,7 @@ class Network:
 
     def ops(self) -> Iterator[Node]:
         """Nodes that are ops (everything but the input)."""
-        return (n for n in self.nodes() if n.op != "input")
+        return iter([n for n in map(self._nodes.__getitem__, self.order) if n.op != "input"])
 
     def block(self, block_id: str) -> BlockInstance:
         if self._indexed_blocks != len(self.blocks):
