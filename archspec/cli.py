@@ -197,9 +197,15 @@ def summary_dict(network) -> dict:
         }
         for node in network.ops()
     ]
-    trainable = sum(sum(_prod(t.shape) for t in node.tensors() if t.trainable) for node in network.ops())
-    buffers = sum(sum(_prod(t.shape) for t in node.tensors() if not t.trainable) for node in network.ops())
-    activations = sum(_prod(node.shape) for node in network.ops() if node.shape)
+    trainable = buffers = activations = 0
+    for node in network.ops():  # one pass: deep networks have hundreds of thousands of layers
+        for t in node.tensors():
+            if t.trainable:
+                trainable += _prod(t.shape)
+            else:
+                buffers += _prod(t.shape)
+        if node.shape:
+            activations += _prod(node.shape)
     return {
         "name": network.name,
         "spec": network.spec.display,
