@@ -1,0 +1,290 @@
+"""Forward time of the generated models against the frameworks' own ResNet-50s: the same batch,
+the same threads, the same weights, interleaved runs, medians.
+
+- PyTorch: archspec's ``generated`` resnet50 (the plain form), the same with in-place
+  activations and residual adds (``emit(network, inplace=True)``), and its inference form
+  (``archspec build --inference``, then ``fuse_for_inference()``: BatchNorm folded,
+  channels-last) against torchvision's resnet50, all in eval mode under
+  ``torch.inference_mode()``.  For reference, torchvision's model with what a torchvision
+  user would do by hand: channels-last, and ``torch.fx``'s conv-BatchNorm fusion plus
+  channels-last.
+- Keras: archspec's resnet50_v1 against ``keras.applications.ResNet50``, each called through
+  one ``tf.function`` (``model(x, training=False)``).  For reference, the generated model with
+  its BatchNorms folded by the benchmark (archspec ships no Keras inference form).
+
+Each framework runs in its own process (``--part torch`` / ``--part keras``), so that their
+thread pools do not compete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import PYTHON, ROOT, common_args, emit_result, fmt_s, goal, has_module, interleave, median
+
+sys.path.insert(0, str(ROOT))
+
+
+def _torch_part(batch: int, threads: int, repeats: int) -> dict:
+    import torch
+
+    torch.set_num_threads(threads)
+    from _common import peer
+
+    from archspec.backends import torch_backend
+    from archspec.pipeline import checked_network
+
+    network = checked_network(ROOT / "specs" / "resnet50.yaml")
+    plain = torch_backend.instantiate(torch_backend.emit(network), network).eval()
+    in_place = torch_backend.instantiate(torch_backend.emit(network, inplace=True), network).eval()
+    inference = torch_backend.instantiate(torch_backend.emit(network, inference=True), network)
+    torchvision = peer("torchvision")
+    rows, goals = [], []
+    models: dict[str, torch.nn.Module] = {}
+    if torchvision is not None:
+        reference = torchvision.models.resnet50().eval()
+        state = reference.state_dict()
+        models["torchvision resnet50"] = reference
+    else:
+        state = plain.state_dict()
+    for model in (plain, in_place, inference):
+        model.load_state_dict(state, strict=True)
+    models["archspec resnet50 (generated)"] = plain
+    models["archspec resnet50, in-place activations and add (emit(inplace=True))"] = in_place
+    models["archspec resnet50 (inference form)"] = inference.fuse_for_inference()
+    if torchvision is not None:
+        channels_last = torchvision.models.resnet50().eval()
+        channels_last.load_state_dict(state)
+        models["torchvision resnet50, channels-last"] = channels_last.to(memory_format=torch.channels_last)
+        try:
+            from torch.fx.experimental.optimization import fuse
+
+            fused = torchvision.models.resnet50().eval()
+            fused.load_state_dict(state)
+            models["torchvision resnet50, fx conv-bn fusion + channels-last"] = fuse(fused).to(
+                memory_format=torch.channels_last
+            )
+        except Exception as exc:  # torch.fx cannot trace it: leave the row out
+            print(f"skipped torch.fx fusion: {type(exc).__name__}: {exc}", flush=True)
+    x = torch.randn(batch, 3, 224, 224)
+    with torch.inference_mode():
+        outputs = {name: model(x) for name, model in models.items()}
+        first = next(iter(outputs.values()))
+        agreement = {name: float((out - first).abs().max()) for name, out in outputs.items()}
+        times = interleave({name: (lambda m=model: m(x)) for name, model in models.items()}, repeats, warmup=2)
+    base_name = "torchvision resnet50" if torchvision is not None else None
+    base = median(times[base_name]) if base_name else float("nan")
+    for name, values in times.items():
+        rows.append(
+            {
+                "model": name,
+                "median_s": median(values),
+                "min_s": min(values),
+                "runs": len(values),
+                "vs_torchvision": median(values) / base if base_name else None,
+                "max_abs_diff_vs_first": agreement[name],
+            }
+        )
+    if base_name:
+        ratio = median(times["archspec resnet50 (generated)"]) / base
+        goals.append(
+            goal(
+                "zero overhead: generated torch resnet50 vs torchvision resnet50",
+                "within 3%",
+                f"{(ratio - 1) * 100:+.1f}% ({fmt_s(median(times['archspec resnet50 (generated)']))} vs {fmt_s(base)})",
+                abs(ratio - 1) <= 0.03,
+            )
+        )
+        speedup = base / median(times["archspec resnet50 (inference form)"])
+        goals.append(
+            goal(
+                "inference form vs torchvision resnet50 (torch)",
+                ">= 1.3x faster",
+                f"{speedup:.2f}x ({fmt_s(median(times['archspec resnet50 (inference form)']))} vs {fmt_s(base)})",
+                speedup >= 1.3,
+            )
+        )
+    else:
+        goals.append(goal("zero overhead (torch)", "within 3%", "peer not installed: torchvision", None))
+        goals.append(goal("inference form vs torchvision (torch)", ">= 1.3x faster", "peer not installed", None))
+    return {"rows": rows, "goals": goals}
+
+
+def _fold_keras(model, network):
+    """The functional model rebuilt without the BatchNorms the IR finds foldable, their
+    statistics folded into the convolutions before them (a prototype of a Keras inference form)."""
+    import keras
+    import numpy as np
+
+    from archspec.backends.torch_backend import foldable_batchnorms
+
+    folds = {
+        network.node(bn).keras_name: network.node(conv).keras_name for bn, conv in foldable_batchnorms(network).items()
+    }
+    inputs = keras.Input(shape=model.inputs[0].shape[1:], batch_size=model.inputs[0].shape[0])
+    tensors = {id(model.inputs[0]): inputs}
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        node = layer._inbound_nodes[0]
+        ins = [tensors[id(t)] for t in node.input_tensors]
+        if layer.name in folds:
+            tensors[id(node.output_tensors[0])] = ins[0]
+            continue
+        clone = layer.__class__.from_config(
+            {**layer.get_config(), **({"use_bias": True} if layer.name in folds.values() else {})}
+        )
+        tensors[id(node.output_tensors[0])] = clone(ins if len(ins) > 1 else ins[0])
+    folded = keras.Model(inputs, tensors[id(model.outputs[0])])
+    for layer in model.layers:
+        if layer.weights and layer.name not in folds and layer.name not in folds.values():
+            folded.get_layer(layer.name).set_weights(layer.get_weights())
+    for bn_name, conv_name in folds.items():
+        bn, conv = model.get_layer(bn_name), model.get_layer(conv_name)
+        gamma, beta, mean, var = bn.get_weights()
+        scale = gamma / np.sqrt(var + bn.epsilon)
+        weights = conv.get_weights()
+        bias = weights[1] if len(weights) > 1 else np.zeros_like(mean)
+        folded.get_layer(conv_name).set_weights([weights[0] * scale, (bias - mean) * scale + beta])
+    return folded
+
+
+def _keras_part(batch: int, threads: int, repeats: int) -> dict:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    import keras
+    import numpy as np
+
+    import archspec
+    from archspec.pipeline import checked_network
+
+    network = checked_network(ROOT / "specs" / "resnet50_v1.yaml")
+    ours = archspec.build_model(network, backend="keras")
+    reference = keras.applications.ResNet50(weights=None)
+    rng = np.random.default_rng(0)
+    for layer in reference.layers:  # statistics that matter (the defaults make BatchNorm the identity)
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, mean, var = layer.get_weights()
+            layer.set_weights([gamma, beta, rng.normal(0, 0.1, mean.shape), rng.uniform(0.5, 2.0, var.shape)])
+    for layer in ours.layers:
+        if layer.weights:
+            layer.set_weights(reference.get_layer(layer.name).get_weights())
+    models = {
+        "keras.applications ResNet50": reference,
+        "archspec resnet50_v1 (generated)": ours,
+        "archspec resnet50_v1, BatchNorm folded (benchmark prototype)": _fold_keras(ours, network),
+    }
+    x = rng.standard_normal((batch, 224, 224, 3)).astype("float32")
+    calls = {name: tf.function(lambda t, m=model: m(t, training=False)) for name, model in models.items()}
+    outputs = {name: np.asarray(fn(x)) for name, fn in calls.items()}
+    first = next(iter(outputs.values()))
+    times = interleave({name: (lambda f=fn: np.asarray(f(x))) for name, fn in calls.items()}, repeats, warmup=2)
+    base = median(times["keras.applications ResNet50"])
+    rows = [
+        {
+            "model": name,
+            "median_s": median(values),
+            "min_s": min(values),
+            "runs": len(values),
+            "vs_keras_applications": median(values) / base,
+            "max_abs_diff_vs_first": float(np.abs(outputs[name] - first).max()),
+        }
+        for name, values in times.items()
+    ]
+    ratio = median(times["archspec resnet50_v1 (generated)"]) / base
+    folded = base / median(times["archspec resnet50_v1, BatchNorm folded (benchmark prototype)"])
+    goals = [
+        goal(
+            "zero overhead: generated Keras resnet50_v1 vs keras.applications.ResNet50",
+            "within 3%",
+            f"{(ratio - 1) * 100:+.1f}% ({fmt_s(median(times['archspec resnet50_v1 (generated)']))} vs {fmt_s(base)})",
+            abs(ratio - 1) <= 0.03,
+        ),
+        goal(
+            "inference form vs keras.applications.ResNet50 (Keras)",
+            ">= 1.3x faster",
+            f"no Keras inference form shipped; BatchNorm folding prototyped in the benchmark: {folded:.2f}x",
+            False,
+        ),
+    ]
+    return {"rows": rows, "goals": goals}
+
+
+def _in_process(part: str, batch: int, threads: int, repeats: int) -> dict:
+    return (_torch_part if part == "torch" else _keras_part)(batch, threads, repeats)
+
+
+def run(quick: bool, batch: int = 8, threads: int = 2) -> dict:
+    repeats = 4 if quick else 12
+    result = {"name": "forward", "batch": batch, "threads": threads, "repeats": repeats, "parts": {}, "goals": []}
+    needs = {"torch": "torch", "keras": "tensorflow"}
+    for part in ("torch", "keras"):
+        if not has_module(needs[part]):
+            print(f"peer not installed: {needs[part]}; skipping the {part} rows", flush=True)
+            continue
+        out = Path(tempfile.mkdtemp(prefix="archspec-forward-")) / f"{part}.json"
+        start = time.perf_counter()
+        proc = subprocess.run(
+            [
+                PYTHON,
+                __file__,
+                "--part",
+                part,
+                "--batch",
+                str(batch),
+                "--threads",
+                str(threads),
+                "--repeats",
+                str(repeats),
+                "--json",
+                str(out),
+            ],
+            cwd=ROOT / "bench",
+            text=True,
+            timeout=1800,
+            check=False,
+            env={**os.environ, "OMP_NUM_THREADS": str(threads), "TF_CPP_MIN_LOG_LEVEL": "2"},
+        )
+        if proc.returncode != 0 or not out.exists():
+            print(f"the {part} part failed (exit {proc.returncode})", flush=True)
+            continue
+        data = json.loads(out.read_text())
+        out.unlink()
+        out.parent.rmdir()
+        data["seconds"] = time.perf_counter() - start
+        result["parts"][part] = data
+        result["goals"] += data["goals"]
+    return result
+
+
+def main() -> None:
+    parser = common_args(__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=["torch", "keras"], help="run one framework in this process")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=None)
+    args = parser.parse_args()
+    if args.part:
+        result = _in_process(args.part, args.batch, args.threads, args.repeats or (4 if args.quick else 12))
+        for row in result["rows"]:
+            print(f"{row['model']:<64} {fmt_s(row['median_s']):>9} (min {fmt_s(row['min_s'])})", flush=True)
+        emit_result(result, args.json)
+        return
+    result = run(args.quick, args.batch, args.threads)
+    for g in result["goals"]:
+        print(f"goal: {g['goal']}: {g['measured']} -> {'met' if g['met'] else 'MISSED' if g['met'] is False else '-'}")
+    emit_result(result, args.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

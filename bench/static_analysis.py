@@ -1,0 +1,133 @@
+"""Static analysis against tracing: ``archspec summary specs/resnet152.yaml`` (a whole CLI
+process) against the usual way to get the same figures, a whole process that imports torch,
+builds the model and traces it with ``torchinfo.summary``.  Both must print the same
+parameter and mult-add counts; the ratio is that of the median wall times."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+from _common import (
+    PYTHON,
+    STUB_TORCHVISION,
+    common_args,
+    compile_package,
+    emit_result,
+    fmt_s,
+    goal,
+    has_module,
+    interleave,
+    median,
+    run_process,
+)
+
+SPEC = "specs/resnet152.yaml"
+
+TORCHINFO_TORCHVISION = f"""
+{STUB_TORCHVISION}
+import torchinfo
+from torchvision.models import resnet152
+stats = torchinfo.summary(resnet152(), input_size=(1, 3, 224, 224))
+print("exact", stats.total_params, stats.total_mult_adds)
+"""
+
+TORCHINFO_GENERATED = """
+import importlib.util, torchinfo
+spec = importlib.util.spec_from_file_location("resnet152", "generated/torch/resnet152.py")
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+stats = torchinfo.summary(module.Resnet152(), input_size=(1, 3, 224, 224))
+print("exact", stats.total_params, stats.total_mult_adds)
+"""
+
+
+def _archspec_figures(out: str) -> tuple[int, int]:
+    params = int(re.search(r"Total params: ([\d,]+)", out).group(1).replace(",", ""))
+    macs = int(re.search(r"Total mult-adds: ([\d,]+)", out).group(1).replace(",", ""))
+    return params, macs
+
+
+def _torchinfo_figures(out: str) -> tuple[int, int]:
+    _, params, macs = re.search(r"^exact (\d+) (\d+)$", out, re.M).group(0).split()
+    return int(params), int(macs)
+
+
+def run(quick: bool) -> dict:
+    compile_package()
+    repeats = 3 if quick else 7
+    rows, goals = [], []
+    candidates = {
+        "archspec summary": lambda: run_process([PYTHON, "-m", "archspec", "summary", SPEC]),
+        "archspec lint": lambda: run_process([PYTHON, "-m", "archspec", "lint", SPEC]),
+    }
+    peer_label = None
+    if not has_module("torchinfo"):
+        print("peer not installed: torchinfo (pip install torchinfo)", flush=True)
+    else:
+        if has_module("torchvision"):
+            peer_label, script = "torchinfo.summary(torchvision resnet152)", TORCHINFO_TORCHVISION
+        else:
+            print("peer not installed: torchvision; tracing archspec's generated resnet152 instead", flush=True)
+            peer_label, script = "torchinfo.summary(generated resnet152)", TORCHINFO_GENERATED
+        candidates[peer_label] = lambda: run_process([PYTHON, "-c", script])
+
+    # the figures first (untimed): the same parameters and mult-adds, or the comparison is void
+    _, out = run_process([PYTHON, "-m", "archspec", "summary", SPEC])
+    ours = _archspec_figures(out)
+    theirs = None
+    if peer_label:
+        _, out = candidates[peer_label]()
+        theirs = _torchinfo_figures(out)
+    times = interleave(candidates, repeats, warmup=1)
+    base = median(times[peer_label]) if peer_label else float("nan")
+    for name, values in times.items():
+        rows.append(
+            {
+                "process": name,
+                "median_s": median(values),
+                "min_s": min(values),
+                "runs": len(values),
+                "speedup_vs_peer": base / median(values) if peer_label and name != peer_label else None,
+            }
+        )
+    figures = {"archspec": ours, "torchinfo": theirs}
+    if peer_label:
+        same = ours == theirs
+        ratio = base / median(times["archspec summary"])
+        goals.append(
+            goal(
+                "static analysis vs tracing: archspec summary resnet152 against torchinfo",
+                ">= 20x faster, same params and MACs",
+                f"{ratio:.1f}x ({fmt_s(median(times['archspec summary']))} vs {fmt_s(base)}); "
+                f"params {ours[0]:,} / {theirs[0]:,}, MACs {ours[1]:,} / {theirs[1]:,}",
+                bool(ratio >= 20 and same),
+            )
+        )
+    else:
+        goals.append(goal("static analysis vs tracing", ">= 20x faster", "peer not installed: torchinfo", None))
+    return {
+        "name": "static_analysis",
+        "spec": SPEC,
+        "repeats": repeats,
+        "rows": rows,
+        "figures": figures,
+        "goals": goals,
+    }
+
+
+def main() -> None:
+    args = common_args(__doc__.splitlines()[0]).parse_args()
+    result = run(args.quick)
+    print(f"{'process':<48} {'median':>10} {'min':>10}  speedup")
+    for row in result["rows"]:
+        speed = f"{row['speedup_vs_peer']:.1f}x" if row["speedup_vs_peer"] else "-"
+        print(f"{row['process']:<48} {fmt_s(row['median_s']):>10} {fmt_s(row['min_s']):>10}  {speed}")
+    print(f"figures (params, MACs): {result['figures']}")
+    for g in result["goals"]:
+        print(f"goal: {g['goal']}: {g['measured']} -> {'met' if g['met'] else 'MISSED' if g['met'] is False else '-'}")
+    emit_result(result, args.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
