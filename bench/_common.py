@@ -69,6 +69,12 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def paired_ratio(ours: list[float], theirs: list[float]) -> float:
+    """The median of the per-round ratios ``ours[i] / theirs[i]``: with interleaved runs each
+    pair ran back to back, so a slow minute of the machine cancels out."""
+    return median([a / b for a, b in zip(ours, theirs, strict=True)])
+
+
 def interleave(candidates: dict[str, Callable[[], Any]], repeats: int, warmup: int = 1) -> dict[str, list[float]]:
     """Time each candidate ``repeats`` times, round-robin (A B C A B C ...), after ``warmup``
     untimed rounds.  Returns the wall times per candidate."""

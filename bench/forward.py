@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import PYTHON, ROOT, common_args, emit_result, fmt_s, goal, has_module, interleave, median
+from _common import PYTHON, ROOT, common_args, emit_result, fmt_s, goal, has_module, interleave, median, paired_ratio
 
 sys.path.insert(0, str(ROOT))
 
@@ -87,12 +87,12 @@ def _torch_part(batch: int, threads: int, repeats: int) -> dict:
                 "median_s": median(values),
                 "min_s": min(values),
                 "runs": len(values),
-                "vs_torchvision": median(values) / base if base_name else None,
+                "vs_torchvision": paired_ratio(values, times[base_name]) if base_name else None,
                 "max_abs_diff_vs_first": agreement[name],
             }
         )
     if base_name:
-        ratio = median(times["archspec resnet50 (generated)"]) / base
+        ratio = paired_ratio(times["archspec resnet50 (generated)"], times[base_name])
         goals.append(
             goal(
                 "zero overhead: generated torch resnet50 vs torchvision resnet50",
@@ -101,7 +101,7 @@ def _torch_part(batch: int, threads: int, repeats: int) -> dict:
                 abs(ratio - 1) <= 0.03,
             )
         )
-        speedup = base / median(times["archspec resnet50 (inference form)"])
+        speedup = 1 / paired_ratio(times["archspec resnet50 (inference form)"], times[base_name])
         goals.append(
             goal(
                 "inference form vs torchvision resnet50 (torch)",
@@ -196,13 +196,14 @@ def _keras_part(batch: int, threads: int, repeats: int) -> dict:
             "median_s": median(values),
             "min_s": min(values),
             "runs": len(values),
-            "vs_keras_applications": median(values) / base,
+            "vs_keras_applications": paired_ratio(values, times["keras.applications ResNet50"]),
             "max_abs_diff_vs_first": float(np.abs(outputs[name] - first).max()),
         }
         for name, values in times.items()
     ]
-    ratio = median(times["archspec resnet50_v1 (generated)"]) / base
-    folded = base / median(times["archspec resnet50_v1, BatchNorm folded (benchmark prototype)"])
+    peer_times = times["keras.applications ResNet50"]
+    ratio = paired_ratio(times["archspec resnet50_v1 (generated)"], peer_times)
+    folded = 1 / paired_ratio(times["archspec resnet50_v1, BatchNorm folded (benchmark prototype)"], peer_times)
     goals = [
         goal(
             "zero overhead: generated Keras resnet50_v1 vs keras.applications.ResNet50",

@@ -1,7 +1,8 @@
 """Static analysis against tracing: ``archspec summary specs/resnet152.yaml`` (a whole CLI
 process) against the usual way to get the same figures, a whole process that imports torch,
 builds the model and traces it with ``torchinfo.summary``.  Both must print the same
-parameter and mult-add counts; the ratio is that of the median wall times."""
+parameter and mult-add counts; the ratio is the median of the per-round ratios of wall times
+(each round runs both back to back)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from _common import (
     has_module,
     interleave,
     median,
+    paired_ratio,
     run_process,
 )
 
@@ -55,7 +57,7 @@ def _torchinfo_figures(out: str) -> tuple[int, int]:
 
 def run(quick: bool) -> dict:
     compile_package()
-    repeats = 3 if quick else 7
+    repeats = 3 if quick else 9
     rows, goals = [], []
     candidates = {
         "archspec summary": lambda: run_process([PYTHON, "-m", "archspec", "summary", SPEC]),
@@ -88,13 +90,15 @@ def run(quick: bool) -> dict:
                 "median_s": median(values),
                 "min_s": min(values),
                 "runs": len(values),
-                "speedup_vs_peer": base / median(values) if peer_label and name != peer_label else None,
+                "speedup_vs_peer": 1 / paired_ratio(values, times[peer_label])
+                if peer_label and name != peer_label
+                else None,
             }
         )
     figures = {"archspec": ours, "torchinfo": theirs}
     if peer_label:
         same = ours == theirs
-        ratio = base / median(times["archspec summary"])
+        ratio = 1 / paired_ratio(times["archspec summary"], times[peer_label])
         goals.append(
             goal(
                 "static analysis vs tracing: archspec summary resnet152 against torchinfo",
