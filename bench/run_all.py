@@ -298,7 +298,8 @@ def _forward(r: dict | None) -> list[str]:
         "",
         f"Batch {r['batch']} at 224x224, {r['threads']} threads in each framework, the same weights in every "
         f"model of a table, {r['repeats']} interleaved runs after 2 warm-up rounds. Max diff: the largest "
-        "difference of the logits from the table's first model.",
+        "difference of the logits from the table's first model (keras.applications' ResNet50 ends with a "
+        "softmax: its logits are computed from its pooled features).",
     ]
     torch_part = r["parts"].get("torch")
     if torch_part:
