@@ -70,6 +70,38 @@ class CheckResult:
         return asdict(self)
 
 
+def result_of(
+    network: Network,
+    diffs: list[TensorDiff],
+    *,
+    batch: int,
+    atol: float,
+    rtol: float,
+    seed: int,
+    dtype: str,
+    timings: dict[str, float],
+) -> CheckResult:
+    """The verdict on ``diffs``: passed, the worst differences, the first divergent tensor."""
+    failed = [d for d in diffs if not d.passed]
+    finite = [d for d in diffs if np.isfinite(d.max_abs_diff)]
+    return CheckResult(
+        spec=network.spec.display,
+        name=network.name,
+        input_size=list(network.input_shape[1:]),
+        batch=batch,
+        atol=atol,
+        rtol=rtol,
+        seed=seed,
+        dtype=dtype,
+        passed=bool(diffs) and not failed,
+        max_abs_diff=max((d.max_abs_diff for d in diffs), default=0.0),
+        max_rel_diff=max((d.max_rel_diff for d in finite), default=0.0),
+        first_divergence=failed[0].name if failed else None,
+        layers=diffs,
+        timings={k: round(v, 3) for k, v in timings.items()},
+    )
+
+
 def growth(depth: int, float64: bool) -> float:
     """How much the tolerance grows at ``depth`` (see the module docstring)."""
     return 1.0 if float64 else max(1.0, depth / 16) ** 2
@@ -262,21 +294,4 @@ def check_spec(
     diffs = compare_models(torch_model, keras_model, network, batch=batch, seed=seed, atol=atol, rtol=rtol)
     timings["run_and_compare"] = time.perf_counter() - mark
     timings["total"] = time.perf_counter() - start
-    failed = [d for d in diffs if not d.passed]
-    finite = [d for d in diffs if np.isfinite(d.max_abs_diff)]
-    return CheckResult(
-        spec=network.spec.display,
-        name=network.name,
-        input_size=list(network.input_shape[1:]),
-        batch=batch,
-        atol=atol,
-        rtol=rtol,
-        seed=seed,
-        dtype=dtype,
-        passed=bool(diffs) and not failed,
-        max_abs_diff=max((d.max_abs_diff for d in diffs), default=0.0),
-        max_rel_diff=max((d.max_rel_diff for d in finite), default=0.0),
-        first_divergence=failed[0].name if failed else None,
-        layers=diffs,
-        timings={k: round(v, 3) for k, v in timings.items()},
-    )
+    return result_of(network, diffs, batch=batch, atol=atol, rtol=rtol, seed=seed, dtype=dtype, timings=timings)

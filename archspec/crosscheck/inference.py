@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from archspec.crosscheck.compare import DEFAULT_ATOL, DEFAULT_RTOL, CheckResult, TensorDiff, depths, growth
+from archspec.crosscheck.compare import DEFAULT_ATOL, DEFAULT_RTOL, CheckResult, TensorDiff, depths, growth, result_of
 from archspec.ir.graph import Network
 
 
@@ -156,21 +156,4 @@ def check_torch_inference(
     diffs = compare_inference(plain, fused, network, batch=batch, seed=seed, atol=atol, rtol=rtol)
     timings["run_and_compare"] = time.perf_counter() - mark
     timings["total"] = time.perf_counter() - start
-    failed = [d for d in diffs if not d.passed]
-    finite = [d for d in diffs if np.isfinite(d.max_abs_diff)]
-    return CheckResult(
-        spec=network.spec.display,
-        name=network.name,
-        input_size=list(network.input_shape[1:]),
-        batch=batch,
-        atol=atol,
-        rtol=rtol,
-        seed=seed,
-        dtype=dtype,
-        passed=bool(diffs) and not failed,
-        max_abs_diff=max((d.max_abs_diff for d in diffs), default=0.0),
-        max_rel_diff=max((d.max_rel_diff for d in finite), default=0.0),
-        first_divergence=failed[0].name if failed else None,
-        layers=diffs,
-        timings={k: round(v, 3) for k, v in timings.items()},
-    )
+    return result_of(network, diffs, batch=batch, atol=atol, rtol=rtol, seed=seed, dtype=dtype, timings=timings)
