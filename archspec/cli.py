@@ -543,6 +543,27 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_list(args: argparse.Namespace) -> int:
+    from archspec import catalog
+
+    rows = catalog.entries(args.pattern)
+    if args.format == "json":
+        data = [{"name": r.name, "params": r.params, "macs": r.macs, "peer": r.peer, "path": str(r.path)} for r in rows]
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        return EXIT_OK
+    if not rows:
+        sys.stderr.write(f"no catalog spec matches {args.pattern!r}\n")
+        return EXIT_FINDINGS
+    width = max(len(r.name) for r in rows)
+    sys.stdout.write(f"{'name':<{width}}  {'params':>13}  {'mult-adds':>16}  peer\n")
+    for r in rows:
+        sys.stdout.write(f"{r.name:<{width}}  {r.params:>13,}  {r.macs:>16,}  {r.peer or '-'}\n")
+    sys.stdout.write(
+        f"{len(rows)} spec{'s' if len(rows) != 1 else ''}; build one by name: archspec build {rows[0].name}\n"
+    )
+    return EXIT_OK
+
+
 # ------------------------------------------------------------------------------------------------
 
 
@@ -562,6 +583,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     def size_arg(p):
+        p.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override a spec value without editing it (vars.num_classes=10, input.size=[160,160]); repeatable",
+        )
         p.add_argument(
             "--input-size",
             nargs="+",
@@ -647,6 +675,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--blocks", action="store_true", help="the schema of a block-definition file instead")
     p.set_defaults(func=cmd_schema)
 
+    p = sub.add_parser("list", help="list the shipped catalog: name, parameters, mult-adds, peer")
+    p.add_argument("pattern", nargs="?", default="*", help="shell-style pattern, e.g. 'resnet5*'")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(func=cmd_list)
+
     p = sub.add_parser("rules", help="list every lint rule")
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=cmd_rules)
@@ -667,7 +700,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.backend = ["torch"]
     func: Callable[[argparse.Namespace], int] = args.func
     try:
-        return func(args)
+        from archspec.spec import overrides
+
+        with overrides.using(getattr(args, "set", None) or ()):
+            return func(args)
     except UsageError as exc:
         sys.stderr.write(f"archspec: error: {exc}\n")
         return EXIT_USAGE

@@ -89,6 +89,11 @@ class ArchspecError(Exception):
         super().__init__(f"{first.span}: {first.code} {first.message}" if first else "spec error")
 
 
+#: texts that are not files but are quoted in diagnostics like files (``--set[1]``: a command
+#: line override), by the name they are reported under
+VIRTUAL_SOURCES: dict[str, list[str]] = {}
+
+
 class SourceCache:
     """Source texts by file name, for rendering snippets (filled by the loader)."""
 
@@ -104,6 +109,8 @@ class SourceCache:
 
     def line(self, file: str, line: int) -> str | None:
         lines = self._texts.get(file)
+        if lines is None and file in VIRTUAL_SOURCES:
+            lines = VIRTUAL_SOURCES[file]
         if lines is None:
             try:
                 lines = Path(file).read_text(encoding="utf-8").splitlines()

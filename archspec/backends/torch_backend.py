@@ -21,6 +21,7 @@ from typing import Any
 from archspec.backends import BackendError, naming, render
 from archspec.backends import torch_lowering as L
 from archspec.backends import torch_scope as S
+from archspec.backends.arguments import model_arguments
 from archspec.ir import ops as O
 from archspec.ir.build import auto_name
 from archspec.ir.graph import BlockInstance, Network, Node
@@ -82,6 +83,11 @@ class ClassView:
     init: list[S.Stmt]
     forward: list[S.Stmt]
     bn_folds: list[tuple[str, str]] = field(default_factory=list)  # inference form
+    # the model class only, when its forward is a chain stem -> stages -> head:
+    features: list[S.Stmt] | None = None  # forward_features
+    head: list[S.Stmt] | None = None  # forward_head (holds the pre_logits return)
+    stem: list[S.Stmt] = field(default_factory=list)  # forward_stages: the stem...
+    stages: list[str] = field(default_factory=list)  # ...then these stage modules
 
 
 @dataclass
@@ -279,6 +285,11 @@ class _ModelClass:
     def __init__(self, network: Network, name: str, classes: dict[str, str], inplace: bool):
         self.inplace = inplace
         self.net = network
+        self.arguments = model_arguments(network)  # spec vars the constructor takes
+        spec = network.spec.spec
+        self.render = L.ExprRenderer(
+            self.arguments, {k: v for k, v in L.spec_vars(spec.vars).items() if k not in self.arguments}, [], name
+        )
         self.name = name
         self.classes = classes
         self.helpers: set[str] = set()
@@ -304,22 +315,57 @@ class _ModelClass:
         referenced = S.references([units], [])
         chain = "out" if any("input" in (u.inputs or []) for u in units) else "x"
         flow = S.Flow(units, referenced, chain, f"model {net.name}", self.inplace)
-        stmts, cur, _ = flow.section(units, "x", False)
-        stmts.append(S.Return(cur))
+        n_stem, n_stages = len(stem), len(net.stages)
+        # A chain (no layer read out of order) splits into forward_features / forward_head, as
+        # timm's models do; the head's classifier is its last layer with parameters.
+        split = not referenced and chain == "x" and n_stages > 0
+        sections: list[list[S.Unit]] = [units]
+        if split:
+            head_units = units[n_stem + n_stages :]
+            classifier = max((i for i, u in enumerate(head_units) if u.alts[0].source.params), default=len(head_units))
+            sections = [
+                units[:n_stem],
+                units[n_stem : n_stem + n_stages],
+                head_units[:classifier],
+                head_units[classifier:],
+            ]
+        parts, cur, fresh = [], "x", False
+        for section in sections:
+            stmts, cur, fresh = flow.section(section, cur, fresh)
+            parts.append(stmts)
         for unit in units:
             if unit.stage_ctor is None:
                 self._lower(unit)
         attrs = S.place_modules(units, f"model {net.name}")
         init = S.init_items(attrs, [])
         groups = S.sequential_groups(units)
-        forward = S.render_forward(stmts, flow, groups, {a.name: a.cond is not None for a in attrs})
+        tops = {a.name: a.cond is not None for a in attrs}
+        rendered = [S.render_forward(stmts, flow, groups, tops) for stmts in parts]
         in_shape = net.input_shape
         doc = _wrap(net.doc or f"The {net.name} network.", 4)
         doc += [""] + _wrap(
             f"Spec {net.name}; the shapes in comments are for an input of {_shape(in_shape)}.",
             4,
         )
-        return ClassView(self.name, doc, [], [], init, forward), self.helpers
+        params = [
+            Param(naming.identifier(key, INIT_RESERVED), _annotation([value]), naming.literal(value))
+            for key, value in self.arguments.items()
+        ]
+        if not split:
+            forward = rendered[0] + S.render_forward([S.Return(cur)], flow, groups, tops)
+            return ClassView(self.name, doc, params, [], init, forward), self.helpers
+        stem_code, stages_code, pre_logits, logits = rendered
+        ret = S.Stmt(f"return {cur}")
+        features = [*stem_code, *stages_code, ret]
+        head = [*pre_logits]
+        if logits:
+            head += [S.Stmt(branches=[S.Branch("if", "pre_logits", [ret])]), *logits]
+        head.append(ret)
+        forward = [S.Stmt("x = self.forward_features(x)"), S.Stmt("x = self.forward_head(x)"), S.Stmt("return x")]
+        stages = [u.access for u in units[n_stem : n_stem + n_stages]]
+        view = ClassView(self.name, doc, params, [], init, forward, features=features, head=head)
+        view.stem, view.stages = stem_code, stages
+        return view, self.helpers
 
     def _layer(self, node: Node, owner: dict[str, str]) -> S.Unit:
         owner[node.id] = node.id
@@ -331,6 +377,11 @@ class _ModelClass:
         alt = unit.alts[0]
         node: Node = alt.source
         vals, padding = _node_vals(node)
+        if self.arguments and node.spec_path[:1] in (("stem",), ("head",)):
+            raw = getattr(self.net.spec.spec, node.spec_path[0])[node.spec_path[1]].attrs
+            for key, text in raw.items():
+                if key in vals and isinstance(text, str) and self.arguments.keys() & _expression_names(text):
+                    vals[key] = L.Val(self.render.python(text), vals[key].value)  # a constructor argument
         in_shape = node.in_shapes[0] if node.in_shapes else None
         where = f"{node.torch_path} ({node.span})" if node.span else node.torch_path
         alt.lowered = L.lower(
@@ -721,6 +772,13 @@ class _BlockClass:
 
 
 MISSING_RAW = object()
+
+
+def _expression_names(text: str) -> set[str]:
+    try:
+        return set(E.parse(text).names)
+    except E.ExprError:
+        return set()
 
 
 def _required(op: str) -> list[str]:

@@ -303,13 +303,22 @@ def _library_blocks() -> dict[str, tuple[str, M.BlockDef]]:
     return out
 
 
-def load_spec(path: str | os.PathLike[str]) -> LoadedSpec:
-    """Read, merge (``extends:``) and validate a spec.  Raises :class:`ArchspecError`."""
-    path = Path(path)
+def load_spec(path: str | os.PathLike[str], overrides=None) -> LoadedSpec:
+    """Read, merge (``extends:``), apply ``overrides`` and validate a spec.  ``path`` may also
+    be a catalog name (``resnet50``: a file of that name wins).  ``overrides`` are ``KEY=VALUE``
+    strings or a mapping (see :mod:`archspec.spec.overrides`); by default the ones in force
+    (``--set``).  Raises :class:`ArchspecError`."""
+    from archspec import catalog
+    from archspec.spec import overrides as _overrides
+
+    path = catalog.resolve(path)
     sources = SourceCache()
     files: list[str] = []
     data, spans = _load_tree(path.resolve() if path.exists() else path, sources, [], files)
     display = display_path(path.resolve()) if path.exists() else str(path)
+    settings = _overrides.active() if overrides is None else _overrides.normalise(overrides)
+    if settings:
+        _overrides.apply(data, spans, settings, sources)
     try:
         spec = M.Spec.model_validate(data)
     except ValidationError as exc:
