@@ -539,7 +539,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     found = by_name(args.code)
     if found is None:
         raise UsageError(f"no rule {args.code!r}; 'archspec rules' lists them")
-    sys.stdout.write(f"{found.code} {found.name} ({found.severity.value}): {found.summary}\n\n{found.doc}\n")
+    sys.stdout.write(
+        f"{found.code} {found.name} ({found.severity.value}): {found.summary}\n{found.fix_line}\n\n{found.doc}\n"
+    )
     return EXIT_OK
 
 

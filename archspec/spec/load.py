@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from archspec.diagnostics import ArchspecError, Diagnostic, Severity, SourceCache, Span
+from archspec.diagnostics import ArchspecError, Diagnostic, Fix, Severity, SourceCache, Span
 from archspec.spec import model as M
 from archspec.spec.yamlsrc import SpanMap, load_file, parse_yaml, read_text
 
@@ -104,21 +104,32 @@ def validation_diagnostics(exc: ValidationError, spans: SpanMap, prefix: tuple =
             hint = f"did you mean {close[0]!r}?" if close else "remove it, or check the spec reference in the README"
             span = spans.key(full)
             dedupe = full
+            fix = key_fix(span, key, candidates, spans, full)
         elif etype == "missing":
             message = f"missing required key {str(loc[-1])!r}"
-            hint = None
+            hint = fix = None
             span = spans.value(full[:-1])
             dedupe = full
         else:
             span = spans.value(full[:cut])
             dedupe = full[:cut]
             message = f"invalid value for {'.'.join(str(x) for x in full[len(prefix) : cut]) or where}: {error['msg']}"
-            hint = None
+            hint = fix = None
         if dedupe in seen:
             continue
         seen.add(dedupe)
-        out.append(Diagnostic("AS101", "schema-error", Severity.ERROR, message, span, hint))
+        out.append(Diagnostic("AS101", "schema-error", Severity.ERROR, message, span, hint, fix=fix))
     return out
+
+
+def key_fix(span: Span | None, key: str, candidates, spans: SpanMap, path: tuple) -> Fix | None:
+    """Rename a misspelt key when exactly one known key is close to it (similarity 0.8 or more,
+    e.g. one letter dropped or swapped) and the mapping does not already have that key: a safe
+    fix, the key written is the one the reader meant."""
+    close = difflib.get_close_matches(key, list(candidates), n=2, cutoff=0.8)
+    if span is None or len(close) != 1 or span.length != len(key) or path[:-1] + (close[0],) in spans.keys:
+        return None
+    return Fix.replace(span, close[0], key, message=f"rename {key!r} to {close[0]!r}")
 
 
 # ---------------------------------------------------------------------------------------------
