@@ -179,14 +179,19 @@ class SourceCache:
         for file, lines in other._texts.items():
             self._texts.setdefault(file, lines)
 
-    def line(self, file: str, line: int) -> str | None:
+    def lines(self, file: str) -> list[str]:
+        """Every line of ``file`` (read from disk the first time if not added); [] if unreadable."""
         lines = self._texts.get(file)
         if lines is None:
             try:
                 lines = Path(file).read_text(encoding="utf-8").splitlines()
             except (OSError, UnicodeDecodeError):
-                return None
+                lines = []
             self._texts[file] = lines
+        return lines
+
+    def line(self, file: str, line: int) -> str | None:
+        lines = self.lines(file)
         if 1 <= line <= len(lines):
             return lines[line - 1]
         return None

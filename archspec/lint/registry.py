@@ -2,7 +2,7 @@
 
 Codes by family: ``AS1xx`` schema (reported while loading and lowering the spec), ``AS2xx``
 shapes and channels, ``AS3xx`` topology and residual structure, ``AS4xx`` portability
-between frameworks.  An error blocks code generation.
+between frameworks, ``AS9xx`` suppression comments.  An error blocks code generation.
 
 Rules with a ``check`` function read the IR and yield diagnostics; rules without one are
 reported by the loader or the IR builder and are listed here for their documentation.

@@ -151,10 +151,15 @@ def _deep_merge(base: Any, over: Any, path: tuple, replaced: list[tuple]) -> Any
 
 
 def _load_tree(
-    path: Path, sources: SourceCache, stack: list[Path], files: list[str], root_span: Span | None = None
+    path: Path,
+    sources: SourceCache,
+    stack: list[Path],
+    files: list[str],
+    root_span: Span | None = None,
+    text: str | None = None,
 ) -> tuple[dict, SpanMap]:
     display = display_path(path)
-    data, spans = load_file(path, display, sources)
+    data, spans = load_file(path, display, sources) if text is None else parse_yaml(text, display, sources)
     files.append(display)
     if data is None:
         raise _err(
@@ -314,13 +319,18 @@ def _library_blocks() -> dict[str, tuple[str, M.BlockDef]]:
     return out
 
 
-def load_spec(path: str | os.PathLike[str]) -> LoadedSpec:
-    """Read, merge (``extends:``) and validate a spec.  Raises :class:`ArchspecError`."""
+def load_spec(path: str | os.PathLike[str], text: str | None = None) -> LoadedSpec:
+    """Read, merge (``extends:``) and validate a spec.  Raises :class:`ArchspecError`.
+
+    With ``text``, that is the spec's content (an editor's unsaved buffer, standard input) and
+    ``path`` only names it: for messages, and to resolve ``extends:`` and ``use:`` from its folder.
+    """
     path = Path(path)
     sources = SourceCache()
     files: list[str] = []
-    data, spans = _load_tree(path.resolve() if path.exists() else path, sources, [], files)
-    display = display_path(path.resolve()) if path.exists() else str(path)
+    known = path.exists() or text is not None
+    data, spans = _load_tree(path.resolve() if known else path, sources, [], files, text=text)
+    display = display_path(path.resolve()) if known else str(path)
     try:
         spec = M.Spec.model_validate(data)
     except ValidationError as exc:
