@@ -204,6 +204,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     from archspec.backends.output import output_path, stale_diff, write_atomic
     from archspec.backends.render import RenderError
 
+    if args.dependents:  # also every spec that extends or uses one of them
+        from archspec.dependents import with_dependents
+
+        args.specs = with_dependents(args.specs)
     backends = list(BACKENDS) if "all" in args.backend else list(dict.fromkeys(args.backend))
     if args.output and len(backends) > 1:
         raise UsageError("-o/--output takes one backend; build the backends one at a time")
@@ -453,6 +457,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_completion(args: argparse.Namespace) -> int:
+    from archspec.completion import script
+
+    sys.stdout.write(script(args.shell))
+    return EXIT_OK
+
+
 # ------------------------------------------------------------------------------------------------
 
 
@@ -510,6 +521,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="torch: the inference form (fuse_for_inference() folds BatchNorm, channels-last), "
         "in generated/torch_inference/",
     )
+    p.add_argument(
+        "--dependents",
+        action="store_true",
+        help="also the specs that extend or use these files (extends:/use:), as the pre-commit hook does",
+    )
     size_arg(p)
     p.set_defaults(func=cmd_build)
 
@@ -563,6 +579,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("explain", help="show a rule's documentation")
     p.add_argument("code", help="rule code (AS204) or name (suspicious-width)")
     p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("completion", help="print a shell completion script (bash, zsh or fish)")
+    p.add_argument("shell", choices=["bash", "zsh", "fish"])
+    p.set_defaults(func=cmd_completion)
     return parser
 
 

@@ -227,7 +227,7 @@ def load_config(path: str | os.PathLike[str]) -> LintConfig:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None) or _line_of_decode_error(str(exc))
+        line = getattr(exc, "lineno", None) or _line_of_decode_error(str(exc), text)
         raise ConfigError(path, line, f"invalid TOML: {getattr(exc, 'msg', None) or exc}") from None
     section: tuple[str, ...] = ()
     if path.name == "pyproject.toml" or "tool" in data and "archspec" in data.get("tool", {}):
@@ -242,9 +242,11 @@ def load_config(path: str | os.PathLike[str]) -> LintConfig:
     return _parse(table, path, text, section)
 
 
-def _line_of_decode_error(message: str) -> int:
+def _line_of_decode_error(message: str, text: str) -> int:
     match = re.search(r"line (\d+)", message)
-    return int(match.group(1)) if match else 1
+    if match:
+        return int(match.group(1))
+    return text.count("\n") + 1 if "end of document" in message else 1
 
 
 def _parse(table: dict[str, Any], path: Path, text: str, section: tuple[str, ...]) -> LintConfig:
