@@ -376,3 +376,20 @@ def test_build_check_follows_extends_and_use_dependents(tmp_path, monkeypatch, c
         if "specs/resnet50.yaml" in load_spec(p).files
     }
     assert stale == expected and len(expected) > 2
+
+
+def test_readme_documents_every_lint_option_and_the_configuration():
+    import argparse
+
+    from archspec.cli import build_parser
+
+    readme = (ROOT / "README.md").read_text()
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    options = [o for a in sub.choices["lint"]._actions for o in a.option_strings if o not in ("-h", "--help")]
+    assert len(options) > 15
+    table = readme[readme.index("## Linting in CI and editors") :]
+    assert [o for o in options if f"`{o}" not in table and f", `{o}" not in table] == []
+    config = readme[readme.index("## Configuration") : readme.index("## Linting in CI and editors")]
+    from archspec.lint.config import KEYS
+
+    assert [k for k in KEYS if k not in config] == []
