@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import ast
 import copy
-import textwrap
 import types
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -171,7 +170,7 @@ class _Lowering:
         model = self._model_function(model_name, function_names)
         return Module(
             doc=_wrap(self.net.doc or f"The {self.net.name} network.", 0),
-            header=render.header_lines(self.net, NAME),
+            header=[part for line in render.header_lines(self.net, NAME) for part in _wrap(line, 0)],
             uses_ops=self.torch_pooling,
             torch_pooling=self.torch_pooling,
             round_to=self.round_to,
@@ -311,7 +310,7 @@ class _Lowering:
                 f"Stage {stage.index} ({stage.torch_name}): {len(blocks)} x {' / '.join(kinds)}, "
                 f"{_nhwc(first.in_shape)} -> {_nhwc(last.out_shape)}"
             )
-            for line in textwrap.wrap(naming.comment(text), render.LINE_LENGTH - 6):
+            for line in naming.comment_lines(text, render.LINE_LENGTH - 6):
                 statements.append(Comment(line))
             for block in blocks:
                 statements.append(FunctionCall("x", block.block_type, current, self._call_args(block)))
@@ -469,7 +468,7 @@ def _nhwc(shape: tuple[int, ...] | None) -> str:
 
 def _wrap(text: str, indent: int) -> list[str]:
     """Spec text as docstring lines that fit the line length."""
-    return textwrap.wrap(naming.docstring(text), render.LINE_LENGTH - indent - 4) or [""]
+    return naming.docstring_lines(text, render.LINE_LENGTH - indent - 4)
 
 
 def _batch_shape(shape: tuple[int, ...] | None) -> str:

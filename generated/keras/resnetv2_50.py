@@ -102,8 +102,8 @@ def preact_bottleneck_timm(x, *, width, stride=1, groups=1, base_width=64, expan
     """Pre-activation bottleneck as timm's PreActBottleneck: batch norm and ReLU first (norm1),
     then 1x1 reduce, norm2 + ReLU, 3x3 carrying the stride and the groups, norm3 + ReLU, 1x1
     expand; no convolution has a bias and nothing follows the add. The projection shortcut
-    (timm's DownsampleConv with preact=True: a strided 1x1, no norm) starts from the pre-
-    activated tensor; the identity shortcut from the raw input.
+    (timm's DownsampleConv with preact=True: a strided 1x1, no norm) starts from the
+    pre-activated tensor; the identity shortcut from the raw input.
     """
     in_channels = x.shape[-1]  # channels last
     mid = width * base_width // 64 * groups
