@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -27,7 +26,9 @@ class UsageError(Exception):
 
 
 def _color(stream) -> bool:
-    return hasattr(stream, "isatty") and stream.isatty() and "NO_COLOR" not in os.environ
+    from archspec.lint.output import use_color
+
+    return use_color("auto", stream)  # a terminal; NO_COLOR turns it off, FORCE_COLOR on
 
 
 def _print_diagnostics(diagnostics, sources=None, stream=None) -> None:

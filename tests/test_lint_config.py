@@ -27,6 +27,16 @@ CLEAN = (
 )
 
 
+@pytest.fixture(autouse=True)
+def _fresh_block_cache():
+    """Several tests change the working directory; the loader caches the library's block files
+    with their names relative to it, so the cache is emptied after each test."""
+    from archspec.spec import load
+
+    yield
+    load._read_block_file.cache_clear()
+
+
 def _json_lint(capsys, *args) -> tuple[int, list[dict]]:
     code = main(["lint", "--format", "json", *map(str, args)])
     return code, json.loads(capsys.readouterr().out)
