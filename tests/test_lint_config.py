@@ -403,3 +403,12 @@ def test_readme_documents_every_lint_option_and_the_configuration():
     from archspec.lint.config import KEYS
 
     assert [k for k in KEYS if k not in config] == []
+
+
+def test_fix_keeps_crlf_line_ends_and_quotes(tmp_path):
+    spec = tmp_path / "net.yaml"
+    text = TYPO.replace("input: {channels: 3", 'input: {"chanels": 3').replace("\n", "\r\n")
+    spec.write_bytes(text.encode())
+    assert main(["lint", "--fix", "-q", str(spec)]) == 0
+    expected = text.replace('"chanels"', '"channels"').replace("{width: 182}", "{width: 128}")
+    assert spec.read_bytes() == expected.encode()

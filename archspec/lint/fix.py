@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import stat
 import tempfile
 from pathlib import Path
@@ -29,10 +30,8 @@ def _offset(starts: list[int], text: str, line: int, column: int) -> int | None:
 
 
 def _line_starts(text: str) -> list[int]:
-    starts = [0]
-    for piece in text.splitlines(keepends=True):
-        starts.append(starts[-1] + len(piece))
-    return starts[:-1] or [0]
+    """The offset of each line; YAML breaks lines at \\r\\n, \\n and \\r only."""
+    return [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", text)]
 
 
 def apply_fixes(text: str, fixes: list[Fix]) -> tuple[str, list[Fix]]:
@@ -65,7 +64,11 @@ def _locate(text: str, starts: list[int], edit: Edit) -> tuple[int, int, str] | 
     if end > len(text) or "\n" in text[start:end] or "\r" in text[start:end]:
         return None
     if edit.original is not None and text[start:end] != edit.original:
-        return None
+        # a quoted key or string: the position is the quote's, the text follows it
+        quote = text[start : start + 1]
+        if quote not in ("'", '"') or text[start + 1 : end + 1] != edit.original or text[end + 1 : end + 2] != quote:
+            return None
+        start, end = start + 1, end + 1
     return start, end, edit.replacement
 
 
