@@ -151,6 +151,10 @@ def test_report_options(tmp_path, capsys, monkeypatch):
     capsys.readouterr()
     assert main(["lint", "--statistics", str(spec)]) == 0
     assert capsys.readouterr().out == "1  AS204  [*] suspicious-width\n"
+    assert main(["lint", "--statistics", "--format", "json", str(spec)]) == 0
+    assert json.loads(capsys.readouterr().out) == [
+        {"code": "AS204", "name": "suspicious-width", "count": 1, "fixable": True}
+    ]
     report = tmp_path / "report.json"
     assert main(["lint", "--format", "json", "--output-file", str(report), str(spec)]) == 0
     assert capsys.readouterr().out == "" and json.loads(report.read_text())[0]["code"] == "AS204"

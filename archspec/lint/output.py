@@ -59,12 +59,19 @@ def render_github(diagnostics: Iterable[Diagnostic]) -> str:
     return "".join(out)
 
 
-def render_statistics(diagnostics: Iterable[Diagnostic]) -> str:
-    """One line per rule, most frequent first: count, code, name, ``[*]`` when a fix exists."""
+def render_statistics(diagnostics: Iterable[Diagnostic], fmt: str = "text") -> str:
+    """One line per rule, most frequent first: count, code, name, ``[*]`` when a fix exists
+    (``fmt="json"``: a list of ``code``, ``name``, ``count``, ``fixable``)."""
     diagnostics = list(diagnostics)
     counts = Counter(d.code for d in diagnostics)
     names = {d.code: d.name for d in diagnostics}
     fixable = {d.code for d in diagnostics if d.fix is not None}
+    if fmt == "json":
+        rows = [
+            {"code": code, "name": names[code], "count": n, "fixable": code in fixable}
+            for code, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        ]
+        return json.dumps(rows, indent=2) + "\n"
     if not counts:
         return ""
     width = len(str(max(counts.values())))
@@ -167,9 +174,10 @@ def render(
     statistics: bool = False,
 ) -> str:
     """The report in ``fmt`` (text, json, github or sarif); ``statistics`` replaces the
-    findings with a count per rule.  ``quiet``: the findings only, no summary line."""
+    findings with a count per rule (as JSON with ``fmt="json"``, else text).  ``quiet``: the
+    findings only, no summary line."""
     if statistics:
-        return render_statistics(diagnostics)
+        return render_statistics(diagnostics, "json" if fmt == "json" else "text")
     if fmt == "json":
         return render_json(diagnostics)
     if fmt == "sarif":
