@@ -416,3 +416,9 @@ def test_fix_keeps_crlf_line_ends_and_quotes(tmp_path):
     assert main(["lint", "--fix", "-q", str(spec)]) == 0
     expected = text.replace('"chanels"', '"channels"').replace("{width: 182}", "{width: 128}")
     assert spec.read_bytes() == expected.encode()
+
+
+@pytest.mark.parametrize("hostile", sorted((ROOT / "tests" / "hostile").glob("*.yaml")), ids=lambda p: p.stem)
+def test_fixing_hostile_input_changes_nothing_and_never_crashes(hostile):
+    result = fix_file(hostile, LintConfig(), unsafe=True)
+    assert not result.changed and result.diagnostics
