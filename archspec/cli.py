@@ -437,7 +437,8 @@ def cmd_rules(args: argparse.Namespace) -> int:
 
     if args.format == "json":
         data = [
-            {"code": r.code, "name": r.name, "severity": r.severity.value, "summary": r.summary} for r in RULES.values()
+            {"code": r.code, "name": r.name, "severity": r.severity.value, "summary": r.summary, "fixable": r.fixable}
+            for r in RULES.values()
         ]
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return EXIT_OK

@@ -336,7 +336,11 @@ def test_rule_docs_say_whether_fixable(capsys):
     assert "Fixable: safe" in capsys.readouterr().out
     assert main(["explain", "AS301"]) == 0
     assert "Not fixable automatically." in capsys.readouterr().out
+    assert main(["rules", "--format", "json"]) == 0
+    fixable = [r["code"] for r in json.loads(capsys.readouterr().out) if r["fixable"]]
+    assert {"AS101", "AS204", "AS900"} <= set(fixable)
     rules_md = (ROOT / "docs" / "rules.md").read_text()
+    assert rules_md.count("Fixable: ") == len(fixable)
     assert rules_md.count("Fixable: ") + rules_md.count("Not fixable automatically.") == rules_md.count("\n## AS")
 
 
