@@ -27,7 +27,14 @@ def unreadable_file() -> None:
     """
 
 
-@rule("AS101", "schema-error", _E, "a key, value or type the spec language does not allow", reported_by="loader")
+@rule(
+    "AS101",
+    "schema-error",
+    _E,
+    "a key, value or type the spec language does not allow",
+    reported_by="loader",
+    fixable="safe for a misspelt key with a single close match (one the mapping does not already have)",
+)
 def schema_error() -> None:
     """
     What it does: reports unknown keys (with a "did you mean" hint), missing required keys,
