@@ -17,6 +17,7 @@ from pathlib import Path
 __all__ = [
     "ArchspecError",
     "Diagnostic",
+    "Fix",
     "Severity",
     "Span",
     "SourceCache",
@@ -49,6 +50,25 @@ class Span:
         return f"{self.file}:{self.line}:{self.column}"
 
 
+@dataclass(frozen=True)
+class Fix:
+    """A suggested edit: replace the text at ``span`` (``span.length`` characters from its
+    column) with ``replacement``.  Rules attach one to a "did you mean" hint, so that a tool
+    can apply it without parsing the hint's prose."""
+
+    span: Span
+    replacement: str
+
+    def to_dict(self) -> dict:
+        return {
+            "file": self.span.file,
+            "line": self.span.line,
+            "column": self.span.column,
+            "length": self.span.length,
+            "replacement": self.replacement,
+        }
+
+
 @dataclass
 class Diagnostic:
     code: str
@@ -58,6 +78,7 @@ class Diagnostic:
     span: Span | None = None
     hint: str | None = None
     notes: list[str] = field(default_factory=list)
+    fix: Fix | None = None  # the hint's edit, as data (None when the hint is prose only)
 
     @property
     def is_error(self) -> bool:

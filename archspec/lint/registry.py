@@ -14,7 +14,7 @@ import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from archspec.diagnostics import Diagnostic, Severity, Span
+from archspec.diagnostics import Diagnostic, Fix, Severity, Span
 
 
 @dataclass(frozen=True)
@@ -27,9 +27,14 @@ class Rule:
     check: Callable | None = None
 
     def diagnostic(
-        self, message: str, span: Span | None, hint: str | None = None, notes: Iterable[str] = ()
+        self,
+        message: str,
+        span: Span | None,
+        hint: str | None = None,
+        notes: Iterable[str] = (),
+        fix: Fix | None = None,
     ) -> Diagnostic:
-        return Diagnostic(self.code, self.name, self.severity, message, span, hint, list(notes))
+        return Diagnostic(self.code, self.name, self.severity, message, span, hint, list(notes), fix)
 
 
 RULES: dict[str, Rule] = {}
