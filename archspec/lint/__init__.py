@@ -12,12 +12,14 @@ import re
 from archspec.diagnostics import ArchspecError, Diagnostic
 from archspec.ir.graph import Network
 from archspec.lint import (  # noqa: F401  (register)
+    rules_design,
     rules_portability,
     rules_schema,
     rules_shapes,
     rules_topology,
     rules_widths,
 )
+from archspec.lint.aggregate import merge_instances
 from archspec.lint.registry import RULES, Rule
 
 __all__ = ["RULES", "Rule", "lint_network", "lint_path"]
@@ -47,6 +49,7 @@ def lint_network(network: Network) -> list[Diagnostic]:
     for rule in RULES.values():
         if rule.check is not None:
             found.extend(rule.check(network))
+    found = merge_instances(network, found)
     unique: dict[tuple, Diagnostic] = {}
     sources = network.spec.sources
     for diag in found:

@@ -91,6 +91,10 @@ class Written:
     path: tuple
 
 
+def _what(label: str, value: int) -> str:
+    return f"width {value}" if label == "width" else f"{label} = {value}"
+
+
 def _written(block: BlockInstance) -> Iterator[Written]:
     for key, value in block.args.items():
         path = block.arg_paths.get(key)
@@ -243,7 +247,7 @@ def suspicious_width(network: Network) -> Iterator[Diagnostic]:
                         w.path,
                         odd,
                         meant,
-                        f"{label} {odd} {where} differs from its siblings' {meant}",
+                        f"{_what(label, odd)} {where} differs from its siblings' {meant}",
                         [
                             f"compared with {label} of the other blocks of stage {stage_name.get(stage)}: "
                             f"{meant} in {counts[meant]} block{'s' if counts[meant] != 1 else ''}"
@@ -289,19 +293,19 @@ def suspicious_width(network: Network) -> Iterator[Diagnostic]:
                         continue
                     if swapped is not None:
                         message = (
-                            f"{label} {value} in stage {stage_name.get(stage)} breaks the progression: "
+                            f"{_what(label, value)} in stage {stage_name.get(stage)} breaks the progression: "
                             f"the row's {swapped} column holds the {meant} it should have"
                         )
                         hint = f"did you swap the {label} and {swapped} columns? {label}: {meant}, {swapped}: {value}"
                     elif kind in ("half", "double"):
                         message = (
-                            f"{label} {value} in stage {stage_name.get(stage)} is {kind} the {meant} "
+                            f"{_what(label, value)} in stage {stage_name.get(stage)} is {kind} the {meant} "
                             "that the stages before and after it give"
                         )
                         hint = None
                     else:
                         message = (
-                            f"{label} {value} in stage {stage_name.get(stage)} does not follow the other stages, "
+                            f"{_what(label, value)} in stage {stage_name.get(stage)} does not follow the other stages, "
                             f"which give {meant}: {kind}?"
                         )
                         hint = None
