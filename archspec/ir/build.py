@@ -432,6 +432,7 @@ class Builder:
             plans = self._plan_table(stages)
         else:
             plans = self._plan_list(stages)
+        self.net.plans = plans
         count = sum(len(p["blocks"]) for p in plans)
         if count > MAX_BLOCKS:
             self.error(

@@ -269,7 +269,7 @@ def unused_argument(network: Network) -> Iterator[Diagnostic]:
     me = RULES["AS307"]
     spans = network.spec.spans
     used_by_type: dict[str, set[str]] = {}
-    reported: set[tuple] = set()
+    found: dict[tuple[str, str], list[tuple[Span, object]]] = {}
     for block in network.blocks:
         resolved = network.spec.block(block.block_type)
         if resolved is None:
@@ -284,19 +284,27 @@ def unused_argument(network: Network) -> Iterator[Diagnostic]:
             if default is not None and not isinstance(default, str) and block.args.get(key) == default:
                 continue
             span = spans.key(path) if path[-1] == key else spans.value(path)
-            where = (block.block_type, key, span)
-            if span is None or where in reported:
+            if span is None:
                 continue
-            reported.add(where)
-            yield me.diagnostic(
-                f"argument {key}={block.args.get(key)!r} has no effect: block type {block.block_type!r} "
-                f"uses {key!r} in no layer",
-                span,
-                f"remove it, or use a block type that takes {key}",
-                [f"block type {block.block_type!r} is defined at {spans.value(resolved.prefix)}"]
-                if spans.value(resolved.prefix)
-                else [],
-            )
+            places = found.setdefault((block.block_type, key), [])
+            if all(span != s for s, _ in places):
+                places.append((span, block.args.get(key)))
+    for (block_type, key), places in found.items():
+        resolved = network.spec.block(block_type)
+        span, value = places[0]
+        notes = []
+        if len(places) > 1:
+            lines = ", ".join(f"{s.line}" for s, _ in places[1:6]) + (" ..." if len(places) > 6 else "")
+            notes.append(f"also given on line{'s' if len(places) > 2 else ''} {lines}")
+        defined = spans.value(resolved.prefix) if resolved else None
+        if defined is not None:
+            notes.append(f"block type {block_type!r} is defined at {defined}")
+        yield me.diagnostic(
+            f"argument {key}={value!r} has no effect: block type {block_type!r} uses {key!r} in no layer",
+            span,
+            f"remove it, or use a block type whose layers use {key}",
+            notes,
+        )
 
 
 # -------------------------------------------------------------------------------------------------
@@ -357,4 +365,44 @@ def keras_momentum(network: Network) -> Iterator[Diagnostic]:
             f"did you mean momentum: {meant}?",
             [f"in PyTorch's convention {value:g} weights the newest batch by {value:g}: Keras' momentum={meant}"],
             fix,
+        )
+
+
+@rule("AS208", "large-epsilon", Severity.WARNING, "a BatchNorm epsilon far above any framework's default")
+def large_epsilon(network: Network) -> Iterator[Diagnostic]:
+    """
+    What it does: reports a BatchNorm `eps` above 0.01.  Frameworks and published models
+    use 1e-5 (PyTorch), 1.001e-5 (keras.applications' ResNets) or 1e-3 (Keras' default).
+
+    Why is this bad: eps is added to the variance before dividing by its square root; at 0.1
+    it dominates the variance of small activations and the layer stops normalising them.
+    Such a value is a typo of the exponent (`1.0e-1` for `1.0e-5`), and nothing fails.
+
+    Example:
+        defaults: {batchnorm: {eps: 0.1}}
+
+    Use instead:
+        defaults: {batchnorm: {eps: 1.0e-5}}
+    """
+    me = RULES["AS208"]
+    spans = network.spec.spans
+    groups: dict[Span, list[Node]] = defaultdict(list)
+    for node in network.ops():
+        if node.op != "batchnorm" or node.attrs is None or node.attrs.eps <= 0.01:
+            continue
+        span = (
+            spans.values.get(node.spec_path + ("eps",))
+            or spans.values.get(("defaults", "batchnorm", "eps"))
+            or node.span
+        )
+        if span is not None:
+            groups[span].append(node)
+    for span, nodes in groups.items():
+        value = nodes[0].attrs.eps
+        where, _ = _number_span(network, span, value)
+        yield me.diagnostic(
+            f"BatchNorm eps {value:g} is far above the usual 1e-5 (PyTorch) or 1e-3 (Keras) "
+            f"({len(nodes)} layer{'s' if len(nodes) != 1 else ''})",
+            where,
+            "did you mean eps: 1.0e-5?",
         )

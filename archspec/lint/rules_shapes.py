@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from archspec.diagnostics import Diagnostic, Severity, Span
 from archspec.ir.graph import Network, Node
+from archspec.lint.localize import merge_culprit
 from archspec.lint.registry import RULES, rule
 
 
@@ -48,11 +49,15 @@ def shape_mismatch(network: Network) -> Iterator[Diagnostic]:
     for node in network.ops():
         if node.error is not None and node.error.kind in ("mismatch", "rank"):
             span, notes = _where(network, node)
+            hint = node.error.hint
+            culprit = merge_culprit(network, node) if node.part == "merge" else None
+            if culprit is not None:
+                span, notes, hint = culprit
             inputs = ", ".join(_fmt(s) for s in node.in_shapes)
             yield me.diagnostic(
                 f"{node.op} {node.torch_path}: {node.error.message}",
                 span,
-                node.error.hint,
+                hint,
                 notes + [f"input shapes: {inputs}"],
             )
 

@@ -30,6 +30,7 @@ from archspec.lint.registry import RULES, rule
 
 MIN_WIDTH = 16  # below this, values are strides, kernels, expansions: not widths
 ROUND = 8  # widths people mean are multiples of 8 (or the value is deliberately irregular)
+POWERS = tuple(2**k for k in range(4, 15))
 
 
 def two_adic(value: int) -> int:
@@ -62,9 +63,10 @@ def typo_kind(wrote: int, meant: int) -> str | None:
     return None
 
 
-def _plausible(wrote: int, meant: int, context: list[int]) -> str | None:
+def _plausible(wrote: int, meant: int, context: list[int], predicted: bool = False) -> str | None:
     """The typo's kind when ``wrote`` should be reported as a slip for ``meant``: the widths it is
-    compared with (``context``, ``meant`` among them) are all round and it is not."""
+    compared with (``context``, ``meant`` among them) are all round and ``meant`` is rounder
+    than it (and, unless an exact progression ``predicted`` ``meant``, it is not round)."""
     if max(wrote, meant) < MIN_WIDTH:
         return None
     kind = typo_kind(wrote, meant)
@@ -74,7 +76,7 @@ def _plausible(wrote: int, meant: int, context: list[int]) -> str | None:
         return None  # an irregular network: its widths are not all round
     if kind == "a factor of ten":
         return kind
-    if wrote % ROUND == 0 or two_adic(meant) <= two_adic(wrote):
+    if (wrote % ROUND == 0 and not predicted) or two_adic(meant) <= two_adic(wrote):
         return None
     return kind
 
@@ -85,7 +87,9 @@ def _plausible(wrote: int, meant: int, context: list[int]) -> str | None:
 
 @dataclass
 class Written:
-    block: BlockInstance
+    block_id: str  # layer3.0
+    block_type: str
+    stage: int
     label: str  # "width", "filters[1]"
     value: int
     path: tuple
@@ -95,17 +99,34 @@ def _what(label: str, value: int) -> str:
     return f"width {value}" if label == "width" else f"{label} = {value}"
 
 
+def _literal_values(key: str, value, path: tuple) -> Iterator[tuple[str, int, tuple]]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        yield key, value, path
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            if isinstance(item, int) and not isinstance(item, bool):
+                yield f"{key}[{i}]", item, path + (i,)
+
+
+def _written_all(network: Network) -> Iterator[Written]:
+    """Every number the user wrote as a block argument, for every block the stages plan (also
+    those that were not lowered because an earlier block failed)."""
+    for plan in network.plans:
+        for b, entry in enumerate(plan["blocks"]):
+            for key, (value, path) in entry["args"].items():
+                if path is None:
+                    continue
+                for label, number, vpath in _literal_values(key, value, path):
+                    yield Written(f"{plan['torch']}.{b}", entry["block"] or "?", plan["index"], label, number, vpath)
+
+
 def _written(block: BlockInstance) -> Iterator[Written]:
     for key, value in block.args.items():
         path = block.arg_paths.get(key)
         if path is None:
             continue
-        if isinstance(value, int) and not isinstance(value, bool):
-            yield Written(block, key, value, path)
-        elif isinstance(value, list):
-            for i, item in enumerate(value):
-                if isinstance(item, int) and not isinstance(item, bool):
-                    yield Written(block, f"{key}[{i}]", item, path + (i,))
+        for label, number, vpath in _literal_values(key, value, path):
+            yield Written(block.id, block.block_type, block.stage, label, number, vpath)
 
 
 def _literal_span(network: Network, path: tuple, value: int) -> tuple[Span | None, bool]:
@@ -223,9 +244,8 @@ def suspicious_width(network: Network) -> Iterator[Diagnostic]:
     # per stage and argument: the values written, in block order
     per_stage: dict[str, dict[int, list[Written]]] = defaultdict(lambda: defaultdict(list))
     stage_name = {stage.index: stage.torch_name for stage in network.stages}
-    for block in network.blocks:
-        for w in _written(block):
-            per_stage[w.label][block.stage].append(w)
+    for w in _written_all(network):
+        per_stage[w.label][w.stage].append(w)
 
     # 1. siblings: one stage, one argument
     for label, stages in per_stage.items():
@@ -236,13 +256,20 @@ def suspicious_width(network: Network) -> Iterator[Diagnostic]:
             for odd, n_odd in counts.items():
                 others = [v for v in counts if v != odd]
                 candidates = [v for v in others if counts[v] >= n_odd and _plausible(odd, v, others)]
-                if not candidates:
+                halved = (
+                    n_odd == 1
+                    and len(others) == 1
+                    and counts[others[0]] >= 3
+                    and others[0] % ROUND == 0
+                    and odd in (others[0] // 2, others[0] * 2)
+                )
+                if not candidates and not halved:
                     continue
-                meant = max(candidates, key=lambda v: (counts[v], two_adic(v)))
+                meant = max(candidates, key=lambda v: (counts[v], two_adic(v))) if candidates else others[0]
                 for w in items:
                     if w.value != odd:
                         continue
-                    where = f"in block {w.block.id} ({w.block.block_type})"
+                    where = f"in block {w.block_id} ({w.block_type})"
                     diag = report(
                         w.path,
                         odd,
@@ -274,7 +301,7 @@ def suspicious_width(network: Network) -> Iterator[Diagnostic]:
                     continue
                 meant = int(expected)
                 context = [v for _, v in rest]
-                kind = _plausible(value, meant, context)
+                kind = _plausible(value, meant, context, predicted=True)
                 swapped = None
                 if kind is None:
                     # halved or doubled in the middle of a doubling table
@@ -314,7 +341,37 @@ def suspicious_width(network: Network) -> Iterator[Diagnostic]:
                         yield diag
                 break
 
-    # 3. layers: the convolution widths of a stage, for widths not written as literal arguments
+    # 3. lone values: an argument given one value for the whole network (e.g. in the stages'
+    # `args:`) that is a power of two with two digits swapped, in a network whose other widths
+    # are all multiples of 8
+    for label, stages in per_stage.items():
+        items = [w for ws in stages.values() for w in ws]
+        values = {w.value for w in items}
+        if len(values) != 1:
+            continue
+        value = values.pop()
+        if value < MIN_WIDTH or value % ROUND == 0:
+            continue
+        others_round = all(
+            w.value % ROUND == 0 for w in _written_all(network) if w.value >= MIN_WIDTH and w.label != label
+        )
+        if not others_round:
+            continue
+        meant = next((p for p in POWERS if typo_kind(value, p) == "two digits swapped"), None)
+        if meant is None:
+            continue
+        for path in dict.fromkeys(w.path for w in items):
+            diag = report(
+                path,
+                value,
+                meant,
+                f"{_what(label, value)} looks like {meant} with two digits swapped",
+                ["every other width of this network is a multiple of 8"],
+            )
+            if diag:
+                yield diag
+
+    # 4. layers: the convolution widths of a stage, for widths not written as literal arguments
     for stage in network.stages:
         widths: dict[int, list] = defaultdict(list)
         for block_id in stage.block_ids:
