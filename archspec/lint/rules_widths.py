@@ -276,7 +276,7 @@ def suspicious_width(network: Network) -> Iterator[Diagnostic]:
                         meant,
                         f"{_what(label, odd)} {where} differs from its siblings' {meant}",
                         [
-                            f"compared with {label} of the other blocks of stage {stage_name.get(stage)}: "
+                            f"compared with the {label} of the other blocks of stage {stage_name.get(stage)}: "
                             f"{meant} in {counts[meant]} block{'s' if counts[meant] != 1 else ''}"
                         ],
                     )
