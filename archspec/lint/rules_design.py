@@ -325,7 +325,13 @@ def _number_span(network: Network, span: Span | None, value: float) -> tuple[Spa
     return Span(span.file, span.line, span.column, len(match.group(0))), literal
 
 
-@rule("AS404", "keras-momentum", Severity.WARNING, "a BatchNorm momentum written in Keras' convention")
+@rule(
+    "AS404",
+    "keras-momentum",
+    Severity.WARNING,
+    "a BatchNorm momentum written in Keras' convention",
+    fixable="safe where the momentum is written as a number: it becomes 1 minus it",
+)
 def keras_momentum(network: Network) -> Iterator[Diagnostic]:
     """
     What it does: reports a BatchNorm `momentum` above 0.5 (Keras' 0.99, 0.997, 0.9).
@@ -356,7 +362,9 @@ def keras_momentum(network: Network) -> Iterator[Diagnostic]:
         value = nodes[0].attrs.momentum
         meant = f"{round(1 - value, 10):g}"
         where, literal = _number_span(network, span, value)
-        fix = Fix(where, meant) if literal and where is not None else None
+        text = network.spec.sources.line(where.file, where.line) if where is not None else None
+        original = text[where.column - 1 : where.column - 1 + where.length] if text else None
+        fix = Fix.replace(where, meant, original) if literal and where is not None and original else None
         count = len(nodes)
         yield me.diagnostic(
             f"BatchNorm momentum {value:g} is Keras' convention; archspec's (PyTorch's) is 1 minus it "

@@ -204,7 +204,14 @@ def _swapped_column(network: Network, items: list[Written], meant: int) -> str |
     return None
 
 
-@rule("AS204", "suspicious-width", Severity.WARNING, "a width one typo away from what the rest of the network gives")
+@rule(
+    "AS204",
+    "suspicious-width",
+    Severity.WARNING,
+    "a width one typo away from what the rest of the network gives",
+    fixable="safe where the width is written as a number and one value alone is one typo away; unsafe "
+    "(`--unsafe-fixes`) for a halved or doubled stage, several candidates, or a lone argument's guess",
+)
 def suspicious_width(network: Network) -> Iterator[Diagnostic]:
     """
     What it does: reports a width that is one typo away from the value the rest of the
@@ -230,7 +237,15 @@ def suspicious_width(network: Network) -> Iterator[Diagnostic]:
     me = RULES["AS204"]
     reported: set[tuple] = set()
 
-    def report(path: tuple, value: int, meant: int | None, message: str, notes: list[str], hint: str | None = None):
+    def report(
+        path: tuple,
+        value: int,
+        meant: int | None,
+        message: str,
+        notes: list[str],
+        hint: str | None = None,
+        safe: bool = True,
+    ):
         span, literal = _literal_span(network, path, value)
         if span is None:
             return None
@@ -238,7 +253,11 @@ def suspicious_width(network: Network) -> Iterator[Diagnostic]:
         if key in reported:
             return None
         reported.add(key)
-        fix = Fix(span, str(meant)) if literal and meant is not None and hint is None else None
+        fix = (
+            Fix.replace(span, str(meant), str(value), safe=safe)
+            if literal and meant is not None and hint is None
+            else None
+        )
         return me.diagnostic(message, span, hint or f"did you mean {meant}?", notes, fix)
 
     # per stage and argument: the values written, in block order
@@ -279,6 +298,7 @@ def suspicious_width(network: Network) -> Iterator[Diagnostic]:
                             f"compared with the {label} of the other blocks of stage {stage_name.get(stage)}: "
                             f"{meant} in {counts[meant]} block{'s' if counts[meant] != 1 else ''}"
                         ],
+                        safe=len(candidates) == 1,
                     )
                     if diag:
                         yield diag
@@ -336,7 +356,8 @@ def suspicious_width(network: Network) -> Iterator[Diagnostic]:
                             f"which give {meant}: {kind}?"
                         )
                         hint = None
-                    diag = report(w.path, value, meant, message, [f"{label} per stage: {shown}", rule_text], hint)
+                    notes = [f"{label} per stage: {shown}", rule_text]
+                    diag = report(w.path, value, meant, message, notes, hint, safe=kind not in ("half", "double"))
                     if diag:
                         yield diag
                 break
@@ -367,6 +388,7 @@ def suspicious_width(network: Network) -> Iterator[Diagnostic]:
                 meant,
                 f"{_what(label, value)} looks like {meant} with two digits swapped",
                 ["every other width of this network is a multiple of 8"],
+                safe=False,
             )
             if diag:
                 yield diag
@@ -404,6 +426,7 @@ def suspicious_width(network: Network) -> Iterator[Diagnostic]:
                         meant,
                         f"width {odd} in block {block.id} ({block.block_type}) differs from its siblings' {meant}",
                         [note],
+                        safe=len(candidates) == 1,
                     )
                     if diag:
                         yield diag
