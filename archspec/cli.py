@@ -261,7 +261,30 @@ def cmd_build(args: argparse.Namespace) -> int:
                 status = max(status, EXIT_INTERNAL)
                 continue
             sys.stdout.write(f"{'wrote    ' if changed else 'unchanged'} {path}\n")
+            if len(args.specs) == 1 and not args.output:
+                sys.stdout.write(_usage(network, backend, path))
     return status
+
+
+def _usage(network, backend: str, path: Path) -> str:
+    """How to use a file just built: its model and what running it needs."""
+    import importlib.util
+
+    from archspec.backends.arguments import model_arguments
+
+    arguments = ", ".join(f"{k}={v!r}" for k, v in model_arguments(network).items())
+    if backend == "keras":
+        from archspec.backends.keras_backend import model_function_name
+
+        call, framework, extra = f"{model_function_name(network)}(include_top=True, ...)", "keras", "keras"
+    else:
+        from archspec.backends.torch_backend import model_class_name
+
+        call, framework, extra = f"{model_class_name(network)}({arguments})", "torch", "torch"
+    where = f"from {path.stem} import {call.split('(')[0]} (with {path.parent} on sys.path)"
+    installed = importlib.util.find_spec(framework) is not None
+    needs = "" if installed else f"; {framework} is not installed here: pip install 'archspec-nn[{extra}]'"
+    return f"          the model: {call}; {where}{needs}\n"
 
 
 # ------------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from archspec import catalog
 from archspec.diagnostics import ArchspecError, Diagnostic, Severity, SourceCache
 from archspec.lint import RULES, findings
 from archspec.lint.config import LintConfig, Selector, config_for
@@ -58,7 +59,7 @@ def lint_file(
     """Lint one spec with ``config`` (default: the configuration found above the spec).
     ``text`` is the spec's content when it is not (or not yet) on disk; ``path`` then names it
     for messages, ``extends:``/``use:`` and ``per-file-ignores``."""
-    path = Path(path)
+    path = Path(path) if text is not None else catalog.resolve(path)
     config = config if config is not None else config_for(path)
     if text is None:
         text, problems = _read(path, _display(path))
@@ -78,7 +79,7 @@ def fix_file(
     """Lint one spec and apply the fixes of its findings (safe ones; unsafe ones too with
     ``unsafe``) to its text, again until none applies.  Writes nothing: ``result.text`` is the
     repaired source, ``result.fixed`` the findings it repaired, ``result.diagnostics`` what remains."""
-    path = Path(path)
+    path = Path(path) if text is not None else catalog.resolve(path)
     config = config if config is not None else config_for(path)
     if text is None:
         text, problems = _read(path, _display(path))
