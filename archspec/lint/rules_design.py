@@ -24,6 +24,19 @@ SQUASHING = ("sigmoid", "tanh")  # softmax: AS302
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+_INDEX: list = [None, 0, {}]  # network, node count, op kind -> nodes
+
+
+def by_op(network: Network) -> dict[str, list[Node]]:
+    """The network's op nodes by kind, in order (one pass, shared by the rules of a lint run)."""
+    if _INDEX[0] is not network or _INDEX[1] != len(network.order):
+        index: dict[str, list[Node]] = defaultdict(list)
+        for node in network.ops():
+            index[node.op].append(node)
+        _INDEX[:] = [network, len(network.order), index]
+    return _INDEX[2]
+
+
 def _instances(nodes: list[Node]) -> str:
     """``layer1.0, layer1.1, layer2.0 and 13 more`` (block instances, or layer paths outside blocks)."""
     names = list(dict.fromkeys(n.block_id or n.torch_path for n in nodes))
@@ -93,9 +106,9 @@ def stride_skips_pixels(network: Network) -> Iterator[Diagnostic]:
     """
     me = RULES["AS207"]
     suspects = []
-    for node in network.ops():
+    for node in by_op(network).get("conv", ()):
         attrs = node.attrs
-        if node.op != "conv" or attrs is None or node.part == "shortcut":
+        if attrs is None or node.part == "shortcut":
             continue
         kernel = [_effective(k, d) for k, d in zip(attrs.kernel, attrs.dilation)]
         if all(k >= s for k, s in zip(kernel, attrs.stride)):
@@ -162,8 +175,8 @@ def double_normalization(network: Network) -> Iterator[Diagnostic]:
     """
     me = RULES["AS305"]
     suspects = []
-    for node in network.ops():
-        if node.op == "batchnorm" and _source(network, node).op == "batchnorm":
+    for node in by_op(network).get("batchnorm", ()):
+        if _source(network, node).op == "batchnorm":
             suspects.append(node)
     for span, nodes in _grouped(suspects):
         first = _source(network, nodes[0])
@@ -203,8 +216,8 @@ def activation_before_add(network: Network) -> Iterator[Diagnostic]:
     """
     me = RULES["AS306"]
     suspects = []
-    for node in network.ops():
-        if node.part != "merge" or node.op != "add" or not node.inputs:
+    for node in by_op(network).get("add", ()):
+        if node.part != "merge" or not node.inputs:
             continue
         last = network.node(node.inputs[0])
         while last.op in PASS_THROUGH and len(last.inputs) == 1:
@@ -351,8 +364,8 @@ def keras_momentum(network: Network) -> Iterator[Diagnostic]:
     me = RULES["AS404"]
     spans = network.spec.spans
     groups: dict[Span, list[Node]] = defaultdict(list)
-    for node in network.ops():
-        if node.op != "batchnorm" or node.attrs is None or node.attrs.momentum <= 0.5:
+    for node in by_op(network).get("batchnorm", ()):
+        if node.attrs is None or node.attrs.momentum <= 0.5:
             continue
         path = node.spec_path + ("momentum",)
         span = spans.values.get(path) or spans.values.get(("defaults", "batchnorm", "momentum")) or node.span
@@ -395,8 +408,8 @@ def large_epsilon(network: Network) -> Iterator[Diagnostic]:
     me = RULES["AS208"]
     spans = network.spec.spans
     groups: dict[Span, list[Node]] = defaultdict(list)
-    for node in network.ops():
-        if node.op != "batchnorm" or node.attrs is None or node.attrs.eps <= 0.01:
+    for node in by_op(network).get("batchnorm", ()):
+        if node.attrs is None or node.attrs.eps <= 0.01:
             continue
         span = (
             spans.values.get(node.spec_path + ("eps",))

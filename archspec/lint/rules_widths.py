@@ -27,6 +27,7 @@ from fractions import Fraction
 from archspec.diagnostics import Diagnostic, Fix, Severity, Span
 from archspec.ir.graph import BlockInstance, Network
 from archspec.lint.registry import RULES, rule
+from archspec.lint.rules_design import by_op
 
 MIN_WIDTH = 16  # below this, values are strides, kernels, expansions: not widths
 ROUND = 8  # widths people mean are multiples of 8 (or the value is deliberately irregular)
@@ -263,7 +264,8 @@ def suspicious_width(network: Network) -> Iterator[Diagnostic]:
     # per stage and argument: the values written, in block order
     per_stage: dict[str, dict[int, list[Written]]] = defaultdict(lambda: defaultdict(list))
     stage_name = {stage.index: stage.torch_name for stage in network.stages}
-    for w in _written_all(network):
+    written = list(_written_all(network))
+    for w in written:
         per_stage[w.label][w.stage].append(w)
 
     # 1. siblings: one stage, one argument
@@ -373,9 +375,7 @@ def suspicious_width(network: Network) -> Iterator[Diagnostic]:
         value = values.pop()
         if value < MIN_WIDTH or value % ROUND == 0:
             continue
-        others_round = all(
-            w.value % ROUND == 0 for w in _written_all(network) if w.value >= MIN_WIDTH and w.label != label
-        )
+        others_round = all(w.value % ROUND == 0 for w in written if w.value >= MIN_WIDTH and w.label != label)
         if not others_round:
             continue
         meant = next((p for p in POWERS if typo_kind(value, p) == "two digits swapped"), None)
@@ -394,14 +394,12 @@ def suspicious_width(network: Network) -> Iterator[Diagnostic]:
                 yield diag
 
     # 4. layers: the convolution widths of a stage, for widths not written as literal arguments
+    convs: dict[int, dict[int, list]] = defaultdict(lambda: defaultdict(list))  # stage -> width -> nodes
+    for node in by_op(network).get("conv", ()):
+        if node.block_id is not None and node.attrs is not None:
+            convs[node.stage][node.attrs.filters].append(node)
     for stage in network.stages:
-        widths: dict[int, list] = defaultdict(list)
-        for block_id in stage.block_ids:
-            block = network.block(block_id)
-            for node_id in block.nodes:
-                node = network.node(node_id)
-                if node.op == "conv" and node.attrs is not None:
-                    widths[node.attrs.filters].append(node)
+        widths = convs.get(stage.index, {})
         for odd, nodes in widths.items():
             others = [v for v in widths if v != odd]
             candidates = [v for v in others if _plausible(odd, v, others)]
