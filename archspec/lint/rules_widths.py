@@ -414,15 +414,27 @@ def suspicious_width(network: Network) -> Iterator[Diagnostic]:
                 f"compared in stage {stage.torch_name}: {odd} ({', '.join(layers)} in {len(blocks)} "
                 f"block{'s' if len(blocks) != 1 else ''}) against {meant} ({len(widths[meant])} layers)"
             )
+            # written in the block definition itself: report there, once
+            literal = [
+                n.spec_path + ("filters",)
+                for n in nodes
+                if _literal_span(network, n.spec_path + ("filters",), odd)[1]
+                and network.spec.spans.values.get(n.spec_path + ("filters",)) is not None
+            ]
             for block_id in blocks:
                 block = network.block(block_id)
-                paths = [w.path for w in _written(block) if w.value == odd] or [block.site_path]
-                for path in paths:
+                paths = [w.path for w in _written(block) if w.value == odd] or literal or [block.site_path]
+                for path in dict.fromkeys(paths):
+                    where = (
+                        f"block type {block.block_type!r}"
+                        if path in literal
+                        else f"block {block.id} ({block.block_type})"
+                    )
                     diag = report(
                         path,
                         odd,
                         meant,
-                        f"width {odd} in block {block.id} ({block.block_type}) differs from its siblings' {meant}",
+                        f"width {odd} in {where} differs from its siblings' {meant}",
                         [note],
                         safe=len(candidates) == 1,
                     )
