@@ -69,8 +69,8 @@ def channel_mismatch(network: Network) -> Iterator[Diagnostic]:
     hand-written code states them) with the channels that actually arrive, and reports groups
     that do not divide the channels.
 
-    Why is this bad: hand-computed channel counts drift as soon as a block changes (seed 000's
-    PyTorch port computes 512, 768, 1024 ... by hand); the framework fails at construction or,
+    Why is this bad: hand-computed channel counts drift as soon as a block changes (a PyTorch
+    port of a concatenating ResNet-50 computes 512, 768, 1024 ... by hand); the framework fails at construction or,
     worse, at the first forward pass.
 
     Example:
@@ -165,7 +165,7 @@ def fixed_pool_mismatch(network: Network) -> Iterator[Diagnostic]:
     flatten or linear layer, when its window does not cover the whole feature map at the
     declared input size.
 
-    Why is this bad: the original Keras/Caffe ResNet-50 (seed 003) pools with a fixed 7x7
+    Why is this bad: the original Keras/Caffe ResNet-50 pools with a fixed 7x7
     `AveragePooling2D`: right at 224x224, but at 256x256 the feature map is 8x8, the pooling
     ignores a row and a column (or, at larger sizes, the classifier sees more features than
     it was built for).
@@ -208,7 +208,7 @@ def conv_as_pooling(network: Network) -> Iterator[Diagnostic]:
     feature map (larger than 1x1), so that it collapses it to 1x1.
 
     Why is this bad: it fixes the input size (any other size breaks the classifier) and costs
-    parameters: seed 000's PyTorch port fakes global pooling with a 7x7 `Conv2d(8192, 8192)`,
+    parameters: a hand-written PyTorch ResNet-50 port fakes global pooling with a 7x7 `Conv2d(8192, 8192)`,
     3.3 billion weights.
 
     Example: `- {op: conv, filters: 8192, kernel: 7}` on a 7x7 map before `flatten`.

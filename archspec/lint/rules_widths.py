@@ -226,7 +226,8 @@ def suspicious_width(network: Network) -> Iterator[Diagnostic]:
     must all be multiples of 8 except the suspect one.
 
     Why is this bad: nothing crashes; the model is silently different from the one intended
-    (seed 000's Keras ResNet-50 has `filters = [256, 265, 1024]` in five blocks of stage 4;
+    (a hand-written Keras ResNet-50 that circulates online has `filters = [256, 265, 1024]` in
+    five blocks of stage 4;
     `[6, 265, 2]` in ResNet-50's table builds a network with 265-wide bottlenecks).
 
     Example:
