@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import enum
 import json
+import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +91,10 @@ class ArchspecError(Exception):
         super().__init__(f"{first.span}: {first.code} {first.message}" if first else "spec error")
 
 
+#: the largest file a diagnostic's source snippet is read from (specs are limited to 1,000,000 bytes)
+SNIPPET_MAX_BYTES = 1_000_000
+
+
 class SourceCache:
     """Source texts by file name, for rendering snippets (filled by the loader)."""
 
@@ -106,6 +112,10 @@ class SourceCache:
         lines = self._texts.get(file)
         if lines is None:
             try:
+                # only a regular, spec-sized file: never a device, a FIFO (opening one blocks) or a directory
+                info = os.stat(file)
+                if not stat.S_ISREG(info.st_mode) or info.st_size > SNIPPET_MAX_BYTES:
+                    return None
                 lines = Path(file).read_text(encoding="utf-8").splitlines()
             except (OSError, UnicodeDecodeError):
                 return None
@@ -118,6 +128,21 @@ class SourceCache:
 def _printable(text: str) -> str:
     """Make a source line safe to echo to a terminal (no control characters)."""
     return "".join(ch if ch.isprintable() or ch == "\t" else "\ufffd" for ch in text)
+
+
+SNIPPET_WIDTH = 160
+
+
+def _window(text: str, column: int) -> tuple[str, int]:
+    """At most about ``SNIPPET_WIDTH`` characters of a source line around ``column`` (1-based),
+    elided with "..." (a minified spec can hold a 400 KB line); the column within the window."""
+    if len(text) <= SNIPPET_WIDTH:
+        return text, column
+    start = max(0, min(column - 1 - SNIPPET_WIDTH // 3, len(text) - SNIPPET_WIDTH))
+    window = text[start : start + SNIPPET_WIDTH]
+    prefix = "..." if start else ""
+    suffix = "..." if start + SNIPPET_WIDTH < len(text) else ""
+    return prefix + window + suffix, column - start + len(prefix)
 
 
 def render_one(diag: Diagnostic, sources: SourceCache | None = None, color: bool = False) -> str:
@@ -135,10 +160,10 @@ def render_one(diag: Diagnostic, sources: SourceCache | None = None, color: bool
         out.append(f"{gutter}--> {span.file}:{span.line}:{span.column}")
         text = sources.line(span.file, span.line)
         if text is not None:
-            text = _printable(text.replace("\t", " "))
+            text, column = _window(_printable(text.replace("\t", " ")), span.column)
             out.append(f"{gutter} |")
             out.append(f"{span.line} | {text}")
-            caret = " " * (span.column - 1) + "^" * max(1, min(span.length, len(text) - span.column + 1))
+            caret = " " * (column - 1) + "^" * max(1, min(span.length, len(text) - column + 1))
             out.append(f"{gutter} | {caret} {diag.name}")
         for note in diag.notes:
             out.append(f"{gutter} = note: {note}")

@@ -169,7 +169,15 @@ def _load_tree(
     root_span = root_span or tspan  # a cycle is reported where the user's own spec starts it
     if not isinstance(target, str) or not target.strip():
         raise _err("AS105", "bad-extends", "'extends' must be a file name", tspan)
-    parent = (path.parent / target).resolve()
+    parent = _resolve(path.parent / target)
+    if parent is None:
+        raise _err(
+            "AS105",
+            "bad-extends",
+            f"'extends' names {target!r}, which is a symbolic link that loops (or cannot be followed)",
+            tspan,
+            "point 'extends' at the base spec file itself",
+        )
     chain = [*stack, path]
     if parent in chain:
         cycle = " -> ".join(display_path(p) for p in [*chain[chain.index(parent) :], parent])
@@ -199,11 +207,27 @@ def _load_tree(
     return merged, base_spans
 
 
+def _resolve(path: Path) -> Path | None:
+    """``path`` made absolute with every symbolic link followed; None for a link loop."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):  # "Symlink loop" (RuntimeError before Python 3.13, OSError after)
+        return None
+
+
 def _resolve_use(entry: Any, path: Path, spans: SpanMap, loc: tuple) -> Any:
     if not isinstance(entry, str):
         return entry  # reported by schema validation
     if entry.endswith((".yaml", ".yml")):
-        target = (path.parent / entry).resolve()
+        target = _resolve(path.parent / entry)
+        if target is None:
+            raise _err(
+                "AS102",
+                "unknown-block",
+                f"'use' names {entry!r}, which is a symbolic link that loops (or cannot be followed)",
+                spans.value(loc),
+                "point 'use' at the block file itself",
+            )
         if not target.is_file():
             raise _err(
                 "AS102",
