@@ -52,11 +52,16 @@ def emit(spec, backend="torch"):
 
 
 def build_model(spec, backend="torch", input_size=None):
-    """The instantiated model (``torch.nn.Module`` or built ``keras.Model``) for ``spec``."""
+    """The instantiated model (``torch.nn.Module`` or built ``keras.Model``) for ``spec``.
+
+    Raises :class:`archspec.crosscheck.guard.MissingDependency` (an ImportError naming the
+    extra to install) when the backend's framework is not installed."""
     from archspec.backends import get_backend
+    from archspec.crosscheck.guard import require_for_backend
     from archspec.pipeline import checked_network
 
     network = checked_network(spec, input_size)
+    require_for_backend(backend)
     module = get_backend(backend)
     return module.instantiate(module.emit(network), network)
 
@@ -71,6 +76,9 @@ def transfer_weights(torch_model, keras_model, spec, direction="torch_to_keras")
 
 def check(spec, input_size=None, **options):
     """Cross-check the PyTorch and Keras models of ``spec`` numerically (see ``archspec check``)."""
+    from archspec.crosscheck.guard import require_for_check
+
+    require_for_check()
     from archspec.crosscheck.compare import check_spec
 
     return check_spec(spec, input_size, **options)

@@ -49,6 +49,9 @@ class LoadedSpec:
     blocks: dict[str, ResolvedBlock]
     files: list[str] = field(default_factory=list)
     digest: str = ""
+    #: the spec's name in generated files: the same whatever the working directory or the
+    #: spelling of the path (see :func:`source_label`)
+    label: str = ""
 
     def block(self, name: str) -> ResolvedBlock | None:
         return self.blocks.get(name)
@@ -61,6 +64,26 @@ def display_path(path: Path) -> str:
     except ValueError:
         return str(path)
     return str(path) if rel.startswith("..") else rel
+
+
+#: files or folders that mark a project's root folder, for :func:`source_label`
+PROJECT_MARKERS = ("pyproject.toml", ".git")
+
+
+def source_label(path: Path) -> str:
+    """How generated files name the spec at ``path``: its path relative to the nearest folder
+    above it that holds a ``pyproject.toml`` or ``.git`` (the project root), in ``/`` form; or
+    its file name when no such folder encloses it.  Symbolic links are resolved first, so the
+    label (and every byte of the generated file) is the same whatever the working directory
+    and however the path is spelled."""
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError):
+        return path.name
+    for folder in real.parents:
+        if any((folder / marker).exists() for marker in PROJECT_MARKERS):
+            return real.relative_to(folder).as_posix()
+    return real.name
 
 
 def _err(code: str, name: str, message: str, span: Span | None, hint: str | None = None) -> ArchspecError:
@@ -367,9 +390,13 @@ def load_spec(path: str | os.PathLike[str]) -> LoadedSpec:
         blocks[name] = ResolvedBlock(name, definition, display, ("blocks", name))
 
     used = _referenced_blocks(spec)
+    # block files by their label, not their absolute path: the digest is a function of the text
+    labelled = dict(data)
+    if isinstance(data.get("use"), list):
+        labelled["use"] = [source_label(Path(u)) if u not in library_index() else u for u in data["use"]]
     canonical = json.dumps(
         {
-            "spec": data,
+            "spec": labelled,
             "blocks": {
                 n: b.definition.model_dump(mode="json", by_alias=True) for n, b in sorted(blocks.items()) if n in used
             },
@@ -378,7 +405,7 @@ def load_spec(path: str | os.PathLike[str]) -> LoadedSpec:
         default=str,
     )
     digest = hashlib.sha256(canonical.encode()).hexdigest()
-    return LoadedSpec(path, display, spec, spans, sources, blocks, files, digest)
+    return LoadedSpec(path, display, spec, spans, sources, blocks, files, digest, source_label(path))
 
 
 def _referenced_blocks(spec: M.Spec) -> set[str]:

@@ -107,9 +107,7 @@ def _not_regular(display: str, mode: int, span: Span) -> ArchspecError:
         if stat.S_ISDIR(mode)
         else "specs are read from regular files only; save the spec to a file first"
     )
-    return ArchspecError(
-        [_diag("AS100", "unreadable-file", f"{display} is {what}, not a spec file", span, hint)]
-    )
+    return ArchspecError([_diag("AS100", "unreadable-file", f"{display} is {what}, not a spec file", span, hint)])
 
 
 def read_text(path: Path, display: str) -> str:
