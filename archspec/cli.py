@@ -217,8 +217,17 @@ class _Layers(list):
 def _write_json(obj, stream, level: int = 0) -> None:
     """``json.dumps(obj, indent=2)`` written piece by piece (nested ``level`` deep in a list)."""
     pad = "\n" + "  " * level
+    buffer: list[str] = []
+    size = 0
     for chunk in json.JSONEncoder(indent=2).iterencode(obj):
-        stream.write(chunk.replace("\n", pad) if level else chunk)
+        buffer.append(chunk)
+        size += len(chunk)
+        if size > 1 << 16:  # a write per chunk would cost more than the encoding
+            text = "".join(buffer)
+            stream.write(text.replace("\n", pad) if level else text)
+            buffer, size = [], 0
+    text = "".join(buffer)
+    stream.write(text.replace("\n", pad) if level else text)
 
 
 def summary_dict(network) -> dict:
