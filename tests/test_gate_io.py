@@ -181,8 +181,14 @@ def test_check_reports_a_backend_refusal_as_a_failed_result(tiny, backend, error
             "line": None,
             "column": None,
             "hint": None,
+            "url": None,
+            "fix": None,
         }
     ]
+    # the keys of every other diagnostic in JSON
+    from archspec.diagnostics import Diagnostic, Severity
+
+    assert list(result["diagnostics"][0]) == list(Diagnostic("AS101", "x", Severity.ERROR, "m").to_dict())
 
 
 def test_check_json_carries_the_lint_errors_of_a_refused_spec(tiny, capsys):
@@ -204,11 +210,11 @@ def test_check_json_carries_the_lint_errors_of_a_refused_spec(tiny, capsys):
 @pytest.mark.parametrize(
     "module, extra, command",
     [
-        ("numpy", "archspec[torch,keras]", ["check"]),
-        ("torch", "archspec[torch,keras]", ["check"]),
-        ("tensorflow", "archspec[torch,keras]", ["check"]),
-        ("keras", "archspec[torch,keras]", ["check"]),
-        ("torch", "archspec[torch]", ["check", "--torch-inference"]),
+        ("numpy", "archspec-nn[torch,keras]", ["check"]),
+        ("torch", "archspec-nn[torch,keras]", ["check"]),
+        ("tensorflow", "archspec-nn[torch,keras]", ["check"]),
+        ("keras", "archspec-nn[torch,keras]", ["check"]),
+        ("torch", "archspec-nn[torch]", ["check", "--torch-inference"]),
     ],
 )
 def test_check_without_a_framework_names_the_extra_to_install(tmp_path, module, extra, command):
@@ -231,7 +237,7 @@ def test_lint_and_build_need_no_framework_and_build_model_names_the_extra(tmp_pa
         "try:\n    archspec.build_model('tiny.yaml', backend='BACKEND')\n"
         "except ImportError as exc:\n    print(type(exc).__name__, exc)\n"
     )
-    for backend, extra in (("torch", "archspec[torch]"), ("keras", "archspec[keras]")):
+    for backend, extra in (("torch", "archspec-nn[torch]"), ("keras", "archspec-nn[keras]")):
         out = subprocess.run(
             [sys.executable, "-c", script.replace("BACKEND", backend)],
             cwd=tmp_path,

@@ -62,7 +62,7 @@ def require(modules: tuple[str, ...], command: str) -> None:
             missing = isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] == module
             state = "which is not installed" if missing else f"which does not import ({exc})"
             raise MissingDependency(
-                f"{command} needs {what}, {state}; install it with: pip install 'archspec[{','.join(extras)}]'"
+                f"{command} needs {what}, {state}; install it with: pip install 'archspec-nn[{','.join(extras)}]'"
             ) from None
 
 
