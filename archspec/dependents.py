@@ -23,20 +23,30 @@ def _references(path: Path) -> tuple[bool, list[Path]]:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
+    from archspec.diagnostics import ArchspecError
+    from archspec.spec.yamlsrc import read_text
+
     try:
-        data = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, YAMLError, ValueError, RecursionError):
+        # read_text: a regular file of a spec's size only (never a FIFO or a device)
+        data = YAML(typ="safe", pure=True).load(read_text(path, str(path)))
+    except (ArchspecError, OSError, UnicodeDecodeError, YAMLError, ValueError, RecursionError):
         return False, []
     if not isinstance(data, dict):
         return False, []
-    named: list[Path] = []
+    named: list[str] = []
     extends = data.get("extends")
     if isinstance(extends, str):
-        named.append((path.parent / extends).resolve())
+        named.append(extends)
     use = data.get("use")
     if isinstance(use, list):
-        named += [(path.parent / u).resolve() for u in use if isinstance(u, str) and u.endswith((".yaml", ".yml"))]
-    return "name" in data, named
+        named += [u for u in use if isinstance(u, str) and u.endswith((".yaml", ".yml"))]
+    resolved = []
+    for name in named:
+        try:
+            resolved.append((path.parent / name).resolve())
+        except (OSError, RuntimeError):  # a symbolic-link loop names nothing
+            continue
+    return "name" in data, resolved
 
 
 def _folders(changed: Iterable[Path], stop: Path) -> list[Path]:
