@@ -40,13 +40,16 @@ def _references(path: Path) -> tuple[bool, list[Path]]:
     use = data.get("use")
     if isinstance(use, list):
         named += [u for u in use if isinstance(u, str) and u.endswith((".yaml", ".yml"))]
-    resolved = []
-    for name in named:
-        try:
-            resolved.append((path.parent / name).resolve())
-        except (OSError, RuntimeError):  # a symbolic-link loop names nothing
-            continue
-    return "name" in data, resolved
+    resolved = [_resolved(path.parent / name) for name in named]
+    return "name" in data, [r for r in resolved if r is not None]  # a symbolic-link loop names nothing
+
+
+def _resolved(path: Path) -> Path | None:
+    """``path`` with symbolic links followed; None for a link loop."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return None
 
 
 def _folders(changed: Iterable[Path], stop: Path) -> list[Path]:
@@ -66,9 +69,10 @@ def dependents(changed: Iterable[str | os.PathLike[str]], root: str | os.PathLik
     """The specs that extend or use any of ``changed``, directly or through others, found in
     the folders of ``changed`` and above them up to ``root`` (default: the working directory).
     ``changed`` itself is not included."""
-    changed = [Path(c).resolve() for c in changed]
+    changed = [r for r in (_resolved(Path(c)) for c in changed) if r is not None]
     stop = Path(root or Path.cwd()).resolve()
-    candidates = sorted({p.resolve() for f in _folders(changed, stop) for p in (*f.glob("*.yaml"), *f.glob("*.yml"))})
+    found_files = (_resolved(p) for f in _folders(changed, stop) for p in (*f.glob("*.yaml"), *f.glob("*.yml")))
+    candidates = sorted({p for p in found_files if p is not None})
     users: dict[Path, list[Path]] = {}
     is_spec: dict[Path, bool] = {}
     for candidate in candidates:

@@ -579,3 +579,29 @@ def test_committed_files_are_fresh_from_any_directory(tmp_path, monkeypatch, cap
     for backend in ("torch", "keras"):
         args = ["build", str(spec), "--backend", backend, "--check", "-o", str(ROOT / "generated" / backend)]
         assert main(args) == 0, capsys.readouterr().out[-3000:]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_dependents_and_config_never_open_a_fifo(tmp_path):
+    (tmp_path / "base.yaml").write_text(TINY)
+    (tmp_path / "variant.yaml").write_text("archspec: 1\nextends: base.yaml\nname: variant\n")
+    os.mkfifo(tmp_path / "pipe.yaml")
+    (tmp_path / "loop.yaml").symlink_to(tmp_path / "loop.yaml")
+    (tmp_path / "looped.yaml").write_text("archspec: 1\nextends: loop.yaml\nname: looped\n")
+    os.mkfifo(tmp_path / "archspec.toml")
+    script = (
+        "from archspec.dependents import dependents\n"
+        "print(sorted(p.name for p in dependents(['base.yaml'], root='.')))\n"
+        "from archspec.lint.config import ConfigError, load_config\n"
+        "try:\n    load_config('archspec.toml')\nexcept ConfigError as exc:\n    print(exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["['variant.yaml']", "archspec.toml:1: not a regular file"]
