@@ -58,13 +58,17 @@ def _io_failure(diagnostics) -> bool:
 
 def cmd_lint(args: argparse.Namespace) -> int:
     from archspec.diagnostics import Severity, SourceCache
+    from archspec.importer.command import is_target, lint_target
     from archspec.lint import lint_path
 
     size = _input_size(args.input_size)
     everything = []
     sources = SourceCache()
     for spec in args.specs:
-        everything.extend(lint_path(spec, size))
+        if is_target(spec):  # a model to import (archspec.importer), not a spec file
+            everything.extend(lint_target(spec, size, sources))
+        else:
+            everything.extend(lint_path(spec, size))
     if args.format == "json":
         from archspec.diagnostics import render_json
 
@@ -576,6 +580,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
     size_arg(p)
     p.set_defaults(func=cmd_lint)
+
+    from archspec.importer.command import register as register_import
+
+    register_import(sub, size_arg)
 
     p = sub.add_parser("summary", help="per-layer table: output shape, parameters, mult-adds")
     p.add_argument("specs", nargs="+", metavar="SPEC")

@@ -174,6 +174,7 @@ def import_model(
     partial: bool = False,
     out_dir: str | os.PathLike[str] | None = None,
     roundtrip: bool = True,
+    annotate: bool = False,
 ) -> ImportResult:
     """Import ``model``: the spec text, the problems and the round trip's result."""
     from archspec.importer.structure import StructureError, recover
@@ -210,7 +211,7 @@ def import_model(
         header.extend(f"  {old} -> {new}" for old, new in list(rec.renames.items()))
     if flat.problems:
         header.append("PARTIAL: layers marked 'op: unmapped' have no archspec op; this spec does not lint clean.")
-    text = render(spec, header)
+    text = render(spec, header, annotate)
     result.text = text
     if flat.problems or not roundtrip:
         return result
@@ -225,7 +226,8 @@ def prove(text: str, model: Any, flat, rec, name: str, out_dir=None):
     from archspec.pipeline import checked_network
 
     directory = Path(out_dir) if out_dir else None
-    with tempfile.TemporaryDirectory(dir=directory) as tmp:
+    del directory
+    with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{name}.yaml"
         path.write_text(text, encoding="utf-8")
         network = checked_network(path)

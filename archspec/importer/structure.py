@@ -554,7 +554,8 @@ class Recover:
                 return table
         out = []
         for s, (run, sname) in enumerate(zip(runs, names)):
-            stage: dict[str, Any] = {"name": sname}
+            stage: dict[str, Any] = {"name": sname, "_origin": ", ".join(i.path for i in run)}
+            stage["_origins"] = [i.path for i in run]
             if self.framework == "keras" and keras_patterns[s]:
                 stage["keras"] = keras_patterns[s]
             if len({i.type_name for i in run}) == 1:
@@ -618,6 +619,7 @@ class Recover:
             table["stride_at"] = "last"
         table["columns"] = columns
         table["table"] = rows
+        table["_origins"] = [", ".join(i.path for i in run) for run in runs]
         if args:
             table["args"] = args
         if overrides:
@@ -646,6 +648,8 @@ class Recover:
             if key == "pad_value" and v == 0.0:
                 v = 0
             d[key] = v
+        origin = node.path or (f"{node.what} in {node.scope}" if node.scope else node.what)
+        d["_origin"] = origin + (f" ({node.source})" if node.source else "")
         if node.op is None:
             d["source"] = f"{node.what} at {node.path or node.scope or 'the model'}" + (
                 f" ({node.source})" if node.source else ""

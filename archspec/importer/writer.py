@@ -33,7 +33,7 @@ def scalar(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(scalar(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{key(k)}: {scalar(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{key(k)}: {scalar(v)}" for k, v in value.items() if not str(k).startswith("_")) + "}"
     text = str(value)
     if _PLAIN.fullmatch(text) and text.lower() not in _RESERVED:
         return text
@@ -45,18 +45,23 @@ def key(k: Any) -> str:
     return text if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text) else json.dumps(text)
 
 
-def _layers(layers: list[dict], indent: int, comments: dict[int, str] | None = None) -> list[str]:
+def _layers(layers: list[dict], indent: int, annotate: bool) -> list[str]:
     pad = " " * indent
     out = []
     for layer in layers:
-        line = f"{pad}- {scalar(layer)}"
+        shown = {k: v for k, v in layer.items() if not k.startswith("_")}
+        line = f"{pad}- {scalar(shown)}"
         if layer.get("op") == "unmapped":
             line += "  # UNMAPPED: no archspec op computes this layer"
+        elif annotate and layer.get("_origin"):
+            line += f"  # {layer['_origin']}"
         out.append(line)
     return out
 
 
-def render(spec: dict[str, Any], header: list[str]) -> str:
+def render(spec: dict[str, Any], header: list[str], annotate: bool = False) -> str:
+    """The spec's text; ``annotate`` ends each layer's line with the original's module path
+    (or layer name) and the Python line that made it, for diagnostics on imported models."""
     lines = [f"# {h}" if h else "#" for h in header]
     lines.append("archspec: 1")
     lines.append(f"name: {spec['name']}")
@@ -76,7 +81,7 @@ def render(spec: dict[str, Any], header: list[str]) -> str:
             for k, v in block.items():
                 if k in ("body", "post"):
                     lines.append(f"    {k}:")
-                    lines.extend(_layers(v, 6))
+                    lines.extend(_layers(v, 6, annotate))
                 elif k == "shortcut":
                     lines.append("    shortcut:")
                     for case in v:
@@ -87,7 +92,7 @@ def render(spec: dict[str, Any], header: list[str]) -> str:
                             if ck == "layers":
                                 if cv:
                                     lines.append(f"{lead}layers:")
-                                    lines.extend(_layers(cv, 10))
+                                    lines.extend(_layers(cv, 10, annotate))
                                 else:
                                     lines.append(f"{lead}layers: []")
                             else:
@@ -97,14 +102,19 @@ def render(spec: dict[str, Any], header: list[str]) -> str:
     for part in ("stem",):
         if spec.get(part):
             lines.append(f"{part}:")
-            lines.extend(_layers(spec[part], 2))
+            lines.extend(_layers(spec[part], 2, annotate))
     stages = spec.get("stages")
     if isinstance(stages, dict):
         lines.append("stages:")
         for k, v in stages.items():
             if k == "table":
                 lines.append("  table:")
-                lines.extend(f"    - {scalar(row)}" for row in v)
+                origins = stages.get("_origins", [])
+                for r, row in enumerate(v):
+                    note = f"  # {origins[r]}" if annotate and r < len(origins) else ""
+                    lines.append(f"    - {scalar(row)}{note}")
+            elif k.startswith("_"):
+                continue
             elif k == "overrides":
                 lines.append("  overrides:")
                 lines.extend(f"    {json.dumps(ok)}: {scalar(ov)}" for ok, ov in v.items())
@@ -117,14 +127,21 @@ def render(spec: dict[str, Any], header: list[str]) -> str:
         for stage in stages:
             first = True
             for k, v in stage.items():
+                if k.startswith("_"):
+                    continue
                 lead = "  - " if first else "    "
                 first = False
-                if k == "blocks":
+                if k == "name" and annotate:
+                    lines.append(f"{lead}{k}: {scalar(v)}  # {stage.get('_origin', v)}")
+                elif k == "blocks":
                     lines.append(f"{lead}blocks:")
-                    lines.extend(f"      - {scalar(entry)}" for entry in v)
+                    origins = stage.get("_origins", [])
+                    for e, entry in enumerate(v):
+                        note = f"  # {origins[e]}" if annotate and e < len(origins) else ""
+                        lines.append(f"      - {scalar(entry)}{note}")
                 else:
                     lines.append(f"{lead}{k}: {scalar(v)}")
     if spec.get("head"):
         lines.append("head:")
-        lines.extend(_layers(spec["head"], 2))
+        lines.extend(_layers(spec["head"], 2, annotate))
     return "\n".join(lines) + "\n"
