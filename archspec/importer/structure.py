@@ -451,7 +451,15 @@ class Recover:
         # the definition
         out: dict[str, Any] = {}
         if self.framework == "torch":
-            out["class_name"] = _class_name(group[0], self.flat)
+            cls_name = _class_name(group[0], self.flat)
+            taken = getattr(self, "_classes_taken", set())
+            base, n = cls_name, 2
+            while cls_name in taken:
+                cls_name = f"{base}{n}"
+                n += 1
+            taken.add(cls_name)
+            self._classes_taken = taken
+            out["class_name"] = cls_name
         ordered = sorted(params, key=lambda p: (p != "width", p == "stride", p == "projection"))
         out["params"] = {p: (1 if p == "stride" else (False if p == "projection" else None)) for p in ordered}
         out["body"] = [self.layer_dict(lay, True, exprs, ("body", j)) for j, lay in enumerate(template["body"])]
