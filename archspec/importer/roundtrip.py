@@ -157,6 +157,14 @@ def keras_roundtrip(original, network: Network, flat: FlatGraph, rec: Recovered,
     rng = np.random.default_rng(seed + 1)
     c, h, w = network.input_shape
     x = rng.standard_normal((batch, h, w, c)).astype("float32")
+    fused = getattr(flat, "fused", {})
+    by_keras = {node.keras_name: node.id for node in network.ops()}
+    moved = []
+    for n, k, name in points:  # a layer with a fused activation: compare after the activation
+        if k == "layer" and name in fused:
+            n = by_keras[rec.node_paths[fused[name]][1]]
+        moved.append((n, k, name))
+    points = moved
     probe_ours = keras.Model(regen.inputs, [regen.output if k == "output" else regen.get_layer(network.node(n).keras_name).output for n, k, _ in points])
     last = {}
     for fid, node in by_id.items():
