@@ -199,6 +199,11 @@ def _scopes(flat: FlatGraph) -> None:
             for n in flat.nodes:
                 if (n.path or n.id.split("/")[0]).startswith(prefix + "_") and not n.scope:
                     n.scope = prefix
+            inside = [order[n.id] for n in flat.nodes if n.scope == prefix]
+            for n in flat.nodes:  # an unnamed layer inside the block (ResNetV2's 1x1 max pool shortcut)
+                if not n.scope and min(inside) < order[n.id] < max(inside):
+                    if all(by_id[u].scope == prefix for u in users.get(n.id, [])):
+                        n.scope = prefix
             continue
 
         def ancestors(x: str) -> set[str]:
