@@ -195,7 +195,8 @@ def _scopes(flat: FlatGraph) -> None:
     names = [n.path for n in flat.nodes if n.path]
     for merge in [n for n in flat.nodes if n.op in ("add", "concat") and len(n.inputs) >= 2]:
         prefix = merge.path.rsplit("_", 1)[0] if "_" in merge.path else ""
-        if prefix and sum(1 for p in names if p.startswith(prefix + "_")) >= 3:
+        named = [n for n in flat.nodes if n.path and n.path.startswith(prefix + "_")]
+        if prefix and len(named) >= 3 and any(n.weighted for n in named):
             for n in flat.nodes:
                 if (n.path or n.id.split("/")[0]).startswith(prefix + "_") and not n.scope:
                     n.scope = prefix

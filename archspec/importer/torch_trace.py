@@ -87,7 +87,8 @@ def _module_map(module: nn.Module) -> tuple[str, dict[str, Any]] | None:
     if type(module) is nn.LeakyReLU:
         return "leaky_relu", {"negative_slope": float(module.negative_slope)}
     if type(module) is nn.Softmax:
-        return ("softmax", {}) if module.dim in (1, -3) else None
+        # dim=None: torch's implicit choice, the channels for 2-D and 4-D inputs
+        return ("softmax", {}) if module.dim in (1, -3, None) else None
     if type(module) is nn.Dropout:
         return "dropout", {"rate": float(module.p)}
     if type(module) is nn.MaxPool2d:
