@@ -92,6 +92,23 @@ def cmd_import(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if result.problems else EXIT_OK
 
 
+def imported_text(target: str) -> tuple[str, Path]:
+    """The annotated spec recovered from ``target`` and the name its diagnostics carry
+    (``TARGET (imported)``); ValueError when the target cannot be imported at all."""
+    from archspec.importer.run import TargetError, import_model, resolve
+
+    try:
+        model, framework, name = resolve(target)
+    except TargetError as exc:
+        raise ValueError(str(exc)) from None
+    except ImportError as exc:
+        raise ValueError(f"importing {target} needs {exc.name or 'torch or keras'}") from None
+    result = import_model(model, framework, name, target=target, partial=True, roundtrip=False, annotate=True)
+    if result.text is None:
+        raise ValueError(f"{target}: " + "; ".join(result.problems))
+    return result.text, Path(f"{target} (imported)")
+
+
 def lint_target(target: str, input_size, sources):
     """Diagnostics of the spec recovered from ``target``; spans point into the imported spec,
     whose lines end with the original's module path and Python line."""
