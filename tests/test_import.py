@@ -74,7 +74,14 @@ def test_generated_models_import_back(spec_name, tmp_path):
     module = importlib.util.module_from_spec(source)
     sys.modules[source.name] = module
     source.loader.exec_module(module)
-    cls = next(v for k, v in vars(module).items() if isinstance(v, type) and issubclass(v, torch.nn.Module) and v.__module__ == module.__name__ and k.lower() == spec_name.replace("_", ""))
+    cls = next(
+        v
+        for k, v in vars(module).items()
+        if isinstance(v, type)
+        and issubclass(v, torch.nn.Module)
+        and v.__module__ == module.__name__
+        and k.lower() == spec_name.replace("_", "")
+    )
     result = import_model(cls(), "torch", spec_name, input_size=(32, 32))
     assert result.problems == []
     assert result.check.passed, result.check.first_divergence
@@ -96,7 +103,10 @@ def test_unmapped_layer_is_reported_with_its_module_path_and_line(tmp_path, caps
 
 def test_cli_import_writes_a_spec_that_loads(tmp_path, capsys):
     out = tmp_path / "r18.yaml"
-    assert main(["import", f"{MODELS}:resnet18", "-o", str(out), "--input-size", "32", "--args", '{"num_classes": 7}']) == 0
+    assert (
+        main(["import", f"{MODELS}:resnet18", "-o", str(out), "--input-size", "32", "--args", '{"num_classes": 7}'])
+        == 0
+    )
     assert "PASS" in capsys.readouterr().out
     spec = load_spec(out).spec
     assert spec.vars == {"num_classes": 7}

@@ -25,7 +25,9 @@ def is_target(arg: str) -> bool:
 
 def register(sub, size_arg) -> None:
     p = sub.add_parser("import", help="turn a PyTorch or Keras model into a spec, proven by a round trip")
-    p.add_argument("target", metavar="TARGET", help="package.module:factory, path/to/file.py:ClassOrFactory or a .keras file")
+    p.add_argument(
+        "target", metavar="TARGET", help="package.module:factory, path/to/file.py:ClassOrFactory or a .keras file"
+    )
     p.add_argument("-o", "--output", metavar="SPEC.yaml", help="where to write the spec (default: <name>.yaml)")
     p.add_argument("--args", metavar="JSON", help="constructor arguments: a JSON object or list, or k=v,k=v")
     p.add_argument("--name", help="the spec's name (default: from the target)")
@@ -68,8 +70,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     for problem in result.problems:
         sys.stderr.write(f"error: {problem}\n")
     if result.text is None:
-        sys.stderr.write(f"archspec: nothing written: {len(result.problems)} layer(s) or structure not mapped"
-                         " (--partial writes a marked spec)\n")
+        sys.stderr.write(
+            f"archspec: nothing written: {len(result.problems)} layer(s) or structure not mapped"
+            " (--partial writes a marked spec)\n"
+        )
         return EXIT_FINDINGS
     check = result.check
     if check is not None:
@@ -88,7 +92,9 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     write_atomic_text(out, result.text)
     lines = len(result.text.splitlines())
-    sys.stderr.write(f"wrote {out} ({lines} lines)" + (", PARTIAL: unmapped layers marked" if result.problems else "") + "\n")
+    sys.stderr.write(
+        f"wrote {out} ({lines} lines)" + (", PARTIAL: unmapped layers marked" if result.problems else "") + "\n"
+    )
     return EXIT_FINDINGS if result.problems else EXIT_OK
 
 

@@ -15,8 +15,16 @@ from typing import Any
 from archspec.importer.flat import FlatGraph, FNode
 from archspec.importer.torch_trace import ImportFailure
 
-_ACT = {"relu": "relu", "relu6": "relu6", "sigmoid": "sigmoid", "tanh": "tanh", "softmax": "softmax",
-        "swish": "silu", "silu": "silu", "linear": None}
+_ACT = {
+    "relu": "relu",
+    "relu6": "relu6",
+    "sigmoid": "sigmoid",
+    "tanh": "tanh",
+    "softmax": "softmax",
+    "swish": "silu",
+    "silu": "silu",
+    "linear": None,
+}
 
 
 def _pair(value: Any) -> Any:
@@ -35,15 +43,19 @@ def _map(layer, cfg: dict) -> tuple[str | None, dict, str | None] | None:
     if kind == "Conv2D":
         if cfg.get("data_format", "channels_last") != "channels_last":
             return None
-        return "conv", {
-            "filters": cfg["filters"],
-            "kernel": _pair(cfg["kernel_size"]),
-            "stride": _pair(cfg["strides"]),
-            "padding": cfg["padding"] if cfg["padding"] == "same" else 0,
-            "dilation": _pair(cfg["dilation_rate"]),
-            "groups": cfg.get("groups", 1),
-            "bias": bool(cfg["use_bias"]),
-        }, cfg.get("activation")
+        return (
+            "conv",
+            {
+                "filters": cfg["filters"],
+                "kernel": _pair(cfg["kernel_size"]),
+                "stride": _pair(cfg["strides"]),
+                "padding": cfg["padding"] if cfg["padding"] == "same" else 0,
+                "dilation": _pair(cfg["dilation_rate"]),
+                "groups": cfg.get("groups", 1),
+                "bias": bool(cfg["use_bias"]),
+            },
+            cfg.get("activation"),
+        )
     if kind == "BatchNormalization":
         axis = cfg.get("axis")
         axis = axis[0] if isinstance(axis, (list, tuple)) and len(axis) == 1 else axis
@@ -147,7 +159,9 @@ def trace(model, name: str, input_size: tuple[int, int] | None = None) -> FlatGr
                     if mapped[0] == "avgpool":
                         extra["count_include_pad"] = True
                 else:
-                    flat.problems.append(f"{s}: ZeroPadding2D feeds {layer.name} ({kind}), which cannot take its padding")
+                    flat.problems.append(
+                        f"{s}: ZeroPadding2D feeds {layer.name} ({kind}), which cannot take its padding"
+                    )
             else:
                 inputs.append(alias.get(s, "?"))
         if mapped is None:
@@ -173,7 +187,9 @@ def trace(model, name: str, input_size: tuple[int, int] | None = None) -> FlatGr
                 flat.problems.append(f"{layer.name}: activation {act_name!r} has no archspec op")
             else:
                 act_id = f"{layer.name}/{act_name}"
-                flat.nodes.append(FNode(act_id, _ACT[act_name], {}, [layer.name], None, "", f"activation {act_name}", None, out_shape))
+                flat.nodes.append(
+                    FNode(act_id, _ACT[act_name], {}, [layer.name], None, "", f"activation {act_name}", None, out_shape)
+                )
                 alias[layer.name] = act_id
                 flat.fused[layer.name] = act_id  # type: ignore[attr-defined]
     out = model.outputs[0]._keras_history[0].name
@@ -192,7 +208,6 @@ def _scopes(flat: FlatGraph) -> None:
     order = {n.id: i for i, n in enumerate(flat.nodes)}
     by_id = flat.by_id()
     users = flat.users()
-    names = [n.path for n in flat.nodes if n.path]
     for merge in [n for n in flat.nodes if n.op in ("add", "concat") and len(n.inputs) >= 2]:
         prefix = merge.path.rsplit("_", 1)[0] if "_" in merge.path else ""
         named = [n for n in flat.nodes if n.path and n.path.startswith(prefix + "_")]

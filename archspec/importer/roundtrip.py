@@ -114,14 +114,31 @@ def torch_roundtrip(original, network: Network, flat: FlatGraph, rec: Recovered,
         return captured
 
     net_node = network.node
-    ours = run(regen, {nid: (net_node(nid).block_id if k == "block" else net_node(nid).torch_path) for nid, k, _ in points if k != "output"})
+    ours = run(
+        regen,
+        {
+            nid: (net_node(nid).block_id if k == "block" else net_node(nid).torch_path)
+            for nid, k, _ in points
+            if k != "output"
+        },
+    )
     theirs = run(original, {nid: name for nid, k, name in points if k != "output"})
     depth = depths(network)
     diffs = []
     for nid, kind, name in points:
         key = "@out" if kind == "output" else nid
         diffs.append(
-            _diff(net_node(nid), kind, name or "output", ours.get(key), theirs.get(key), depth[nid], DEFAULT_ATOL, DEFAULT_RTOL, True)
+            _diff(
+                net_node(nid),
+                kind,
+                name or "output",
+                ours.get(key),
+                theirs.get(key),
+                depth[nid],
+                DEFAULT_ATOL,
+                DEFAULT_RTOL,
+                True,
+            )
         )
     timings["run_and_compare"] = time.perf_counter() - mark
     return result_of(
@@ -165,15 +182,14 @@ def keras_roundtrip(original, network: Network, flat: FlatGraph, rec: Recovered,
             n = by_keras[rec.node_paths[fused[name]][1]]
         moved.append((n, k, name))
     points = moved
-    probe_ours = keras.Model(regen.inputs, [regen.output if k == "output" else regen.get_layer(network.node(n).keras_name).output for n, k, _ in points])
-    last = {}
-    for fid, node in by_id.items():
-        if node.path:
-            last[node.path] = fid  # the last node of a layer's expansion (conv, then its activation)
-    names = []
-    for n, k, name in points:
-        names.append(name)
-    probe_theirs = keras.Model(original.inputs, [original.output if k == "output" else original.get_layer(name).output for n, k, name in points])
+    probe_ours = keras.Model(
+        regen.inputs,
+        [regen.output if k == "output" else regen.get_layer(network.node(n).keras_name).output for n, k, _ in points],
+    )
+    probe_theirs = keras.Model(
+        original.inputs,
+        [original.output if k == "output" else original.get_layer(name).output for n, k, name in points],
+    )
     ours = probe_ours(x, training=False)
     theirs = probe_theirs(x, training=False)
     depth = depths(network)

@@ -204,8 +204,11 @@ def import_model(
         spec["vars"] = {"num_classes": linears[-1]["units"]}
         linears[-1]["units"] = "num_classes"
     spec.update(rec.spec)
-    header = [f"Imported by `archspec import {target or name}`: names are the original's "
-              + ("module paths" if framework == "torch" else "layer names") + "."]
+    header = [
+        f"Imported by `archspec import {target or name}`: names are the original's "
+        + ("module paths" if framework == "torch" else "layer names")
+        + "."
+    ]
     if rec.renames:
         header.append("Blocks the spec language cannot name as the original does (not items of a Sequential):")
         header.extend(f"  {old} -> {new}" for old, new in list(rec.renames.items()))

@@ -258,7 +258,11 @@ class Recover:
             if len(set(ext)) != 1:
                 raise StructureError(f"block {inst.path} reads {len(set(ext))} tensors from outside; blocks take one")
             inst.input = ext[0]
-            outs = [n.id for n in inst.nodes if any(u not in ids for u in self.users.get(n.id, [])) or n.id == self.flat.output]
+            outs = [
+                n.id
+                for n in inst.nodes
+                if any(u not in ids for u in self.users.get(n.id, [])) or n.id == self.flat.output
+            ]
             if len(outs) != 1:
                 raise StructureError(f"block {inst.path} gives {len(outs)} tensors to later layers; blocks give one")
             inst.output = outs[0]
@@ -535,7 +539,7 @@ class Recover:
                 else:
                     runs[-1].append(inst)
             names = [f"layer{i + 1}" for i in range(len(runs))]
-        for s, (run, sname) in enumerate(zip(runs, names)):
+        for run, sname in zip(runs, names):
             for b, inst in enumerate(run):
                 inst.spec_id = f"{sname}.{b}"
                 if inst.spec_id != inst.path and self.framework == "torch":
@@ -545,9 +549,7 @@ class Recover:
             for b, inst in enumerate(run):
                 if self.framework == "keras":
                     pattern = keras_patterns[s]
-                    inst.keras_prefix = (
-                        _fill(pattern, s + 1, b + 1) if pattern else inst.spec_id.replace(".", "_")
-                    )
+                    inst.keras_prefix = _fill(pattern, s + 1, b + 1) if pattern else inst.spec_id.replace(".", "_")
                 else:
                     inst.keras_prefix = inst.spec_id.replace(".", "_")
         types = {inst.type_name for inst in instances}

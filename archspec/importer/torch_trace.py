@@ -239,7 +239,9 @@ def trace(model: nn.Module, input_shape: tuple[int, int, int], name: str) -> Fla
         with torch.no_grad():
             ShapeProp(gm).propagate(sample)
     except Exception as exc:  # noqa: BLE001
-        raise ImportFailure(f"the model does not run on a {list(input_shape)} input: {type(exc).__name__}: {exc}")
+        raise ImportFailure(
+            f"the model does not run on a {list(input_shape)} input: {type(exc).__name__}: {exc}"
+        ) from None
     modules = dict(model.named_modules())
     flat = FlatGraph("torch", name, tuple(input_shape))
     alias: dict[str, str] = {}  # fx node name -> flat node id (pass-through nodes)
