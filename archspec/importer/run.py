@@ -204,6 +204,10 @@ def import_model(
         spec["vars"] = {"num_classes": linears[-1]["units"]}
         linears[-1]["units"] = "num_classes"
     spec.update(rec.spec)
+    if not flat.problems:
+        from archspec.importer.library import use_library
+
+        spec = use_library(spec, framework, lambda s: render(s, []))
     header = [
         f"Imported by `archspec import {target or name}`: names are the original's "
         + ("module paths" if framework == "torch" else "layer names")
