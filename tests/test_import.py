@@ -153,3 +153,48 @@ def test_seed_networks_import_and_lint_with_their_known_bugs(target, transcripti
     assert {d.code for d in imported} == {d.code for d in by_hand}
     assert [d.code for d in imported].count("AS401") == [d.code for d in by_hand].count("AS401")
     assert all("(imported)" in d.span.file for d in imported)
+
+
+def _keras():
+    from archspec.crosscheck.compare import quiet_tensorflow
+
+    quiet_tensorflow()
+    return pytest.importorskip("keras")
+
+
+def test_keras_resnet50_imports_with_its_layer_names_and_round_trips():
+    keras = _keras()
+    model = keras.applications.ResNet50(weights=None, input_shape=(32, 32, 3))
+    result = import_model(model, "keras", "resnet50", input_size=None)
+    assert result.problems == []
+    assert result.check.passed, result.check.first_divergence
+    spec = result.network.spec.spec
+    assert spec.stages.keras == "conv{stage + 1}_block{block}"
+    assert spec.stages.table == [[3, 64, 1], [4, 128, 2], [6, 256, 2], [3, 512, 2]]
+    assert spec.defaults["batchnorm"] == {"eps": 1.001e-5, "momentum": 0.01}
+    # keras.applications' weighted layer names, every one
+    weighted = {layer.name for layer in model.layers if layer.weights}
+    assert weighted <= {n.keras_name for n in result.network.nodes()}
+    # the classifier's fused softmax is its own op
+    assert [layer.op for layer in spec.head] == ["global_avg_pool", "linear", "softmax"]
+
+
+def test_keras_file_target_round_trips(tmp_path, capsys):
+    keras = _keras()
+    from keras import layers
+
+    inputs = keras.Input((16, 16, 3))
+    x = layers.ZeroPadding2D(1, name="pad")(inputs)
+    x = layers.Conv2D(8, 3, strides=2, name="stem_conv", activation="relu")(x)
+    for i in range(2):
+        y = layers.Conv2D(8, 3, padding="same", name=f"b{i}_conv")(x)
+        y = layers.BatchNormalization(epsilon=1e-3, name=f"b{i}_bn")(y)
+        x = layers.Activation("relu", name=f"b{i}_out")(layers.Add(name=f"b{i}_add")([x, y]))
+    outputs = layers.Dense(5, name="fc")(layers.GlobalAveragePooling2D(name="gap")(x))
+    path = tmp_path / "small.keras"
+    keras.Model(inputs, outputs).save(path)
+    out = tmp_path / "small.yaml"
+    assert main(["import", str(path), "-o", str(out)]) == 0
+    text = out.read_text()
+    assert "keras: stem_conv" in text and "padding: 1" in text and "momentum: 0.01" in text
+    assert "PASS" in capsys.readouterr().out
