@@ -135,21 +135,26 @@ SEEDS = FIXTURES / "seeds"
 
 
 @pytest.mark.parametrize(
-    "target, transcription",
-    [("seed000_torch.py:ResNet_50", "seed000_torch.yaml"), ("seed004_keras.py:model", "seed004_keras.yaml")],
+    "target, transcription, size",
+    [
+        ("seed000_torch.py:ResNet_50", "seed000_torch.yaml", None),
+        ("seed004_keras.py:model", "seed004_keras.yaml", None),
+        ("seed003_keras.py:ResNet50", "seed003_keras.yaml", None),
+        ("seed003_keras.py:ResNet50", "seed003_keras.yaml", (256, 256)),
+    ],
 )
-def test_seed_networks_import_and_lint_with_their_known_bugs(target, transcription):
+def test_seed_networks_import_and_lint_with_their_known_bugs(target, transcription, size):
     """The seed documents' code, made runnable, imported and linted: the same rules fire as on
     the hand transcriptions (the importer may merge two block classes into one type, so a
     block-type finding can appear once instead of once per class)."""
-    if target.endswith(":model"):
-        pytest.importorskip("keras")
+    if "keras" in target:
+        _keras()
     from archspec.diagnostics import SourceCache
     from archspec.importer.command import lint_target
     from archspec.lint import lint_path
 
-    imported = lint_target(str(SEEDS / target), None, SourceCache())
-    by_hand = lint_path(SEEDS / transcription)
+    imported = lint_target(str(SEEDS / target), size, SourceCache())
+    by_hand = lint_path(SEEDS / transcription, size)
     assert {d.code for d in imported} == {d.code for d in by_hand}
     assert [d.code for d in imported].count("AS401") == [d.code for d in by_hand].count("AS401")
     assert all("(imported)" in d.span.file for d in imported)

@@ -190,8 +190,8 @@ def keras_roundtrip(original, network: Network, flat: FlatGraph, rec: Recovered,
         original.inputs,
         [original.output if k == "output" else original.get_layer(name).output for n, k, name in points],
     )
-    ours = probe_ours(x, training=False)
-    theirs = probe_theirs(x, training=False)
+    ours = probe_ours([x], training=False)
+    theirs = probe_theirs([x], training=False)
     depth = depths(network)
     diffs = []
     for (nid, kind, name), a, b in zip(points, ours, theirs):
