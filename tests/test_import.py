@@ -203,3 +203,16 @@ def test_keras_file_target_round_trips(tmp_path, capsys):
     text = out.read_text()
     assert "keras: stem_conv" in text and "padding: 1" in text and "momentum: 0.01" in text
     assert "PASS" in capsys.readouterr().out
+
+
+def test_a_catalog_name_imports_its_peer():
+    """``archspec import resnet18``: the catalog spec's peer (torchvision, an oracle only)."""
+    import types
+
+    sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations"))
+    pytest.importorskip("torchvision")
+    model, framework, name = resolve("resnet18")
+    assert (framework, name) == ("torch", "resnet18")
+    result = import_model(model, framework, name, input_size=(32, 32))
+    assert result.check.passed
+    assert result.network.spec.spec.stages.block == "basic"

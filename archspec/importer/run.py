@@ -78,6 +78,9 @@ def resolve(target: str, args: str | None = None) -> tuple[Any, str, str]:
             raise TargetError("importing a Keras model needs keras (pip install 'archspec[keras]')") from None
         model = keras.models.load_model(target, compile=False)
         return model, "keras", _snake(Path(target).stem)
+    peer = _catalog_peer(target)
+    if peer is not None:
+        return peer
     if ":" in target:
         where, _, attr = target.rpartition(":")
     elif "." in target:
@@ -124,6 +127,32 @@ def resolve(target: str, args: str | None = None) -> tuple[Any, str, str]:
     elif pos or kw:
         raise TargetError(f"{target} is already a model; --args applies to a class or factory")
     return obj, framework, _snake(attr.split(".")[-1])
+
+
+def _catalog_peer(target: str) -> tuple[Any, str, str] | None:
+    """A catalog name (``resnet50``) stands for the published model its spec names as ``peer:``
+    (``torchvision.models.resnet50``, ``timm.create_model('resnet50d')``)."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", target):
+        return None
+    from archspec.catalog import list_specs, specs_dir
+
+    if target not in list_specs():
+        return None
+    text = (specs_dir() / f"{target}.yaml").read_text(encoding="utf-8")
+    found = re.search(r"^peer:\s*\"?([^\"\n]+)\"?\s*$", text, re.M)
+    if found is None:
+        raise TargetError(f"the catalog's {target} names no published model (peer:) to import")
+    peer = found.group(1).strip()
+    timm_call = re.fullmatch(r"timm\.create_model\('([\w.]+)'\)", peer)
+    try:
+        if timm_call:
+            import timm
+
+            return timm.create_model(timm_call.group(1)), "torch", target
+        module, _, attr = peer.rpartition(".")
+        return getattr(importlib.import_module(module), attr)(), "torch", target
+    except Exception as exc:  # noqa: BLE001 - the peer's package is missing or fails: a usage problem
+        raise TargetError(f"{target}: cannot make its peer {peer}: {type(exc).__name__}: {exc}") from None
 
 
 def _show(pos, kw) -> str:
