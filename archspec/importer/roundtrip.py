@@ -50,6 +50,8 @@ def _points(network: Network, flat: FlatGraph, rec: Recovered) -> list[tuple[str
             elif fid is not None:
                 out.append((node.id, "block", by_id[fid].path or ""))
         elif node.params and fid is not None and by_id[fid].path:
+            if flat.framework == "torch" and not by_id[fid].what.startswith("nn."):
+                continue  # a functional op inside a module (timm's BatchNormAct2d): the module's output is later
             out.append((node.id, "layer", by_id[fid].path))
     return out
 

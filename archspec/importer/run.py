@@ -252,7 +252,13 @@ def import_model(
     if flat.problems or not roundtrip:
         return result
 
-    result.network, result.check = prove(text, model, flat, rec, name, out_dir)
+    from archspec.backends import BackendError
+    from archspec.diagnostics import ArchspecError
+
+    try:
+        result.network, result.check = prove(text, model, flat, rec, name, out_dir)
+    except (ArchspecError, BackendError) as exc:
+        result.problems.append(f"the recovered spec does not build: {exc}")
     return result
 
 

@@ -144,6 +144,11 @@ def _name_scope(sections: list[list[FNode]], prefix: str, framework: str, scope_
             local = _local(node, prefix, framework)
             if local is not None:
                 explicit[node.id] = local
+    weighted = {explicit[n.id] for section in sections for n in section if n.id in explicit and n.weighted}
+    for section in sections:  # a parameter-free child of a layer with weights (timm's norm1.act)
+        for n in section:
+            if n.id in explicit and not n.weighted and any(explicit[n.id].startswith(w + ".") for w in weighted):
+                del explicit[n.id]
     counts = Counter(explicit.values())
     for nid in [k for k, v in explicit.items() if counts[v] > 1]:
         del explicit[nid]  # a module called twice with weights: named once by its first call

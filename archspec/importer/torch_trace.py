@@ -286,6 +286,11 @@ def trace(model: nn.Module, input_shape: tuple[int, int, int], name: str) -> Fla
             tensors = fm[2] if fm else [a for a in node.args if isinstance(a, fx.Node)]
             path = None
             scope = scope_paths[-1] if scope_paths else ""
+            norm = _functional_batchnorm(node, modules)
+            if norm is not None:  # F.batch_norm on a module's own statistics (timm's BatchNormAct2d)
+                path, mapped, tensors = norm[0], norm[1], [node.args[0]]
+                scope = path.rpartition(".")[0]
+                calls[path] = calls.get(path, 0) + 1
         what = _what(node, modules)
         inputs = [alias[t.name] for t in tensors if t.name in alias]
         fnode = FNode(
@@ -299,6 +304,8 @@ def trace(model: nn.Module, input_shape: tuple[int, int, int], name: str) -> Fla
             source=source,
             shape=shape[1:],
         )
+        if path is not None and node.op != "call_module":
+            fnode.weighted = True
         if node.op == "call_module":
             fnode.weighted = any(True for _ in modules[node.target].parameters(recurse=False)) or any(
                 True for _ in modules[node.target].buffers(recurse=False)
@@ -317,6 +324,21 @@ def trace(model: nn.Module, input_shape: tuple[int, int, int], name: str) -> Fla
         if n.path is not None:
             n.calls = calls.get(n.path, 1)
     return flat
+
+
+def _functional_batchnorm(node: fx.Node, modules: dict[str, nn.Module]):
+    """(module path, (op, attrs)) for ``F.batch_norm(x, self.running_mean, ...)`` inside a
+    BatchNorm2d subclass, read from the module itself; None otherwise."""
+    if node.op != "call_function" or node.target is not F.batch_norm or len(node.args) < 2:
+        return None
+    stat = node.args[1]
+    if not isinstance(stat, fx.Node) or stat.op != "get_attr":
+        return None
+    path = str(stat.target).rpartition(".")[0]
+    module = modules.get(path)
+    if not isinstance(module, nn.BatchNorm2d) or module.momentum is None or not module.affine:
+        return None
+    return path, ("batchnorm", {"eps": float(module.eps), "momentum": float(module.momentum)})
 
 
 def _why(module: nn.Module) -> str:
