@@ -539,6 +539,10 @@ def build_parser() -> argparse.ArgumentParser:
     lint_arguments(p, size_arg)
     p.set_defaults(func=cmd_lint)
 
+    from archspec.importer.command import register as register_import
+
+    register_import(sub, size_arg)
+
     p = sub.add_parser("summary", help="per-layer table: output shape, parameters, mult-adds")
     p.add_argument("specs", nargs="+", metavar="SPEC")
     p.add_argument("--format", choices=["text", "json"], default="text")
