@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from archspec.backends import keras_backend, torch_backend
-from archspec.lint.rules_schema import CODE_RESERVED
+from archspec.lint.rules_names import CODE_RESERVED
 
 
 def test_backend_reserved_names_are_known_to_lint():

@@ -406,7 +406,15 @@ class Builder:
             )
             raise _Abort
         for plan in plans:
-            info = StageInfo(plan["index"], plan["torch"], plan["keras"], [], self.spans.value(plan["path"]))
+            info = StageInfo(
+                plan["index"],
+                plan["torch"],
+                plan["keras"],
+                [],
+                self.spans.value(plan["path"]),
+                plan["name_path"],
+                plan["keras_path"],
+            )
             self.net.stages.append(info)
             for entry in plan["blocks"]:
                 current = self._block(entry, plan, info, current)
@@ -468,6 +476,7 @@ class Builder:
                 {
                     "index": stage,
                     "torch": self._stage_name(table.name, stage, ("stages", "name")),
+                    "name_path": ("stages", "name"),
                     "keras": table.keras,
                     "keras_path": ("stages", "keras"),
                     "path": rpath,
@@ -540,6 +549,7 @@ class Builder:
                 {
                     "index": index,
                     "torch": self._stage_name(stage.name or "layer{stage}", index, spath + ("name",)),
+                    "name_path": spath + ("name",) if stage.name else spath,
                     "keras": stage.keras,
                     "keras_path": spath + ("keras",),
                     "path": spath,

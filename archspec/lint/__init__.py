@@ -11,7 +11,13 @@ import re
 
 from archspec.diagnostics import ArchspecError, Diagnostic
 from archspec.ir.graph import Network
-from archspec.lint import rules_portability, rules_schema, rules_shapes, rules_topology  # noqa: F401  (register)
+from archspec.lint import (  # noqa: F401  (register)
+    rules_names,
+    rules_portability,
+    rules_schema,
+    rules_shapes,
+    rules_topology,
+)
 from archspec.lint.registry import RULES, Rule
 
 __all__ = ["RULES", "Rule", "lint_network", "lint_path"]
