@@ -232,13 +232,12 @@ def invalid_identifier(network: Network) -> Iterator[Diagnostic]:
             problem = problem or "is also the network's name (both are Keras functions)"
         if problem:
             yield me.diagnostic(f"block type name {type_name!r} {problem}", spans.key(prefix), "rename the block type")
-            continue
         cls = definition.class_name or class_name(type_name)
         where = prefix + ("class_name",) if definition.class_name else prefix
         problem = _class_problem(cls, "" if definition.class_name else "its PyTorch class")
         if not problem and type_name in used_types and cls in classes:
             problem = f"gives the PyTorch class {cls!r}, the class of {classes[cls]}"
-        if problem:
+        if problem and (definition.class_name or not _bad_global(type_name)):
             what = (
                 f"class name {cls!r} of block type {type_name!r}"
                 if definition.class_name
@@ -261,9 +260,78 @@ def invalid_identifier(network: Network) -> Iterator[Diagnostic]:
         for path, layer in _layers(definition):
             if layer.name:
                 yield from _layer_name(me, layer.name, spans.value(prefix + path + ("name",)))
+        yield from _module_tree(definition, prefix, spans)
 
     yield from _model_attributes(me, network)
     yield from _keras_patterns(me, network)
+
+
+_INLINE_OPS = frozenset({"add", "multiply", "concat"})
+
+
+def _module_tree(definition: M.BlockDef, prefix: tuple, spans) -> Iterator[Diagnostic]:
+    """AS107 for what the IR cannot see, as one instance builds one shortcut case only: in the
+    block's class every module path holds one layer (or consecutive alternatives of one name),
+    and every top-level attribute is built in one place (the body, or one shortcut case)."""
+    dup = RULES["AS107"]
+    units: list[tuple[str, object, tuple]] = []  # module path, placement, spec path
+
+    def add(layers: list[M.Layer], section: tuple, used: set[str], placement: object) -> None:
+        last = None
+        for i, layer in enumerate(layers):
+            name = layer.name or auto_name(layer.op, used)
+            used.add(name)
+            if layer.when is False:
+                continue
+            owns = layer.name or layer.when is not None or layer.op in TENSOR_OPS or "padding" in layer.attrs
+            alternative = last is not None and layer.name is not None and last == name
+            last = name
+            if owns and layer.op not in _INLINE_OPS and not alternative:
+                units.append((name, placement, section + (i,)))
+
+    used = {"input"}
+    add(definition.body, ("body",), used, "body")
+    body_names = set(used)
+    case_names: set[str] = set()
+    if definition.merge is not None:
+        active = 0
+        for c, case in enumerate(definition.shortcut):
+            if case.when is False:
+                continue
+            names = set(body_names)
+            always = case.when is None or case.when is True
+            add(case.layers, ("shortcut", c, "layers"), names, "body" if always and not active else c)
+            active += 1
+            case_names |= names
+            if case.when is None or case.when is True:
+                break
+    used = body_names | case_names
+    if definition.merge is not None:
+        used.add(definition.merge.name or auto_name(definition.merge.op, used))
+    add(definition.post, ("post",), used, "body")
+
+    paths: dict[tuple[str, ...], tuple] = {}
+    tops: dict[str, object] = {}
+    for name, placement, path in units:
+        parts = tuple(name.split("."))
+        clash = next((p for p in paths if p == parts or p[: len(parts)] == parts or parts[: len(p)] == p), None)
+        where = spans.value(prefix + path + ("name",))
+        if clash is not None:
+            yield dup.diagnostic(
+                f"module path {name!r} is used by two layers of the block (or as a layer and a group)",
+                where,
+                "give each layer its own name",
+            )
+            continue
+        if tops.setdefault(parts[0], placement) != placement:
+            yield dup.diagnostic(
+                f"module path {name!r}: {parts[0]!r} also holds layers built elsewhere in the block "
+                "(the body or another shortcut case)",
+                where,
+                "give the layers of each shortcut case their own names",
+            )
+            continue
+        paths[parts] = path
 
 
 def _class_problem(name: str, what: str) -> str | None:

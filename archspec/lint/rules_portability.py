@@ -111,3 +111,43 @@ def flatten_layout(network: Network) -> Iterator[Diagnostic]:
                     node.span,
                     "pool globally first, or keep archspec's layout-preserving flatten",
                 )
+
+
+@rule(
+    "AS404",
+    "avgpool-uneven-exclude-pad",
+    Severity.ERROR,
+    "average pooling that excludes an asymmetric (or wider than half the window) padding",
+)
+def avgpool_uneven_exclude_pad(network: Network) -> Iterator[Diagnostic]:
+    """
+    What it does: reports an average pooling with `count_include_pad: false` whose fixed padding
+    is asymmetric (`[[0, 1], [0, 1]]`, or `same` at stride 1 with an even kernel) or wider than
+    half the window.
+
+    Why is this bad: PyTorch's `AvgPool2d` excludes only its own symmetric padding (up to half
+    the window) from the averages; an asymmetric box must be padded before the pool, and the
+    pool then counts those zeros.  The PyTorch backend has no exact form for it, so such a
+    spec would not build.  (`same` at a stride above 1 is computed at run time, exactly.)
+
+    Example: `- {op: avgpool, kernel: 3, stride: 2, padding: [[0, 1], [0, 1]], count_include_pad: false}`
+
+    Use instead: symmetric padding (`padding: 1`), `count_include_pad: true`, or `same` with a
+    stride above 1.
+    """
+    me = RULES["AS404"]
+    for node in network.ops():
+        attrs = node.attrs
+        if node.op != "avgpool" or attrs is None or attrs.count_include_pad or not node.pads or not any(node.pads):
+            continue
+        if attrs.padding == "same" and any(s > 1 and k > 1 for k, s in zip(attrs.kernel, attrs.strides, strict=True)):
+            continue  # computed at run time (AvgPool2dSame), exact
+        t, b, left, right = node.pads
+        kh, kw = attrs.kernel
+        if t != b or left != right or max(t, b) > kh // 2 or max(left, right) > kw // 2:
+            yield me.diagnostic(
+                f"avgpool {node.torch_path} excludes the padding (count_include_pad: false) but pads "
+                f"top/bottom {t}/{b}, left/right {left}/{right}: PyTorch has no exact form for this",
+                node.span,
+                "pad symmetrically, at most half the window, or count the padding",
+            )

@@ -117,7 +117,9 @@ def bad_reference() -> None:
 @rule("AS107", "duplicate-name", _E, "two layers with the same module path or Keras name", reported_by="loader")
 def duplicate_name() -> None:
     """
-    What it does: reports a module path (state-dict prefix) or Keras layer name used twice.
+    What it does: reports a module path (state-dict prefix) or Keras layer name used twice,
+    including in a block type's generated class: one module path (or its top-level group) for
+    layers of two shortcut cases, or for layers of the body and of a shortcut case.
 
     Why is this bad: both frameworks require unique names; a checkpoint would load into the
     wrong layer, or not at all.
