@@ -5,11 +5,20 @@ build in both backends, import from a file, construct, run, and agree numericall
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import importlib.util
+import io
+import json
 import keyword
+import tempfile
 import textwrap
+from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import budget
 
 pytest.importorskip("torch")
 pytest.importorskip("keras")
@@ -18,11 +27,12 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import archspec  # noqa: E402
-from archspec.backends import reserved_names, reserved_names_gen  # noqa: E402
+from archspec.backends import get_backend, reserved_names, reserved_names_gen  # noqa: E402
 from archspec.backends.keras_backend import model_function_name  # noqa: E402
 from archspec.backends.torch_backend import model_class_name  # noqa: E402
 from archspec.cli import main  # noqa: E402
 from archspec.lint import lint_path  # noqa: E402
+from archspec.lint.rules_names import CODE_RESERVED, INFERENCE_RESERVED, MODULE_GLOBALS  # noqa: E402
 
 HEAD = """\
 archspec: 1
@@ -218,3 +228,72 @@ def test_the_generator_writes_what_is_committed_for_the_pinned_torch():
     text = reserved_names_gen.render(reserved_names_gen.collect(), reserved_names_gen.versions())
     committed = reserved_names_gen.TARGET.read_text(encoding="utf-8")
     assert committed.split('"""', 2)[2] == text.split('"""', 2)[2]  # the header names the versions
+
+
+# --------------------------------------------------------------------------------------------
+# names drawn from every namespace that can collide: the invariant, for names
+
+_POOL = sorted(
+    set(keyword.kwlist)
+    | set(keyword.softkwlist)
+    | {n for n in dir(builtins) if not n.startswith("__")}
+    | set(reserved_names.TORCH_MODULE_ATTRS)
+    | set(CODE_RESERVED)
+    | set(MODULE_GLOBALS)
+    | set(INFERENCE_RESERVED)
+    | {"conv2d_same", "max_pool2d_same", "avg_pool2d_same", "fold_batchnorm", "net", "Net", "blk", "Blk"}
+    | {"width", "trunk", "feat", "layer1", "conv1", "fc", "avgpool", "gate", "proj", "a", "b2", "se"}
+)
+_NAMES = st.sampled_from(_POOL)
+_SLOTS = ("network", "block", "class_name", "var", "param", "let", "stage", "stem", "layer", "head")
+
+
+def _named_spec(names: dict[str, str]) -> str:
+    def q(key: str) -> str:
+        return json.dumps(names[key])
+
+    class_line = f"    class_name: {q('class_name')}\n" if names["class_name"] != "-" else ""
+    return (
+        f"archspec: 1\nname: {q('network')}\ninput: {{channels: 3, size: [9, 9]}}\n"
+        f"vars: {{{q('var')}: 4}}\n"
+        f"blocks:\n  {q('block')}:\n{class_line}"
+        f"    params: {{{q('param')}: null}}\n"
+        f"    let: {{{q('let')}: {names['param']} * 1}}\n"
+        "    body:\n"
+        f"      - {{op: conv, name: {q('layer')}, filters: {names['let']}, kernel: 3, padding: 1}}\n"
+        "      - {op: relu}\n"
+        "    merge: null\n"
+        f"stem:\n  - {{op: conv, name: {q('stem')}, filters: {names['var']}, kernel: 3, padding: 1}}\n"
+        f"stages:\n  - {{name: {q('stage')}, block: {q('block')}, depth: 1, args: {{{q('param')}: 4}}}}\n"
+        f"head:\n  - {{op: global_avg_pool, name: {q('head')}}}\n"
+    )
+
+
+@settings(max_examples=budget(ci=300, dev=40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.fixed_dictionaries({slot: _NAMES for slot in _SLOTS}), st.booleans())
+def test_names_lint_clean_implies_both_backends_build_and_construct(names, explicit_class):
+    if not explicit_class:
+        names["class_name"] = "-"
+    with tempfile.TemporaryDirectory(prefix="archspec-names-") as tmp:
+        _check_names(Path(tmp), names)
+
+
+def _check_names(directory: Path, names: dict[str, str]) -> None:
+    spec = directory / "spec.yaml"
+    spec.write_text(_named_spec(names), encoding="utf-8")
+    errors = [d for d in lint_path(spec) if d.is_error]
+    if errors:
+        for backend in ("torch", "keras"):
+            with contextlib.redirect_stderr(io.StringIO()):
+                assert main(["build", str(spec), "--backend", backend, "-o", str(directory / backend)]) == 1
+        return
+    net = archspec.load(spec)
+    c, h, w = net.input_shape
+    for backend in ("torch", "keras"):
+        module = get_backend(backend)
+        model = module.instantiate(module.emit(net), net)  # a BackendError or any exception fails
+        if backend == "torch":
+            with torch.no_grad():
+                assert tuple(model(torch.zeros(1, c, h, w)).shape[1:]) == net.output_shape
+        else:
+            assert tuple(np.asarray(model(np.zeros((1, h, w, c), "float32"))).shape[1:]) == net.output_shape

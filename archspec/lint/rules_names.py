@@ -248,8 +248,16 @@ def invalid_identifier(network: Network) -> Iterator[Diagnostic]:
             classes[cls] = f"block type {type_name!r}"
         for kind, names in (("parameter", definition.params), ("derived value", definition.let)):
             for key in names:
-                problem = _bad_local(key) or (
-                    "is the name of a block type or of the network (a Keras function)" if key in functions else None
+                problem = (
+                    _bad_local(key)
+                    or (
+                        "is the name of a block type or of the network (a Keras function)" if key in functions else None
+                    )
+                    or (
+                        "is also a parameter of the block"
+                        if kind == "derived value" and key in definition.params
+                        else None
+                    )
                 )
                 if problem:
                     yield me.diagnostic(
@@ -347,6 +355,11 @@ def _class_problem(name: str, what: str) -> str | None:
 
 
 def _layer_name(me, name: str, span) -> Iterator[Diagnostic]:
+    if name == "input":
+        yield me.diagnostic(
+            "layer name 'input' is the name of the scope's input (in inputs: and from:)", span, "rename the layer"
+        )
+        return
     for part in name.split("."):
         if part.isdigit():
             continue
@@ -410,6 +423,13 @@ def _model_attributes(me, network: Network) -> Iterator[Diagnostic]:
 
 
 def _keras_patterns(me, network: Network) -> Iterator[Diagnostic]:
+    for node in network.ops():
+        if node.keras_name == "input":
+            yield me.diagnostic(
+                "Keras layer name 'input' is the name of the model's input layer",
+                network.spec.spans.value(node.spec_path + ("keras",)),
+                "give the layer another keras: name",
+            )
     reported: set[int] = set()
     for block in network.blocks:
         bad = sorted({c for c in block.keras_name if c in KERAS_NAME_FORBIDDEN or not c.isprintable()})
