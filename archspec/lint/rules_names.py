@@ -272,6 +272,32 @@ def invalid_identifier(network: Network) -> Iterator[Diagnostic]:
 
     yield from _model_attributes(me, network)
     yield from _keras_patterns(me, network)
+    yield from _instance_names(me, network)
+
+
+def _instance_names(me, network: Network) -> Iterator[Diagnostic]:
+    """A block type's function (Keras) and class (PyTorch) name each layer once for all the
+    block's instances: an unnamed layer whose automatic name depends on which conditional
+    layers exist (``add`` in one block, ``add2`` in another) cannot be written so."""
+    seen: dict[tuple, tuple[str, str]] = {}
+    reported: set[tuple] = set()
+    for block in network.blocks:
+        start = len(block.keras_name) + 1 if block.keras_name else 0
+        for node_id in block.nodes:
+            node = network.node(node_id)
+            key = (block.block_type, node.spec_path)
+            names = (node.keras_name[start:], node.local_name if node.tensors() else "")
+            first = seen.setdefault(key, names)
+            if first != names and key not in reported:
+                reported.add(key)
+                which = "Keras name" if first[0] != names[0] else "module path"
+                a, b = (first[0], names[0]) if first[0] != names[0] else (first[1], names[1])
+                yield me.diagnostic(
+                    f"layer {node.op} of block type {block.block_type!r} gets the {which} {a!r} in one "
+                    f"block and {b!r} in another (its automatic name depends on conditional layers)",
+                    node.span,
+                    "give the layer a name (and a keras: name)",
+                )
 
 
 _INLINE_OPS = frozenset({"add", "multiply", "concat"})
@@ -284,17 +310,43 @@ def _module_tree(definition: M.BlockDef, prefix: tuple, spans) -> Iterator[Diagn
     dup = RULES["AS107"]
     units: list[tuple[str, object, tuple]] = []  # module path, placement, spec path
 
+    problems: list[Diagnostic] = []
+
     def add(layers: list[M.Layer], section: tuple, used: set[str], placement: object) -> None:
-        last = None
+        runs: list[list[tuple[int, M.Layer, str]]] = []  # consecutive layers of one name: alternatives
         for i, layer in enumerate(layers):
             name = layer.name or auto_name(layer.op, used)
             used.add(name)
             if layer.when is False:
                 continue
-            owns = layer.name or layer.when is not None or layer.op in TENSOR_OPS or "padding" in layer.attrs
-            alternative = last is not None and layer.name is not None and last == name
-            last = name
-            if owns and layer.op not in _INLINE_OPS and not alternative:
+            if runs and layer.name is not None and runs[-1][-1][2] == name and runs[-1][-1][1].name is not None:
+                runs[-1].append((i, layer, name))
+            else:
+                runs.append([(i, layer, name)])
+        for run in runs:
+            i, layer, name = run[0]
+            if len(run) > 1:
+                where = spans.value(prefix + section + (run[1][0], "name"))
+                if any(other.op in _INLINE_OPS for _, other, _ in run):
+                    problems.append(
+                        dup.diagnostic(
+                            f"module path {name!r}: a merge ({', '.join(sorted({o.op for _, o, _ in run}))}) "
+                            "cannot be one of several alternatives under one name",
+                            where,
+                            "give the merge its own name",
+                        )
+                    )
+                    continue
+                if any(other.inputs != layer.inputs for _, other, _ in run):
+                    problems.append(
+                        dup.diagnostic(
+                            f"module path {name!r}: the alternatives under this name read different inputs",
+                            where,
+                            "give them the same inputs:, or distinct names",
+                        )
+                    )
+            owns = any(o.name or o.when is not None or o.op in TENSOR_OPS or "padding" in o.attrs for _, o, _ in run)
+            if owns and layer.op not in _INLINE_OPS:
                 units.append((name, placement, section + (i,)))
 
     used = {"input"}
@@ -318,6 +370,7 @@ def _module_tree(definition: M.BlockDef, prefix: tuple, spans) -> Iterator[Diagn
         used.add(definition.merge.name or auto_name(definition.merge.op, used))
     add(definition.post, ("post",), used, "body")
 
+    yield from problems
     paths: dict[tuple[str, ...], tuple] = {}
     tops: dict[str, object] = {}
     for name, placement, path in units:
