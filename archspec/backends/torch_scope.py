@@ -113,6 +113,7 @@ class Case:
     cond: Cond | None
     origin: str
     units: list[Unit]
+    marker: str | None = None  # an attribute set only when this case is built (see mark_cases)
 
 
 # abstract forward statements -----------------------------------------------------------------
@@ -456,6 +457,17 @@ def place_modules(units: list[Unit], where: str) -> list[TopAttr]:
     return ordered
 
 
+def mark_cases(cases: list[Case], attrs: list[TopAttr]) -> None:
+    """``forward`` tells which shortcut case an instance built by testing a module of that case;
+    a case whose modules all hang on further ``when:`` conditions gets a marker attribute
+    instead (``self.shortcut_case1 = True``, set by its branch of ``__init__``)."""
+    taken = {a.name for a in attrs}
+    for index, case in enumerate(cases):
+        if case.units and not any(u.owns and not u.conditional for u in case.units):
+            case.marker = _fresh(f"shortcut_case{index + 1}", taken)
+            attrs.append(TopAttr(case.marker, "True", index, None))
+
+
 def _shareable_owner(unit: Unit) -> bool:
     """A module named after its op (torchvision's ``self.relu``), always built, parameterless and
     top-level: unnamed layers of the same kind may share it."""
@@ -634,13 +646,13 @@ def render_forward(stmts: list, flow: Flow, groups: dict[str, Any], conditional_
         elif isinstance(stmt, Cases):
             branches = []
             for case, body in stmt.branches:
-                first = next((u for u in case.units if u.owns), None)
+                first = next((u.top for u in case.units if u.owns and not u.conditional), case.marker)
                 if case.cond is None and not stmt.identity:
                     keyword, test = "else", ""
                 else:
                     if first is None:
                         raise BackendError(f"{flow.where}: a conditional shortcut case needs a layer with a module")
-                    keyword, test = ("if" if not branches else "elif"), f"self.{first.top} is not None"
+                    keyword, test = ("if" if not branches else "elif"), f"self.{first} is not None"
                 branches.append(Branch(keyword, test, render_forward(body, flow, groups, conditional_tops)))
             out.append(Stmt(branches=branches))
         elif isinstance(stmt, Return):
