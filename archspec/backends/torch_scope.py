@@ -462,8 +462,10 @@ def mark_cases(cases: list[Case], attrs: list[TopAttr]) -> None:
     a case whose modules all hang on further ``when:`` conditions gets a marker attribute
     instead (``self.shortcut_case1 = True``, set by its branch of ``__init__``)."""
     taken = {a.name for a in attrs}
+    identity = any(not c.units for c in cases)
     for index, case in enumerate(cases):
-        if case.units and not any(u.owns and not u.conditional for u in case.units):
+        tested = case.cond is not None or identity
+        if tested and case.units and not any(u.owns and not u.conditional for u in case.units):
             case.marker = _fresh(f"shortcut_case{index + 1}", taken)
             attrs.append(TopAttr(case.marker, "True", index, None))
 

@@ -275,26 +275,69 @@ def invalid_identifier(network: Network) -> Iterator[Diagnostic]:
     yield from _instance_names(me, network)
 
 
+def _class_layer_names(definition: M.BlockDef, prefix: tuple) -> dict[tuple, str]:
+    """The module path the PyTorch class gives each layer of a block definition: automatic names
+    count every layer of the definition, whatever its condition."""
+    out: dict[tuple, str] = {}
+
+    def name(layers: list[M.Layer], section: tuple, used: set[str]) -> None:
+        for i, layer in enumerate(layers):
+            out[prefix + section + (i,)] = layer.name or auto_name(layer.op, used)
+            used.add(out[prefix + section + (i,)])
+
+    used = {"input"}
+    name(definition.body, ("body",), used)
+    body = set(used)
+    cases: set[str] = set()
+    if definition.merge is not None:
+        for c, case in enumerate(definition.shortcut):
+            names = set(body)
+            name(case.layers, ("shortcut", c, "layers"), names)
+            cases |= names
+    used = body | cases
+    if definition.merge is not None:
+        out[prefix + ("merge",)] = definition.merge.name or auto_name(definition.merge.op, used)
+        used.add(out[prefix + ("merge",)])
+    name(definition.post, ("post",), used)
+    return out
+
+
 def _instance_names(me, network: Network) -> Iterator[Diagnostic]:
     """A block type's function (Keras) and class (PyTorch) name each layer once for all the
     block's instances: an unnamed layer whose automatic name depends on which conditional
     layers exist (``add`` in one block, ``add2`` in another) cannot be written so."""
-    seen: dict[tuple, tuple[str, str]] = {}
+    parts: dict[tuple, str] = {}  # (block type, spec path) -> the Keras name part of its first instance
     reported: set[tuple] = set()
+    class_names: dict[str, dict[tuple, str]] = {}
+    node_of = network.node
     for block in network.blocks:
+        block_type = block.block_type
+        expected = class_names.get(block_type)
+        if expected is None:
+            resolved = network.spec.block(block_type)
+            expected = class_names[block_type] = _class_layer_names(resolved.definition, resolved.prefix)
         start = len(block.keras_name) + 1 if block.keras_name else 0
         for node_id in block.nodes:
-            node = network.node(node_id)
-            key = (block.block_type, node.spec_path)
-            names = (node.keras_name[start:], node.local_name if node.tensors() else "")
-            first = seen.setdefault(key, names)
-            if first != names and key not in reported:
-                reported.add(key)
-                which = "Keras name" if first[0] != names[0] else "module path"
-                a, b = (first[0], names[0]) if first[0] != names[0] else (first[1], names[1])
+            node = node_of(node_id)
+            path = node.spec_path
+            if node.op in TENSOR_OPS and expected.get(path, node.local_name) != node.local_name:
+                key = (block_type, path, "torch")
+                if key not in reported:
+                    reported.add(key)
+                    yield me.diagnostic(
+                        f"layer {node.op} of block type {block_type!r} is {node.local_name!r} in block "
+                        f"{block.id} but {expected[path]!r} in the block's class (its automatic name depends "
+                        "on conditional layers)",
+                        node.span,
+                        "give the layer a name",
+                    )
+            part = node.keras_name[start:]
+            first = parts.setdefault((block_type, path), part)
+            if first != part and (block_type, path) not in reported:
+                reported.add((block_type, path))
                 yield me.diagnostic(
-                    f"layer {node.op} of block type {block.block_type!r} gets the {which} {a!r} in one "
-                    f"block and {b!r} in another (its automatic name depends on conditional layers)",
+                    f"layer {node.op} of block type {block_type!r} gets the Keras name {first!r} in one "
+                    f"block and {part!r} in another (its automatic name depends on conditional layers)",
                     node.span,
                     "give the layer a name (and a keras: name)",
                 )
