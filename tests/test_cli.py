@@ -59,8 +59,12 @@ def test_lint_json_format_and_strict(capsys):
     assert main(["lint", seed, "--format", "json"]) == 0  # warnings only
     data = json.loads(capsys.readouterr().out)
     assert data and all(
-        set(d) == {"code", "name", "severity", "message", "file", "line", "column", "hint"} for d in data
+        set(d) == {"code", "name", "severity", "message", "file", "line", "column", "hint", "url", "fix"} for d in data
     )
+    # AS204's width typo carries its edit; every finding links to its rule's documentation
+    typo = next(d for d in data if d["code"] == "AS204")
+    assert typo["fix"]["edits"][0]["original"] == "265" and typo["fix"]["edits"][0]["replacement"] == "256"
+    assert typo["url"].endswith("docs/rules.md#as204-suspicious-width")
     assert main(["lint", seed, "--strict"]) == 1
     capsys.readouterr()
 
@@ -70,8 +74,10 @@ def test_lint_errors_exit_1_and_render_like_rustc():
     assert result.returncode == 1
     out = result.stdout
     assert "error[AS201]: add layer2.0.add: cannot add shapes" in out
-    assert "--> tests/fixtures/rules/AS201_shape_mismatch.yaml:18:7" in out
-    assert "18 |     - [1, 32, 2]" in out and "^ shape-mismatch" in out and "= hint:" in out
+    # the block definition lacks the projection: the finding is at its merge, the instance in a note
+    assert "--> tests/fixtures/rules/AS201_shape_mismatch.yaml:11:12" in out
+    assert "11 |     merge: {op: add}  # expect: AS201" in out and "^ shape-mismatch" in out and "= hint:" in out
+    assert "from tests/fixtures/rules/AS201_shape_mismatch.yaml:18:7" in out
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,8 @@ def same_padding_stride(network: Network) -> Iterator[Diagnostic]:
     Why is this bad: TensorFlow's `same` pads asymmetrically at stride 2 (the extra row and
     column go bottom and right) and the amount depends on the input size; PyTorch's
     `padding=` pads symmetrically.  archspec emits the exact TensorFlow rule in both backends,
-    but a hand port (seed 002's stem: a 7x7/2 conv and a 3x3/2 pool with `padding='same'`)
+    but a hand port (a TensorFlow ResNet-50 whose stem is a 7x7/2 conv and a 3x3/2 pool with
+    `padding='same'`)
     usually gets it wrong, and pretrained weights from one framework then misalign.
 
     Example: `- {op: conv, filters: 64, kernel: 7, stride: 2, padding: same}`
@@ -114,7 +115,7 @@ def flatten_layout(network: Network) -> Iterator[Diagnostic]:
 
 
 @rule(
-    "AS404",
+    "AS405",
     "avgpool-uneven-exclude-pad",
     Severity.ERROR,
     "average pooling that excludes an asymmetric (or wider than half the window) padding",
@@ -135,7 +136,7 @@ def avgpool_uneven_exclude_pad(network: Network) -> Iterator[Diagnostic]:
     Use instead: symmetric padding (`padding: 1`), `count_include_pad: true`, or `same` with a
     stride above 1.
     """
-    me = RULES["AS404"]
+    me = RULES["AS405"]
     yield from _avgpool_definitions(me, network)
     for node in network.ops():
         attrs = node.attrs
@@ -157,7 +158,7 @@ def avgpool_uneven_exclude_pad(network: Network) -> Iterator[Diagnostic]:
 
 
 def _avgpool_definitions(me, network: Network) -> Iterator[Diagnostic]:
-    """AS404 on block definitions, as the PyTorch backend sees them (values it can tell from the
+    """AS405 on block definitions, as the PyTorch backend sees them (values it can tell from the
     definition alone), so that a layer no instance builds is checked too."""
     from archspec.lint.rules_names import _layers, checked_blocks
 
