@@ -25,7 +25,7 @@ from archspec.spec import model as M
 from archspec.spec.load import LoadedSpec, ResolvedBlock, key_fix
 
 MAX_BLOCKS = 100_000
-MAX_NODES = 2_000_000
+MAX_NODES = 500_000  # every command finishes within about a minute and 2 GB (bench/limits.py)
 
 
 class _Abort(Exception):

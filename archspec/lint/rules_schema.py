@@ -12,8 +12,9 @@ _E = Severity.ERROR
 @rule("AS100", "unreadable-file", _E, "the spec file cannot be read as UTF-8 text", reported_by="loader")
 def unreadable_file() -> None:
     """
-    What it does: reports a spec path that is missing, a directory, larger than the size cap
-    (1,000,000 bytes), not UTF-8 text, or that contains NUL bytes.
+    What it does: reports a spec path that is missing, a directory, not a regular file (a
+    device such as /dev/zero, a named pipe: refused without being read), larger than the size
+    cap (1,000,000 bytes), not UTF-8 text, or that contains NUL bytes.
 
     Why is this bad: nothing can be checked in a file that cannot be read.
 
