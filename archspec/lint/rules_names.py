@@ -190,7 +190,8 @@ def invalid_identifier(network: Network) -> Iterator[Diagnostic]:
       namespace (a network named like a block type, two classes of one name);
     - a variable (`vars:`), block parameter or `let:` value named like a name the generated
       code uses (`x`, `self`, `int` ...), a function of the expression language (`min`, `max`,
-      `round_to`) or a block type or the network (Keras functions);
+      `round_to`); a variable named like a block type or the network (Keras functions the
+      model function calls);
     - a stage, stem, head or block layer name (each part of a module path) that would shadow
       an attribute of `torch.nn.Module` (the list is generated from torch: `forward`, `to`,
       `compile`, `register_forward_hook`, `training` ...) or of the inference form
@@ -251,16 +252,8 @@ def invalid_identifier(network: Network) -> Iterator[Diagnostic]:
             classes[cls] = f"block type {type_name!r}"
         for kind, names in (("parameter", definition.params), ("derived value", definition.let)):
             for key in names:
-                problem = (
-                    _bad_local(key)
-                    or (
-                        "is the name of a block type or of the network (a Keras function)" if key in functions else None
-                    )
-                    or (
-                        "is also a parameter of the block"
-                        if kind == "derived value" and key in definition.params
-                        else None
-                    )
+                problem = _bad_local(key) or (
+                    "is also a parameter of the block" if kind == "derived value" and key in definition.params else None
                 )
                 if problem:
                     yield me.diagnostic(
