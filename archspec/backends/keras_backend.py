@@ -232,7 +232,9 @@ class _Lowering:
         for key in params + lets:
             if key == "in_channels":
                 continue
-            self._ident(key, reserved, f"parameter {key!r} of block type {type_name!r}:")
+            # block functions call layers only, never another block function: a parameter may be
+            # named like one (or like its own function)
+            self._ident(key, MODULE_NAMES | BLOCK_VARIABLES, f"parameter {key!r} of block type {type_name!r}:")
         scope = _Scope("block", units, [b.env for b in instances], "name", "x", "inputs")
         scope_reserved = reserved | set(params) | set(lets)
 

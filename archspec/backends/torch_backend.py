@@ -569,6 +569,7 @@ class _BlockClass:
 
         self._lower_all(body, cases, merge, post)
         attrs = S.place_modules(units, self.where)
+        S.mark_cases(cases, attrs)
         self._verify_paths(units)
         init = S.init_items(attrs, cases)
         groups = S.sequential_groups(units)

@@ -22,80 +22,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archspec.backends import BackendError, naming
+from archspec.backends.reserved_names import TORCH_CONTAINER_ATTRS, TORCH_MODULE_ATTRS
 from archspec.backends.torch_lowering import INLINE_OPS, TENSOR_OPS, Lowered
 
 #: attributes of nn.Module (and instance attributes set by its __init__): a layer module must
-#: not shadow them.  tests/test_torch_backend.py checks this list against torch.
-MODULE_ATTRS = frozenset(
-    {
-        "T_destination",
-        "add_module",
-        "apply",
-        "bfloat16",
-        "buffers",
-        "call_super_init",
-        "children",
-        "compile",
-        "cpu",
-        "cuda",
-        "double",
-        "dump_patches",
-        "eval",
-        "extra_repr",
-        "float",
-        "forward",
-        "get_buffer",
-        "get_extra_state",
-        "get_parameter",
-        "get_submodule",
-        "half",
-        "ipu",
-        "load_state_dict",
-        "modules",
-        "mtia",
-        "named_buffers",
-        "named_children",
-        "named_modules",
-        "named_parameters",
-        "parameters",
-        "register_backward_hook",
-        "register_buffer",
-        "register_forward_hook",
-        "register_forward_pre_hook",
-        "register_full_backward_hook",
-        "register_full_backward_pre_hook",
-        "register_load_state_dict_post_hook",
-        "register_load_state_dict_pre_hook",
-        "register_module",
-        "register_parameter",
-        "register_state_dict_post_hook",
-        "register_state_dict_pre_hook",
-        "requires_grad_",
-        "set_extra_state",
-        "set_submodule",
-        "share_memory",
-        "state_dict",
-        "to",
-        "to_empty",
-        "train",
-        "training",
-        "type",
-        "xpu",
-        "zero_grad",
-    }
-)
-#: ModuleDict and Sequential methods: a container child by one of these names is subscripted
-CONTAINER_ATTRS = MODULE_ATTRS | {
-    "clear",
-    "items",
-    "keys",
-    "pop",
-    "update",
-    "values",
-    "append",
-    "extend",
-    "insert",
-}
+#: not shadow them; and of its containers, whose children by these names are subscripted.  Both
+#: generated from torch (archspec/backends/reserved_names_gen.py).
+MODULE_ATTRS = TORCH_MODULE_ATTRS
+CONTAINER_ATTRS = MODULE_ATTRS | TORCH_CONTAINER_ATTRS
 #: ops whose output may be their input tensor itself (or a view of it)
 ALIASING_OPS = frozenset({"identity", "dropout", "flatten"})
 #: names the generated ``forward`` uses for itself
@@ -179,6 +113,7 @@ class Case:
     cond: Cond | None
     origin: str
     units: list[Unit]
+    marker: str | None = None  # an attribute set only when this case is built (see mark_cases)
 
 
 # abstract forward statements -----------------------------------------------------------------
@@ -284,7 +219,7 @@ class Flow:
                     cur = chain
                 body: list = []
                 for member in run:
-                    body.append(Call(member, self._args(member, cur), chain))
+                    body.append((Merge if member.inline else Call)(member, self._args(member, cur), chain))
                     if member.key in self.vars:
                         body.append(Copy(self.vars[member.key], chain))
                 out.append(Guarded(unit, body))
@@ -479,6 +414,13 @@ def place_modules(units: list[Unit], where: str) -> list[TopAttr]:
 
     for unit in units:
         if unit.inline:
+            if unit.conditional:
+                # a merge under a ``when:`` has no module: a flag set by ``__init__`` tells ``forward``
+                if len(unit.alts) > 1:
+                    raise BackendError(f"{where}: alternatives of the merge {unit.key!r}; give them distinct names")
+                unit.top = _fresh(f"has_{unit.key.replace('.', '_')}", taken)
+                unit.access = f"self.{unit.top}"
+                attrs.append(TopAttr(unit.top, "True", unit.placement, unit.alts[0].cond))
             continue
         if unit.lowered.pad:
             unit.pad_attr = _fresh(f"{unit.key.replace('.', '_')}_pad", taken)
@@ -513,6 +455,19 @@ def place_modules(units: list[Unit], where: str) -> list[TopAttr]:
             seen.add(attr.name)
             ordered.append(attr)
     return ordered
+
+
+def mark_cases(cases: list[Case], attrs: list[TopAttr]) -> None:
+    """``forward`` tells which shortcut case an instance built by testing a module of that case;
+    a case whose modules all hang on further ``when:`` conditions gets a marker attribute
+    instead (``self.shortcut_case1 = True``, set by its branch of ``__init__``)."""
+    taken = {a.name for a in attrs}
+    identity = any(not c.units for c in cases)
+    for index, case in enumerate(cases):
+        tested = case.cond is not None or identity
+        if tested and case.units and not any(u.owns and not u.conditional for u in case.units):
+            case.marker = _fresh(f"shortcut_case{index + 1}", taken)
+            attrs.append(TopAttr(case.marker, "True", index, None))
 
 
 def _shareable_owner(unit: Unit) -> bool:
@@ -693,13 +648,13 @@ def render_forward(stmts: list, flow: Flow, groups: dict[str, Any], conditional_
         elif isinstance(stmt, Cases):
             branches = []
             for case, body in stmt.branches:
-                first = next((u for u in case.units if u.owns), None)
+                first = next((u.top for u in case.units if u.owns and not u.conditional), case.marker)
                 if case.cond is None and not stmt.identity:
                     keyword, test = "else", ""
                 else:
                     if first is None:
                         raise BackendError(f"{flow.where}: a conditional shortcut case needs a layer with a module")
-                    keyword, test = ("if" if not branches else "elif"), f"self.{first.top} is not None"
+                    keyword, test = ("if" if not branches else "elif"), f"self.{first} is not None"
                 branches.append(Branch(keyword, test, render_forward(body, flow, groups, conditional_tops)))
             out.append(Stmt(branches=branches))
         elif isinstance(stmt, Return):

@@ -105,7 +105,93 @@ class Builder:
             return net
         net.output = current
         net.complete = True
+        self._unused_blocks()
         return net
+
+    def _unused_blocks(self) -> None:
+        """Block types the spec (or a ``use:`` file) defines but no stage uses are never lowered:
+        check what can be checked without arguments (ops, attribute names, expressions and the
+        names they read, references), so that a later use does not meet old mistakes."""
+        from archspec.spec.load import LIBRARY_DIR
+
+        used = {b.block_type for b in self.net.blocks}
+        for name, resolved in self.loaded.blocks.items():
+            origin = resolved.prefix
+            if name in used or (origin[:1] == ("@file",) and str(origin[1]).startswith(str(LIBRARY_DIR))):
+                continue
+            d = resolved.definition
+            scope = {"in_channels", *self.vars, *d.params, *d.let}
+            for key, value in d.let.items():
+                self._static_value(value, scope, origin + ("let", key), key)
+            for key, value in d.params.items():
+                if isinstance(value, str):
+                    self._static_value(value, scope, origin + ("params", key), key)
+            sections: list[tuple[tuple, list[M.Layer]]] = [(("body",), d.body)]
+            sections += [(("shortcut", c, "layers"), case.layers) for c, case in enumerate(d.shortcut)]
+            for c, case in enumerate(d.shortcut):
+                if isinstance(case.when, str):
+                    self._static_value(case.when, scope, origin + ("shortcut", c, "when"), "when")
+            if d.merge is not None:
+                sections.append((("merge",), [d.merge]))
+            sections.append((("post",), d.post))
+            known = {"input"}
+            for section, layers in sections:
+                used_names = set(known)
+                for i, layer in enumerate(layers):
+                    path = origin + section + ((i,) if section != ("merge",) else ())
+                    for j, ref in enumerate(layer.inputs or []):
+                        if ref not in used_names:
+                            self.error(
+                                "AS106",
+                                "bad-reference",
+                                f"no layer named {ref!r} before this one",
+                                path + ("inputs", j),
+                                f"known here: {', '.join(sorted(used_names))}",
+                            )
+                    used_names.add(layer.name or auto_name(layer.op, used_names))
+                    self._static_layer(layer, scope, path)
+                if section[0] == "body":
+                    known = set(used_names)
+
+    def _static_value(self, value: Any, scope: set[str], path: tuple, what: str) -> None:
+        for item in value if isinstance(value, list) else [value]:
+            if not isinstance(item, str):
+                continue
+            try:
+                unknown = E.parse(item).names - scope
+            except E.ExprError as exc:
+                self.error("AS104", "bad-expression", f"{what}: {exc.message}", path, exc.hint)
+                continue
+            if unknown:
+                self.error(
+                    "AS104",
+                    "bad-expression",
+                    f"{what}: unknown name {sorted(unknown)[0]!r}",
+                    path,
+                    f"names in scope: {', '.join(sorted(scope))}",
+                )
+
+    def _static_layer(self, layer: M.Layer, scope: set[str], path: tuple) -> None:
+        opdef = O.get(layer.op)
+        if opdef is None:
+            self.error("AS103", "unknown-op", f"unknown op {layer.op!r}", path + ("op",), _op_hint(layer.op))
+            return
+        if isinstance(layer.when, str):
+            self._static_value(layer.when, scope, path + ("when",), "when")
+        for key, value in layer.attrs.items():
+            if key not in opdef.attrs.model_fields:
+                self.error(
+                    "AS101",
+                    "schema-error",
+                    f"op {layer.op!r} has no attribute {key!r}",
+                    path + (key,),
+                    _attr_hint(opdef, key),
+                    key=True,
+                )
+                continue
+            if isinstance(value, str) and value in opdef.attrs.KEYWORDS.get(key, frozenset()):
+                continue
+            self._static_value(value, scope, path + (key,), key)
 
     def _vars(self) -> None:
         for key, value in self.spec.vars.items():
@@ -447,7 +533,15 @@ class Builder:
             )
             raise _Abort
         for plan in plans:
-            info = StageInfo(plan["index"], plan["torch"], plan["keras"], [], self.spans.value(plan["path"]))
+            info = StageInfo(
+                plan["index"],
+                plan["torch"],
+                plan["keras"],
+                [],
+                self.spans.value(plan["path"]),
+                plan["name_path"],
+                plan["keras_path"],
+            )
             self.net.stages.append(info)
             for entry in plan["blocks"]:
                 current = self._block(entry, plan, info, current)
@@ -509,6 +603,7 @@ class Builder:
                 {
                     "index": stage,
                     "torch": self._stage_name(table.name, stage, ("stages", "name")),
+                    "name_path": ("stages", "name"),
                     "keras": table.keras,
                     "keras_path": ("stages", "keras"),
                     "path": rpath,
@@ -581,6 +676,7 @@ class Builder:
                 {
                     "index": index,
                     "torch": self._stage_name(stage.name or "layer{stage}", index, spath + ("name",)),
+                    "name_path": spath + ("name",) if stage.name else spath,
                     "keras": stage.keras,
                     "keras_path": spath + ("keras",),
                     "path": spath,

@@ -94,6 +94,8 @@ class StageInfo:
     keras_pattern: str | None
     block_ids: list[str]
     site: Span | None
+    name_path: tuple = ()  # spec path of its name pattern (``stages.name`` or the stage's own)
+    keras_path: tuple = ()  # spec path of its Keras name pattern
 
 
 @dataclass

@@ -112,3 +112,105 @@ def flatten_layout(network: Network) -> Iterator[Diagnostic]:
                     node.span,
                     "pool globally first, or keep archspec's layout-preserving flatten",
                 )
+
+
+@rule(
+    "AS405",
+    "avgpool-uneven-exclude-pad",
+    Severity.ERROR,
+    "average pooling that excludes an asymmetric (or wider than half the window) padding",
+)
+def avgpool_uneven_exclude_pad(network: Network) -> Iterator[Diagnostic]:
+    """
+    What it does: reports an average pooling with `count_include_pad: false` whose fixed padding
+    is asymmetric (`[[0, 1], [0, 1]]`, or `same` at stride 1 with an even kernel) or wider than
+    half the window.
+
+    Why is this bad: PyTorch's `AvgPool2d` excludes only its own symmetric padding (up to half
+    the window) from the averages; an asymmetric box must be padded before the pool, and the
+    pool then counts those zeros.  The PyTorch backend has no exact form for it, so such a
+    spec would not build.  (`same` at a stride above 1 is computed at run time, exactly.)
+
+    Example: `- {op: avgpool, kernel: 3, stride: 2, padding: [[0, 1], [0, 1]], count_include_pad: false}`
+
+    Use instead: symmetric padding (`padding: 1`), `count_include_pad: true`, or `same` with a
+    stride above 1.
+    """
+    me = RULES["AS405"]
+    yield from _avgpool_definitions(me, network)
+    for node in network.ops():
+        attrs = node.attrs
+        if node.part not in ("stem", "head"):
+            continue  # block layers: checked on their definitions, which the classes are written from
+        if node.op != "avgpool" or attrs is None or attrs.count_include_pad or not node.pads or not any(node.pads):
+            continue
+        if attrs.padding == "same" and any(s > 1 and k > 1 for k, s in zip(attrs.kernel, attrs.strides, strict=True)):
+            continue  # computed at run time (AvgPool2dSame), exact
+        t, b, left, right = node.pads
+        kh, kw = attrs.kernel
+        if t != b or left != right or max(t, b) > kh // 2 or max(left, right) > kw // 2:
+            yield me.diagnostic(
+                f"avgpool {node.torch_path} excludes the padding (count_include_pad: false) but pads "
+                f"top/bottom {t}/{b}, left/right {left}/{right}: PyTorch has no exact form for this",
+                node.span,
+                "pad symmetrically, at most half the window, or count the padding",
+            )
+
+
+def _avgpool_definitions(me, network: Network) -> Iterator[Diagnostic]:
+    """AS405 on block definitions, as the PyTorch backend sees them (values it can tell from the
+    definition alone), so that a layer no instance builds is checked too."""
+    from archspec.lint.rules_names import _layers, checked_blocks
+
+    defaults = network.spec.spec.defaults.get("avgpool", {})
+    for resolved in checked_blocks(network):
+        for path, layer in _layers(resolved.definition):
+            if layer.op != "avgpool":
+                continue
+            attrs = {**{k: v for k, v in defaults.items() if k in ("padding", "count_include_pad")}, **layer.attrs}
+            if attrs.get("count_include_pad", True) is True:
+                continue
+            problem = _uneven(attrs.get("padding", 0), attrs.get("kernel"), attrs.get("stride"))
+            if problem:
+                yield me.diagnostic(
+                    f"avgpool in block type {resolved.name!r} excludes the padding (count_include_pad: false) "
+                    f"but {problem}: PyTorch has no exact form for this",
+                    network.spec.spans.value(resolved.prefix + path),
+                    "pad symmetrically, at most half the window, or count the padding",
+                )
+
+
+def _ints(value) -> list[int] | None:
+    items = value if isinstance(value, list) else [value]
+    flat = [v for item in items for v in (item if isinstance(item, list) else [item])]
+    ok = all(isinstance(v, int) and not isinstance(v, bool) for v in flat)
+    return flat if ok else None
+
+
+def _uneven(padding, kernel, stride) -> str | None:
+    """Why the PyTorch backend cannot pool with this padding excluded, or None."""
+    k = _ints(kernel)
+    k = (k * 2 if len(k) == 1 else k) if k else None
+    if padding == "same":
+        s = _ints(stride) if stride is not None else k
+        s = (s * 2 if s and len(s) == 1 else s) if s else None
+        if k is None or s is None or any(si > 1 and ki > 1 for ki, si in zip(k, s, strict=False)):
+            return None  # computed at run time, exactly
+        pads = [((ki - 1) // 2, (ki - 1) - (ki - 1) // 2) for ki in k]
+        box = [pads[0][0], pads[0][1], pads[1][0], pads[1][1]]
+    elif isinstance(padding, list) and (len(padding) == 4 or any(isinstance(v, list) for v in padding)):
+        box = _ints(padding)
+        if box is None:
+            return "pads by a box of expressions"
+    else:
+        flat = _ints(padding)
+        if flat is None or padding == "valid":
+            return None  # zeros, or one symmetric expression
+        h, w = (flat * 2)[:2] if len(flat) == 1 else flat
+        box = [h, h, w, w]
+    t, b, left, right = box
+    if t != b or left != right:
+        return f"pads top/bottom {t}/{b}, left/right {left}/{right}"
+    if k is not None and (t > k[0] // 2 or left > k[1] // 2):
+        return f"pads {t}x{left}, more than half the {k[0]}x{k[1]} window"
+    return None

@@ -3,12 +3,8 @@ IR (a spec that fails them has no complete IR); they are registered here for the
 
 from __future__ import annotations
 
-import keyword
-from collections.abc import Iterator
-
-from archspec.diagnostics import Diagnostic, Severity
-from archspec.ir.graph import Network
-from archspec.lint.registry import RULES, rule
+from archspec.diagnostics import Severity
+from archspec.lint.registry import rule
 
 _E = Severity.ERROR
 
@@ -130,7 +126,9 @@ def bad_reference() -> None:
 @rule("AS107", "duplicate-name", _E, "two layers with the same module path or Keras name", reported_by="loader")
 def duplicate_name() -> None:
     """
-    What it does: reports a module path (state-dict prefix) or Keras layer name used twice.
+    What it does: reports a module path (state-dict prefix) or Keras layer name used twice,
+    including in a block type's generated class: one module path (or its top-level group) for
+    layers of two shortcut cases, or for layers of the body and of a shortcut case.
 
     Why is this bad: both frameworks require unique names; a checkpoint would load into the
     wrong layer, or not at all.
@@ -139,174 +137,6 @@ def duplicate_name() -> None:
 
     Use instead: unique names (`conv1`, `conv2`).
     """
-
-
-# Attribute names that a generated nn.Module must not be given (they would shadow methods or
-# state of torch.nn.Module), and names the generated code itself uses.
-MODULE_RESERVED = frozenset(
-    {
-        "forward",
-        "training",
-        "train",
-        "eval",
-        "parameters",
-        "named_parameters",
-        "buffers",
-        "named_buffers",
-        "children",
-        "named_children",
-        "modules",
-        "named_modules",
-        "state_dict",
-        "load_state_dict",
-        "to",
-        "cuda",
-        "cpu",
-        "type",
-        "float",
-        "double",
-        "half",
-        "bfloat16",
-        "apply",
-        "zero_grad",
-        "add_module",
-        "register_module",
-        "register_buffer",
-        "register_parameter",
-        "get_submodule",
-        "get_parameter",
-        "get_buffer",
-        "extra_repr",
-        "requires_grad_",
-        "share_memory",
-        "dump_patches",
-        "call_super_init",
-    }
-)
-# the PyTorch inference form's own method and class attribute (archspec build --inference)
-INFERENCE_RESERVED = frozenset({"fuse_for_inference", "bn_folds"})
-CODE_RESERVED = frozenset(
-    {
-        # names the generated modules use (tests/test_backend_names.py checks that the backends'
-        # own lists stay inside this one, so that lint refuses a name before a backend has to)
-        "self",
-        "x",
-        "torch",
-        "nn",
-        "F",
-        "keras",
-        "layers",
-        "ops",
-        "name",
-        "inputs",
-        "input_shape",
-        "in_channels",
-        "shortcut",
-        "features",
-        "super",
-        "int",
-        "float",
-        "bool",
-        "tuple",
-        "list",
-        "None",
-        "True",
-        "False",
-        "min",
-        "max",
-        "len",
-        "range",
-        "print",
-        "object",
-        "type",
-        "isinstance",
-        "round_to",
-        "pad_same",
-        "Conv2dSame",
-        "MaxPool2dSame",
-        "AvgPool2dSame",
-        "TorchPooling2D",
-    }
-)
-
-
-def _bad_identifier(name: str) -> str | None:
-    if not name.isascii() or not name.isidentifier():
-        return "is not a plain ASCII Python identifier"
-    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
-        return "is a Python keyword"
-    if name.startswith("__") and name.endswith("__"):
-        return "is a reserved (dunder) name"
-    return None
-
-
-@rule("AS108", "invalid-identifier", _E, "a name that cannot appear in generated code")
-def invalid_identifier(network: Network) -> Iterator[Diagnostic]:
-    """
-    What it does: reports a network name, block type, block parameter, derived value (`let:`)
-    or layer module path that is not a plain ASCII Python identifier, is a keyword or soft
-    keyword, is a dunder, would shadow a method of `torch.nn.Module` (`forward`, `eval`,
-    `to` ...) or of the PyTorch inference form (`fuse_for_inference`, `bn_folds`), or a name
-    the generated code uses itself (`self`, `x`, `torch`, `keras` ...).
-
-    Why is this bad: generated code must be valid, inert Python; names are never escaped
-    into it, so a name that cannot be emitted verbatim is refused here, at its spec line.
-
-    Example: `- {op: conv, name: class, filters: 64, kernel: 3}` or a block parameter named `self`.
-
-    Use instead: `name: classifier`, `params: {width: 64}`.
-    """
-    me = RULES["AS108"]
-    spans = network.spec.spans
-    problem = _bad_identifier(network.name)
-    if problem:
-        yield me.diagnostic(f"network name {network.name!r} {problem}", spans.value(("name",)))
-    seen_types: set[str] = set()
-    for block in network.blocks:
-        if block.block_type in seen_types:
-            continue
-        seen_types.add(block.block_type)
-        resolved = network.spec.block(block.block_type)
-        if resolved is None:
-            continue
-        prefix = resolved.prefix
-        problem = _bad_identifier(block.block_type)
-        if problem:
-            yield me.diagnostic(f"block type name {block.block_type!r} {problem}", spans.key(prefix))
-        for kind, names in (("parameter", resolved.definition.params), ("derived value", resolved.definition.let)):
-            for name in names:
-                problem = _bad_identifier(name) or (
-                    "is a name the generated code uses itself" if name in CODE_RESERVED else None
-                )
-                if problem:
-                    yield me.diagnostic(
-                        f"block {kind} {name!r} of {block.block_type!r} {problem}",
-                        spans.key(prefix + (("params",) if kind == "parameter" else ("let",)) + (name,)),
-                        "rename it",
-                    )
-    reported: set[str] = set()
-    checked: set[str] = set()  # local names repeat in every block of a type: check each once
-    for node in network.ops():
-        if node.local_name in checked:
-            continue
-        checked.add(node.local_name)
-        for part in node.local_name.split("."):
-            if part.isdigit() or part in reported:
-                continue
-            problem = _bad_identifier(part) or (
-                "would shadow a method of torch.nn.Module"
-                if part in MODULE_RESERVED
-                else "would shadow a method of the generated inference form"
-                if part in INFERENCE_RESERVED
-                else None
-            )
-            if problem:
-                reported.add(part)
-                yield me.diagnostic(
-                    f"layer name {node.local_name!r} ({part!r} {problem})",
-                    spans.value(node.spec_path + ("name",)),
-                    "rename the layer",
-                )
 
 
 @rule("AS109", "yaml-syntax", _E, "the file is not valid, plain YAML", reported_by="loader")
