@@ -1,8 +1,9 @@
 """Forward time of the generated models against the frameworks' own ResNet-50s: the same batch,
 the same threads, the same weights, interleaved runs, medians.
 
-- PyTorch: archspec's ``generated`` resnet50 (the plain form), the same with in-place
-  activations and residual adds (``emit(network, inplace=True)``), and its inference form
+- PyTorch: archspec's ``generated`` resnet50 (the default form: activations and residual adds
+  in place, as torchvision), the same out of place (``emit(network, inplace=False)``), and its
+  inference form
   (``archspec build --inference``, then ``fuse_for_inference()``: BatchNorm folded,
   channels-last) against torchvision's resnet50, all in eval mode under
   ``torch.inference_mode()``.  For reference, torchvision's model with what a torchvision
@@ -26,7 +27,19 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import PYTHON, ROOT, common_args, emit_result, fmt_s, goal, has_module, interleave, median, paired_ratio
+from _common import (
+    PYTHON,
+    ROOT,
+    common_args,
+    emit_result,
+    fmt_s,
+    goal,
+    has_module,
+    interleave,
+    median,
+    paired_ratio,
+    round_ratios,
+)
 
 sys.path.insert(0, str(ROOT))
 
@@ -42,7 +55,7 @@ def _torch_part(batch: int, threads: int, repeats: int) -> dict:
 
     network = checked_network(ROOT / "specs" / "resnet50.yaml")
     plain = torch_backend.instantiate(torch_backend.emit(network), network).eval()
-    in_place = torch_backend.instantiate(torch_backend.emit(network, inplace=True), network).eval()
+    out_of_place = torch_backend.instantiate(torch_backend.emit(network, inplace=False), network).eval()
     inference = torch_backend.instantiate(torch_backend.emit(network, inference=True), network)
     torchvision = peer("torchvision")
     rows, goals = [], []
@@ -53,10 +66,10 @@ def _torch_part(batch: int, threads: int, repeats: int) -> dict:
         models["torchvision resnet50"] = reference
     else:
         state = plain.state_dict()
-    for model in (plain, in_place, inference):
+    for model in (plain, out_of_place, inference):
         model.load_state_dict(state, strict=True)
     models["archspec resnet50 (generated)"] = plain
-    models["archspec resnet50, in-place activations and add (emit(inplace=True))"] = in_place
+    models["archspec resnet50, out of place (emit(inplace=False))"] = out_of_place
     models["archspec resnet50 (inference form)"] = inference.fuse_for_inference()
     if torchvision is not None:
         channels_last = torchvision.models.resnet50().eval()
@@ -77,7 +90,9 @@ def _torch_part(batch: int, threads: int, repeats: int) -> dict:
         outputs = {name: model(x) for name, model in models.items()}
         first = next(iter(outputs.values()))
         agreement = {name: float((out - first).abs().max()) for name, out in outputs.items()}
-        times = interleave({name: (lambda m=model: m(x)) for name, model in models.items()}, repeats, warmup=2)
+        times = interleave(
+            {name: (lambda m=model: m(x)) for name, model in models.items()}, repeats, warmup=2, alternate=True
+        )
     base_name = "torchvision resnet50" if torchvision is not None else None
     base = median(times[base_name]) if base_name else float("nan")
     for name, values in times.items():
@@ -88,6 +103,7 @@ def _torch_part(batch: int, threads: int, repeats: int) -> dict:
                 "min_s": min(values),
                 "runs": len(values),
                 "vs_torchvision": paired_ratio(values, times[base_name]) if base_name else None,
+                "round_ratios": [round(r, 4) for r in round_ratios(values, times[base_name])] if base_name else None,
                 "max_abs_diff_vs_first": agreement[name],
             }
         )
