@@ -311,35 +311,42 @@ def render_check(result, verbose: bool = False) -> str:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from archspec.crosscheck.compare import check_spec, quiet_tensorflow
-    from archspec.diagnostics import ArchspecError
+    from archspec.crosscheck.batch import check_many
 
-    if args.torch_inference:
-        from archspec.crosscheck.inference import check_torch_inference as check_spec
-    quiet_tensorflow()
     size = _input_size(args.input_size)
     if args.batch < 1 or args.batch > 64:
         raise UsageError("--batch must be between 1 and 64")
     if args.atol < 0 or args.rtol < 0:
         raise UsageError("--atol and --rtol must not be negative")
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    options = dict(
+        input_size=size,
+        batch=args.batch,
+        seed=args.seed,
+        atol=args.atol,
+        rtol=args.rtol,
+        dtype=args.dtype,
+        torch_inference=args.torch_inference,
+    )
     results = []
     status = EXIT_OK
     total = len(args.specs)
-    for i, spec in enumerate(args.specs, start=1):
-        if total > 1 or sys.stderr.isatty():
-            sys.stderr.write(f"[{i}/{total}] checking {spec} ...\n")
+    progress = sys.stderr.isatty()  # a terminal only: never noise in JSON or CI logs
+
+    def on_done(count, outcome):
+        if progress:
+            verdict = "error" if outcome.result is None else "PASS" if outcome.result.passed else "FAIL"
+            sys.stderr.write(f"[{count}/{total}] {outcome.spec}: {verdict} ({outcome.seconds:.1f}s)\n")
             sys.stderr.flush()
-        try:
-            result = check_spec(
-                spec, size, batch=args.batch, seed=args.seed, atol=args.atol, rtol=args.rtol, dtype=args.dtype
-            )
-        except ArchspecError as exc:
-            _print_diagnostics(exc.diagnostics)
-            status = max(status, EXIT_USAGE if _io_failure(exc.diagnostics) else EXIT_FINDINGS)
+
+    for outcome in check_many(args.specs, options, jobs=args.jobs, color=_color(sys.stderr), on_done=on_done):
+        status = max(status, outcome.status)
+        if outcome.result is None:
+            sys.stderr.write(outcome.diagnostics)
             continue
+        result = outcome.result
         results.append(result)
-        if not result.passed:
-            status = max(status, EXIT_FINDINGS)
         if args.format == "text":
             sys.stdout.write(render_check(result, args.verbose))
             sys.stdout.flush()
@@ -601,6 +608,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.add_argument("--verbose", "-v", action="store_true", help="list every compared tensor")
+    p.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=None,
+        metavar="N",
+        help="check specs in N worker processes (default: the cores available)",
+    )
     p.add_argument(
         "--torch-inference",
         action="store_true",

@@ -44,7 +44,7 @@ from _common import (
 sys.path.insert(0, str(ROOT))
 
 
-def _torch_part(batch: int, threads: int, repeats: int) -> dict:
+def _torch_part(batch: int, threads: int, repeats: int, compiled: bool = False) -> dict:
     import torch
 
     torch.set_num_threads(threads)
@@ -85,6 +85,18 @@ def _torch_part(batch: int, threads: int, repeats: int) -> dict:
             )
         except Exception as exc:  # torch.fx cannot trace it: leave the row out
             print(f"skipped torch.fx fusion: {type(exc).__name__}: {exc}", flush=True)
+    if compiled:  # torch.compile (inductor, CPU) of the inference form, and of the peer
+        start = time.perf_counter()
+        try:
+            x_compile = torch.randn(batch, 3, 224, 224)
+            with torch.inference_mode():
+                for name in ["archspec resnet50 (inference form)"] + (["torchvision resnet50"] if torchvision else []):
+                    model = torch.compile(models[name])
+                    model(x_compile)  # compile now, outside the timed rounds
+                    models[f"{name}, torch.compile"] = model
+        except Exception as exc:  # no toolchain: leave the rows out
+            print(f"skipped torch.compile: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}", flush=True)
+        print(f"torch.compile took {fmt_s(time.perf_counter() - start)}", flush=True)
     x = torch.randn(batch, 3, 224, 224)
     with torch.inference_mode():
         outputs = {name: model(x) for name, model in models.items()}
@@ -242,8 +254,10 @@ def _keras_part(batch: int, threads: int, repeats: int) -> dict:
     return {"rows": rows, "goals": goals}
 
 
-def _in_process(part: str, batch: int, threads: int, repeats: int) -> dict:
-    return (_torch_part if part == "torch" else _keras_part)(batch, threads, repeats)
+def _in_process(part: str, batch: int, threads: int, repeats: int, compiled: bool = False) -> dict:
+    if part == "torch":
+        return _torch_part(batch, threads, repeats, compiled)
+    return _keras_part(batch, threads, repeats)
 
 
 def run(quick: bool, batch: int = 8, threads: int = 2) -> dict:
@@ -295,9 +309,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--compile", action="store_true", help="torch part: add torch.compile rows")
     args = parser.parse_args()
     if args.part:
-        result = _in_process(args.part, args.batch, args.threads, args.repeats or (4 if args.quick else 12))
+        result = _in_process(
+            args.part, args.batch, args.threads, args.repeats or (4 if args.quick else 12), args.compile
+        )
         for row in result["rows"]:
             print(f"{row['model']:<64} {fmt_s(row['median_s']):>9} (min {fmt_s(row['min_s'])})", flush=True)
         emit_result(result, args.json)
