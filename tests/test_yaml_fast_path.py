@@ -45,6 +45,20 @@ def test_the_fast_path_reads_what_ruamel_reads(path):
         assert fast == slow
 
 
+def test_a_large_document_takes_the_fast_path(monkeypatch):
+    """Above the size where it pays, parse_yaml reads through libyaml (ruamel is not called)."""
+    text = "blocks:\n" + "".join(f"  - {{args: {{width: {i}, name: b{i}}}}}\n" for i in range(2000))
+    assert len(text) >= yamlsrc.FAST_PATH_MIN_CHARS
+
+    def refuse(*args):
+        raise AssertionError("the round-trip loader was called")
+
+    monkeypatch.setattr(yamlsrc, "parse_round_trip", refuse)
+    data, spans = yamlsrc.parse_yaml(text, "big.yaml")
+    assert data["blocks"][1999] == {"args": {"width": 1999, "name": "b1999"}}
+    assert spans.values[("blocks", 1999, "args", "width")].line == 2001
+
+
 def test_the_fast_path_takes_every_shipped_document():
     """Not a path that always falls back: every catalog spec and block file goes through it."""
     for path in SHIPPED:
@@ -93,6 +107,7 @@ def _lint_output(path: Path, fmt: str, capsys) -> tuple[int, str, str]:
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_diagnostics_are_byte_identical_on_both_paths(path, capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(yamlsrc, "FAST_PATH_MIN_CHARS", 0)  # every document, however small
     rel = path.relative_to(ROOT)
     fast = {fmt: _lint_output(rel, fmt, capsys) for fmt in ("text", "json")}
     monkeypatch.setattr(yamlsrc, "FAST_PATH", False)

@@ -6,7 +6,8 @@ document is converted to plain Python data (dict, list, str, int, float, bool, N
 to :class:`~archspec.diagnostics.Span`.
 
 ruamel's loader is pure Python and slow on large files, so a document is first read from
-libyaml's event stream (PyYAML's C parser, which marks where every node starts), resolving
+libyaml's event stream (PyYAML's C parser, which marks where every node starts; for documents
+of ``FAST_PATH_MIN_CHARS`` or more, where it pays for PyYAML's import), resolving
 plain scalars by YAML 1.2's core schema as ruamel does.  That fast path takes only documents
 whose every value it resolves exactly as ruamel would: a document with an error, a tag, an
 anchor or alias, a duplicate key, an empty value, a plain scalar outside the unambiguous forms
@@ -147,13 +148,16 @@ def read_text(path: Path, display: str) -> str:
 
 #: read documents through libyaml where it gives what ruamel gives (tests turn it off to compare)
 FAST_PATH = True
+#: ...from this size: importing PyYAML costs more than ruamel's import (which a smaller document
+#: needs anyway) plus ruamel's parse of a few kilobytes, so a catalog spec starts faster without it
+FAST_PATH_MIN_CHARS = 8192
 
 
 def parse_yaml(text: str, display: str, sources: SourceCache | None = None) -> tuple[Any, SpanMap]:
     """Parse YAML text into plain data and spans.  Raises :class:`ArchspecError`."""
     if sources is not None:
         sources.add(display, text)
-    if FAST_PATH:
+    if FAST_PATH and len(text) >= FAST_PATH_MIN_CHARS:
         try:
             return parse_fast(text, display)
         except FallBack:
