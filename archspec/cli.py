@@ -74,8 +74,9 @@ def _shape(shape) -> str:
     return "x".join(str(d) for d in shape) if shape is not None else "?"
 
 
-def _network_or_exit(spec: str, size):
-    """(network, exit code): the network when it lowered without errors."""
+def _network_or_exit(spec: str, size, show_warnings: bool = False):
+    """(network, exit code): the network when it lowered without errors.  With
+    ``show_warnings``, the warnings and info findings it goes on with are printed too."""
     from archspec.diagnostics import ArchspecError
     from archspec.ir.build import build_ir
     from archspec.lint import lint_network
@@ -87,10 +88,13 @@ def _network_or_exit(spec: str, size):
         _print_diagnostics(exc.diagnostics)
         return None, EXIT_USAGE if _io_failure(exc.diagnostics) else EXIT_FINDINGS
     network = build_ir(loaded, size)
-    errors = [d for d in lint_network(network) if d.is_error]
+    found = lint_network(network)
+    errors = [d for d in found if d.is_error]
     if errors:
         _print_diagnostics(errors, loaded.sources)
         return None, EXIT_FINDINGS
+    if show_warnings:
+        _print_diagnostics(found, loaded.sources)
     return network, EXIT_OK
 
 
@@ -217,7 +221,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     size = _input_size(args.input_size)
     status = EXIT_OK
     for spec in args.specs:
-        network, code = _network_or_exit(spec, size)
+        network, code = _network_or_exit(spec, size, show_warnings=True)
         status = max(status, code)
         if network is None:
             continue
