@@ -276,56 +276,43 @@ def cmd_check(args: argparse.Namespace) -> int:
         guard.validate_options(batch=args.batch, seed=args.seed, atol=args.atol, rtol=args.rtol)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
     size = _input_size(args.input_size)
     try:
         guard.require_for_check(args.torch_inference)
     except guard.MissingDependency as exc:
         raise UsageError(str(exc)) from None
-    from archspec.backends import BackendError
-    from archspec.backends.naming import NamingError
-    from archspec.backends.render import RenderError
-    from archspec.crosscheck.compare import CheckResult, check_spec, quiet_tensorflow
-    from archspec.diagnostics import ArchspecError
+    from archspec.crosscheck.batch import check_many
 
-    if args.torch_inference:
-        from archspec.crosscheck.inference import check_torch_inference as check_spec
-    quiet_tensorflow()
-    options = dict(batch=args.batch, seed=args.seed, atol=args.atol, rtol=args.rtol, dtype=args.dtype)
+    options = dict(
+        input_size=size,
+        batch=args.batch,
+        seed=args.seed,
+        atol=args.atol,
+        rtol=args.rtol,
+        dtype=args.dtype,
+        torch_inference=args.torch_inference,
+    )
     results = []
     status = EXIT_OK
     total = len(args.specs)
-    for i, spec in enumerate(args.specs, start=1):
-        if total > 1 or sys.stderr.isatty():
-            sys.stderr.write(f"[{i}/{total}] checking {spec} ...\n")
+    progress = sys.stderr.isatty()  # a terminal only: never noise in JSON or CI logs
+
+    def on_done(count, outcome):
+        if progress:
+            verdict = "refused" if outcome.result.diagnostics else "PASS" if outcome.result.passed else "FAIL"
+            sys.stderr.write(f"[{count}/{total}] {outcome.spec}: {verdict} ({outcome.seconds:.1f}s)\n")
             sys.stderr.flush()
-        try:
-            result = check_spec(spec, size, **options)
-        except ArchspecError as exc:
-            _print_diagnostics(exc.diagnostics)
-            status = max(status, EXIT_USAGE if _io_failure(exc.diagnostics) else EXIT_FINDINGS)
-            results.append(CheckResult.refused(spec, [d.to_dict() for d in exc.diagnostics], **options))
+
+    for outcome in check_many(args.specs, options, jobs=args.jobs, color=_color(sys.stderr), on_done=on_done):
+        status = max(status, outcome.status)
+        if outcome.diagnostics:
+            sys.stderr.write(outcome.diagnostics)
+        results.append(outcome.result)
+        if outcome.result.diagnostics:  # refused before the comparison: nothing to show
             continue
-        except (guard.TooLarge, BackendError, NamingError, RenderError) as exc:
-            too_large = isinstance(exc, guard.TooLarge)
-            sys.stderr.write(f"error: {spec}: {'' if too_large else 'code generation refused it: '}{exc}\n")
-            status = max(status, EXIT_USAGE if too_large else EXIT_FINDINGS)
-            reason = {
-                "code": None,
-                "name": "too-large" if too_large else "backend-refused",
-                "severity": "error",
-                "message": str(exc),
-                "file": spec,
-                "line": None,
-                "column": None,
-                "hint": None,
-                "url": None,
-                "fix": None,
-            }
-            results.append(CheckResult.refused(spec, [reason], **options))
-            continue
-        results.append(result)
-        if not result.passed:
-            status = max(status, EXIT_FINDINGS)
+        result = outcome.result
         if args.format == "text":
             sys.stdout.write(render_check(result, args.verbose))
             sys.stdout.flush()
@@ -611,6 +598,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.add_argument("--verbose", "-v", action="store_true", help="list every compared tensor")
+    p.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=None,
+        metavar="N",
+        help="check specs in N worker processes (default: the cores available)",
+    )
     p.add_argument(
         "--torch-inference",
         action="store_true",

@@ -72,18 +72,28 @@ def median(values: list[float]) -> float:
 def paired_ratio(ours: list[float], theirs: list[float]) -> float:
     """The median of the per-round ratios ``ours[i] / theirs[i]``: with interleaved runs each
     pair ran back to back, so a slow minute of the machine cancels out."""
-    return median([a / b for a, b in zip(ours, theirs, strict=True)])
+    return median(round_ratios(ours, theirs))
 
 
-def interleave(candidates: dict[str, Callable[[], Any]], repeats: int, warmup: int = 1) -> dict[str, list[float]]:
+def round_ratios(ours: list[float], theirs: list[float]) -> list[float]:
+    """The per-round ratios ``ours[i] / theirs[i]`` of interleaved runs."""
+    return [a / b for a, b in zip(ours, theirs, strict=True)]
+
+
+def interleave(
+    candidates: dict[str, Callable[[], Any]], repeats: int, warmup: int = 1, alternate: bool = False
+) -> dict[str, list[float]]:
     """Time each candidate ``repeats`` times, round-robin (A B C A B C ...), after ``warmup``
-    untimed rounds.  Returns the wall times per candidate."""
+    untimed rounds; with ``alternate`` every other round runs in reverse order (A B C C B A ...),
+    so that no candidate always runs first, on a cold cache, or last.  Returns the wall times per
+    candidate."""
     for _ in range(warmup):
         for fn in candidates.values():
             fn()
     times: dict[str, list[float]] = {name: [] for name in candidates}
-    for _ in range(repeats):
-        for name, fn in candidates.items():
+    order = list(candidates.items())
+    for round_ in range(repeats):
+        for name, fn in reversed(order) if alternate and round_ % 2 else order:
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)

@@ -2,7 +2,13 @@
 ``archspec check`` process, and inside one process each step of ``check_spec`` timed apart
 (imports, load and lint, emitting and instantiating each model, randomizing the weights
 and measuring the BatchNorm statistics, the transfer, the comparison run), in float64 (the
-default) and float32."""
+default) and float32.
+
+Batch (``--only-batch`` runs this part alone): six catalog specs at 64x64 checked by one
+``archspec check SPEC...`` (worker processes, ``--jobs`` the cores available) against one
+``archspec check SPEC`` process per spec, in alternating order round by round, with the ratio
+per round; and the per-spec cost after start-up (ResNet-50 at 64x64, float64) in a process that
+has already checked another spec."""
 
 from __future__ import annotations
 
@@ -11,7 +17,18 @@ import subprocess
 import sys
 import time
 
-from _common import PYTHON, ROOT, common_args, compile_package, emit_result, fmt_s, has_module, median, run_process
+from _common import (
+    PYTHON,
+    ROOT,
+    common_args,
+    compile_package,
+    emit_result,
+    fmt_s,
+    goal,
+    has_module,
+    median,
+    run_process,
+)
 
 sys.path.insert(0, str(ROOT))
 
@@ -74,12 +91,89 @@ def _steps(dtype: str) -> dict:
     return {"steps": steps, "passed": passed, "tensors": len(diffs)}
 
 
-def run(quick: bool) -> dict:
+BATCH_SPECS = ["resnet18", "resnet50", "resnet50_v1", "resnet50_v2", "resnet50d", "seresnet50"]
+
+
+def _per_spec() -> dict:
+    """ResNet-50 at 64x64 in float64, checked in a process that has checked another spec."""
+    from archspec.crosscheck.batch import check_one
+
+    check_one("specs/resnet18.yaml", {"input_size": (64, 64)})  # start-up: imports, first calls
+    totals = []
+    for _ in range(2):
+        start = time.perf_counter()
+        outcome = check_one("specs/resnet50.yaml", {"input_size": (64, 64)})
+        totals.append(time.perf_counter() - start)
+    return {"per_spec_s": median(totals), "runs": totals, "passed": outcome.status == 0}
+
+
+def run_batch(quick: bool) -> dict:
+    from archspec.crosscheck.batch import available_cores
+
+    specs = [f"specs/{name}.yaml" for name in BATCH_SPECS]
+    rounds = 1 if quick else 2
+    separate_s, batch_s = [], []
+    for round_ in range(rounds):
+
+        def separate() -> float:
+            return sum(
+                run_process([PYTHON, "-m", "archspec", "check", spec, "--input-size", "64"])[0] for spec in specs
+            )
+
+        def batch() -> float:
+            return run_process([PYTHON, "-m", "archspec", "check", *specs, "--input-size", "64"])[0]
+
+        if round_ % 2:
+            batch_s.append(batch())
+            separate_s.append(separate())
+        else:
+            separate_s.append(separate())
+            batch_s.append(batch())
+        print(f"round {round_ + 1}: separate {fmt_s(separate_s[-1])}, batch {fmt_s(batch_s[-1])}", flush=True)
+    ratios = [a / b for a, b in zip(separate_s, batch_s)]
+    proc = subprocess.run(
+        [PYTHON, __file__, "--per-spec"], cwd=ROOT / "bench", capture_output=True, text=True, timeout=1800, check=True
+    )
+    per_spec = json.loads(proc.stdout.strip().splitlines()[-1])
+    speedup = median(ratios)
+    print(f"batch of {len(specs)} specs at 64x64: {speedup:.2f}x faster than one process per spec")
+    print(f"per-spec cost after start-up, resnet50 at 64x64 float64: {fmt_s(per_spec['per_spec_s'])}")
+    return {
+        "specs": BATCH_SPECS,
+        "jobs": available_cores(),
+        "separate_s": separate_s,
+        "batch_s": batch_s,
+        "round_ratios": ratios,
+        "speedup": speedup,
+        "per_spec": per_spec,
+        "goals": [
+            goal(
+                "batch cross-check vs one process per spec (six catalog specs at 64x64)",
+                ">= 5x faster",
+                f"{speedup:.2f}x ({fmt_s(median(batch_s))} vs {fmt_s(median(separate_s))}, "
+                f"{available_cores()} jobs, {rounds} rounds)",
+                speedup >= 5,
+            ),
+            goal(
+                "per-spec cross-check cost after start-up (resnet50 at 64x64, float64)",
+                "under 1 s",
+                fmt_s(per_spec["per_spec_s"]),
+                per_spec["per_spec_s"] < 1,
+            ),
+        ],
+    }
+
+
+def run(quick: bool, batch_only: bool = False) -> dict:
     if not (has_module("torch") and has_module("keras")):
         print("peer not installed: torch and tensorflow-cpu are needed for the cross-check", flush=True)
         return {"name": "crosscheck", "skipped": True, "goals": []}
     compile_package()
     result = {"name": "crosscheck", "spec": "specs/resnet50.yaml", "input": [224, 224], "dtypes": {}, "goals": []}
+    result["batch"] = run_batch(quick)
+    result["goals"] += result["batch"]["goals"]
+    if batch_only:
+        return result
     repeats = 1 if quick else 2
     for dtype in ("float64", "float32"):
         walls = []
@@ -116,11 +210,16 @@ def run(quick: bool) -> dict:
 def main() -> None:
     parser = common_args(__doc__.splitlines()[0])
     parser.add_argument("--steps", choices=["float64", "float32"], help="time the steps in this process")
+    parser.add_argument("--per-spec", action="store_true", help="time one spec after start-up in this process")
+    parser.add_argument("--only-batch", action="store_true", help="only the batch part")
     args = parser.parse_args()
     if args.steps:
         print(json.dumps(_steps(args.steps)))
         return
-    emit_result(run(args.quick), args.json)
+    if args.per_spec:
+        print(json.dumps(_per_spec()))
+        return
+    emit_result(run(args.quick, args.only_batch), args.json)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Forward time of the generated models against the frameworks' own ResNet-50s: the same batch,
 the same threads, the same weights, interleaved runs, medians.
 
-- PyTorch: archspec's ``generated`` resnet50 (the plain form), the same with in-place
-  activations and residual adds (``emit(network, inplace=True)``), and its inference form
+- PyTorch: archspec's ``generated`` resnet50 (the default form: activations and residual adds
+  in place, as torchvision), the same out of place (``emit(network, inplace=False)``), and its
+  inference form
   (``archspec build --inference``, then ``fuse_for_inference()``: BatchNorm folded,
   channels-last) against torchvision's resnet50, all in eval mode under
   ``torch.inference_mode()``.  For reference, torchvision's model with what a torchvision
@@ -26,12 +27,24 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import PYTHON, ROOT, common_args, emit_result, fmt_s, goal, has_module, interleave, median, paired_ratio
+from _common import (
+    PYTHON,
+    ROOT,
+    common_args,
+    emit_result,
+    fmt_s,
+    goal,
+    has_module,
+    interleave,
+    median,
+    paired_ratio,
+    round_ratios,
+)
 
 sys.path.insert(0, str(ROOT))
 
 
-def _torch_part(batch: int, threads: int, repeats: int) -> dict:
+def _torch_part(batch: int, threads: int, repeats: int, compiled: bool = False) -> dict:
     import torch
 
     torch.set_num_threads(threads)
@@ -42,7 +55,7 @@ def _torch_part(batch: int, threads: int, repeats: int) -> dict:
 
     network = checked_network(ROOT / "specs" / "resnet50.yaml")
     plain = torch_backend.instantiate(torch_backend.emit(network), network).eval()
-    in_place = torch_backend.instantiate(torch_backend.emit(network, inplace=True), network).eval()
+    out_of_place = torch_backend.instantiate(torch_backend.emit(network, inplace=False), network).eval()
     inference = torch_backend.instantiate(torch_backend.emit(network, inference=True), network)
     torchvision = peer("torchvision")
     rows, goals = [], []
@@ -53,10 +66,10 @@ def _torch_part(batch: int, threads: int, repeats: int) -> dict:
         models["torchvision resnet50"] = reference
     else:
         state = plain.state_dict()
-    for model in (plain, in_place, inference):
+    for model in (plain, out_of_place, inference):
         model.load_state_dict(state, strict=True)
     models["archspec resnet50 (generated)"] = plain
-    models["archspec resnet50, in-place activations and add (emit(inplace=True))"] = in_place
+    models["archspec resnet50, out of place (emit(inplace=False))"] = out_of_place
     models["archspec resnet50 (inference form)"] = inference.fuse_for_inference()
     if torchvision is not None:
         channels_last = torchvision.models.resnet50().eval()
@@ -72,12 +85,26 @@ def _torch_part(batch: int, threads: int, repeats: int) -> dict:
             )
         except Exception as exc:  # torch.fx cannot trace it: leave the row out
             print(f"skipped torch.fx fusion: {type(exc).__name__}: {exc}", flush=True)
+    if compiled:  # torch.compile (inductor, CPU) of the inference form, and of the peer
+        start = time.perf_counter()
+        try:
+            x_compile = torch.randn(batch, 3, 224, 224)
+            with torch.inference_mode():
+                for name in ["archspec resnet50 (inference form)"] + (["torchvision resnet50"] if torchvision else []):
+                    model = torch.compile(models[name])
+                    model(x_compile)  # compile now, outside the timed rounds
+                    models[f"{name}, torch.compile"] = model
+        except Exception as exc:  # no toolchain: leave the rows out
+            print(f"skipped torch.compile: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}", flush=True)
+        print(f"torch.compile took {fmt_s(time.perf_counter() - start)}", flush=True)
     x = torch.randn(batch, 3, 224, 224)
     with torch.inference_mode():
         outputs = {name: model(x) for name, model in models.items()}
         first = next(iter(outputs.values()))
         agreement = {name: float((out - first).abs().max()) for name, out in outputs.items()}
-        times = interleave({name: (lambda m=model: m(x)) for name, model in models.items()}, repeats, warmup=2)
+        times = interleave(
+            {name: (lambda m=model: m(x)) for name, model in models.items()}, repeats, warmup=2, alternate=True
+        )
     base_name = "torchvision resnet50" if torchvision is not None else None
     base = median(times[base_name]) if base_name else float("nan")
     for name, values in times.items():
@@ -88,6 +115,7 @@ def _torch_part(batch: int, threads: int, repeats: int) -> dict:
                 "min_s": min(values),
                 "runs": len(values),
                 "vs_torchvision": paired_ratio(values, times[base_name]) if base_name else None,
+                "round_ratios": [round(r, 4) for r in round_ratios(values, times[base_name])] if base_name else None,
                 "max_abs_diff_vs_first": agreement[name],
             }
         )
@@ -226,8 +254,10 @@ def _keras_part(batch: int, threads: int, repeats: int) -> dict:
     return {"rows": rows, "goals": goals}
 
 
-def _in_process(part: str, batch: int, threads: int, repeats: int) -> dict:
-    return (_torch_part if part == "torch" else _keras_part)(batch, threads, repeats)
+def _in_process(part: str, batch: int, threads: int, repeats: int, compiled: bool = False) -> dict:
+    if part == "torch":
+        return _torch_part(batch, threads, repeats, compiled)
+    return _keras_part(batch, threads, repeats)
 
 
 def run(quick: bool, batch: int = 8, threads: int = 2) -> dict:
@@ -279,9 +309,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--compile", action="store_true", help="torch part: add torch.compile rows")
     args = parser.parse_args()
     if args.part:
-        result = _in_process(args.part, args.batch, args.threads, args.repeats or (4 if args.quick else 12))
+        result = _in_process(
+            args.part, args.batch, args.threads, args.repeats or (4 if args.quick else 12), args.compile
+        )
         for row in result["rows"]:
             print(f"{row['model']:<64} {fmt_s(row['median_s']):>9} (min {fmt_s(row['min_s'])})", flush=True)
         emit_result(result, args.json)

@@ -144,22 +144,43 @@ def test_cli_json_and_exit_codes(tmp_path, capsys):
     assert main(["check", str(spec), "--batch", "0"]) == 2
 
 
-def test_summary_table_for_several_specs(tmp_path):
+def _run_archspec(*args):
     import subprocess
     import sys
 
+    return subprocess.run(
+        [sys.executable, "-m", "archspec", *args], cwd=ROOT, capture_output=True, text=True, timeout=900
+    )
+
+
+def test_summary_table_for_several_specs(tmp_path):
+    """In one process (--jobs 1); progress goes to a terminal only, never into a captured log."""
     spec = tmp_path / "tiny.yaml"
     spec.write_text(textwrap.dedent(TINY).replace("PADDING", "3").replace("EPS", "1.0e-5"))
-    result = subprocess.run(
-        [sys.executable, "-m", "archspec", "check", str(spec), str(spec)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = _run_archspec("check", str(spec), str(spec), "--jobs", "1")
     assert result.returncode == 0, result.stderr
-    assert "[1/2] checking" in result.stderr and "[2/2] checking" in result.stderr
+    assert "[1/2]" not in result.stderr and "[2/2]" not in result.stderr
     assert "summary" in result.stdout and "2/2 specs passed" in result.stdout
+
+
+def test_batch_in_worker_processes_is_one_json_document_in_the_given_order(tmp_path):
+    """Two workers, three specs (one with errors): one JSON list, in the order given, whichever
+    spec finishes first; the spec with errors is reported on standard error and fails the run."""
+    first = tmp_path / "tiny_a.yaml"
+    first.write_text(TINY.replace("name: tiny", "name: tiny_a").replace("PADDING", "3").replace("EPS", "1.0e-5"))
+    second = tmp_path / "tiny_b.yaml"
+    second.write_text(TINY.replace("name: tiny", "name: tiny_b").replace("PADDING", "same").replace("EPS", "1.0e-3"))
+    broken = ROOT / "tests" / "fixtures" / "rules" / "AS201_shape_mismatch.yaml"
+    result = _run_archspec("check", str(first), str(broken), str(second), "--jobs", "2", "--format", "json")
+    assert result.returncode == 1, result.stderr
+    data = json.loads(result.stdout)
+    assert [d["name"] for d in data] == ["tiny_a", "tiny_b"]
+    assert all(d["passed"] for d in data)
+    assert "AS201" in result.stderr and "[1/3]" not in result.stderr
+    # the same results as in this process
+    alone = check_spec(second, batch=2)
+    assert data[1]["max_abs_diff"] == alone.max_abs_diff
+    assert [d["name"] for d in data[1]["layers"]] == [d.name for d in alone.layers]
 
 
 def test_float32_as_deployed_passes_with_its_depth_allowance():

@@ -426,30 +426,40 @@ def test_flow_spec_computes_what_the_ir_says(flow_path):
 
 
 def test_inplace_activations_are_safe_where_emitted(exotic_path, flow_path):
-    """With ``inplace=True`` only activations whose input nothing else reads work in place; the
-    results are unchanged."""
-    for path in (_spec("resnet50_v2"), str(exotic_path), str(flow_path)):
+    """The default form works in place (``nn.ReLU(inplace=True)``, ``out += identity``) only
+    where nothing else reads the input; its results are bit-identical to the out-of-place form."""
+    for path in (_spec("resnet50"), _spec("resnet50_v2"), _spec("seresnet50"), str(exotic_path), str(flow_path)):
         network = _network(path)
-        source = torch_backend.emit(network, inplace=True)
+        source = _source(path)
         assert "inplace=True" in source
-        plain = _randomized(torch_backend.instantiate(_source(path), network))
+        out_of_place = torch_backend.emit(network, inplace=False)
+        assert "inplace" not in out_of_place and "+=" not in out_of_place
+        plain = _randomized(torch_backend.instantiate(out_of_place, network))
         fast = torch_backend.instantiate(source, network).double().eval()
-        fast.load_state_dict(plain.state_dict())
-        x = torch.randn(1, 3, 35, 33, dtype=torch.float64)
+        fast.load_state_dict(plain.state_dict(), strict=True)
+        assert list(fast.state_dict()) == list(plain.state_dict())
+        x = torch.randn(2, 3, 35, 33, dtype=torch.float64)
         with torch.no_grad():
             torch.testing.assert_close(fast(x), plain(x), rtol=0, atol=0)
 
 
-def test_forward_hooks_see_each_layers_own_output():
-    """By default nothing works in place: a hook on a BatchNorm followed by a ReLU keeps the
-    negative values (the cross-check compares layers through such hooks)."""
-    assert "inplace" not in _source(_spec("resnet50"))
+def test_the_default_form_reads_like_torchvision():
+    source = _source(_spec("resnet50"))
+    assert "nn.ReLU(inplace=True)" in source
+    assert "out += shortcut" in source
+
+
+def test_forward_hooks_that_copy_see_each_layers_own_output():
+    """In the default form the ReLU after bn1 works in place: a hook that keeps bn1's output
+    without copying it sees it rectified, one that copies keeps the negative values (the
+    cross-check's hooks copy)."""
     model = _randomized(torch_backend.instantiate(_source(_spec("resnet50")), _network(_spec("resnet50"))))
     seen = {}
-    model.bn1.register_forward_hook(lambda m, i, o: seen.setdefault("bn1", o))
+    model.bn1.register_forward_hook(lambda m, i, o: seen.update(kept=o, copied=o.clone()))
     with torch.no_grad():
         model(torch.randn(1, 3, 33, 33, dtype=torch.float64))
-    assert (seen["bn1"] < 0).any()
+    assert (seen["copied"] < 0).any()
+    assert not (seen["kept"] < 0).any()
 
 
 def test_export_resnet50():

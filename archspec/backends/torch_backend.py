@@ -105,14 +105,15 @@ class ModuleView:
 # entry points
 
 
-def emit(network: Network, *, inplace: bool = False, inference: bool = False) -> str:
+def emit(network: Network, *, inplace: bool = True, inference: bool = False) -> str:
     """The complete, formatted source of a standalone PyTorch module for ``network``.
 
-    ``inplace=True`` lets activations overwrite their input where nothing else reads it
-    (torchvision's ``nn.ReLU(inplace=True)``), and a block's residual add its body's output
-    (``out += shortcut``).  It is off by default: forward hooks (the
-    cross-check's per-layer comparison, feature extractors) then see each layer's own output,
-    not one that a later activation has overwritten.
+    ``inplace=True`` (the default, as torchvision writes it) lets activations overwrite their
+    input where nothing else reads it (``nn.ReLU(inplace=True)``), and a block's residual add
+    its body's output (``out += shortcut``).  The results are bit-identical to the
+    out-of-place form (``inplace=False``); only a forward hook that keeps a reference to a
+    layer's output, instead of a copy, may later see it overwritten by the activation after
+    it (the cross-check's hooks copy).
 
     ``inference=True`` writes the inference form: the same classes, constructors and state-dict
     keys (checkpoints load as into the plain form), activations in place, and a

@@ -234,12 +234,14 @@ def compare_models(
         torch_points.append((node_id, kind))
 
         def hook(_module, _inputs, output, node_id=node_id):
-            captured[node_id] = output.detach().cpu().numpy()
+            # a copy: the generated code's in-place activations and residual adds overwrite
+            # this tensor further on
+            captured[node_id] = output.detach().cpu().clone().numpy()
 
         handles.append(module.register_forward_hook(hook))
     try:
         with torch.no_grad():
-            logits = torch_model(torch.from_numpy(x)).detach().cpu().numpy()
+            logits = torch_model(torch.from_numpy(x)).detach().cpu().clone().numpy()
     finally:
         for handle in handles:
             handle.remove()

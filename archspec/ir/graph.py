@@ -118,6 +118,8 @@ class Network:
     _block_index: dict[str, BlockInstance] = field(default_factory=dict, repr=False, compare=False)
     _indexed_blocks: int = field(default=0, repr=False, compare=False)
     _graph: Any = field(default=None, repr=False, compare=False)
+    _ops: list[Node] = field(default_factory=list, repr=False, compare=False)  # ops() of the first _ops_of nodes
+    _ops_of: int = field(default=-1, repr=False, compare=False)
 
     # -- construction -------------------------------------------------------------------------
     def add_node(self, node: Node) -> None:
@@ -159,7 +161,10 @@ class Network:
 
     def ops(self) -> Iterator[Node]:
         """Nodes that are ops (everything but the input)."""
-        return iter([n for n in map(self._nodes.__getitem__, self.order) if n.op != "input"])
+        if self._ops_of != len(self.order):  # nodes are only ever appended
+            self._ops = [n for n in map(self._nodes.__getitem__, self.order) if n.op != "input"]
+            self._ops_of = len(self.order)
+        return iter(self._ops)
 
     def block(self, block_id: str) -> BlockInstance:
         if self._indexed_blocks != len(self.blocks):

@@ -5,6 +5,16 @@ document is converted to plain Python data (dict, list, str, int, float, bool, N
 :class:`SpanMap` from *paths* (tuples of keys and indices, e.g. ``("stages", "table", 2, 1)``)
 to :class:`~archspec.diagnostics.Span`.
 
+ruamel's loader is pure Python and slow on large files, so a document is first read from
+libyaml's event stream (PyYAML's C parser, which marks where every node starts; for documents
+of ``FAST_PATH_MIN_CHARS`` or more, where it pays for PyYAML's import), resolving
+plain scalars by YAML 1.2's core schema as ruamel does.  That fast path takes only documents
+whose every value it resolves exactly as ruamel would: a document with an error, a tag, an
+anchor or alias, a duplicate key, an empty value, a plain scalar outside the unambiguous forms
+(decimal integers, decimal floats, true/false, null, text not starting with a digit or sign),
+or characters outside printable text goes to ruamel, so data, spans and diagnostics are the
+same either way (tests/test_yaml_fast_path.py compares the two on every fixture).
+
 Hostile input is refused with a diagnostic, never a traceback: files over
 ``MAX_FILE_BYTES``, non-UTF-8 bytes, duplicate keys, tags (``!!python/...`` and any other),
 alias expansion beyond ``MAX_NODES`` values, nesting deeper than ``MAX_DEPTH``.
@@ -14,6 +24,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,13 +185,175 @@ def read_text(path: Path, display: str) -> str:
     return text
 
 
+#: read documents through libyaml where it gives what ruamel gives (tests turn it off to compare)
+FAST_PATH = True
+#: ...from this size: importing PyYAML costs more than ruamel's import (which a smaller document
+#: needs anyway) plus ruamel's parse of a few kilobytes, so a catalog spec starts faster without it
+FAST_PATH_MIN_CHARS = 8192
+
+
 def parse_yaml(text: str, display: str, sources: SourceCache | None = None) -> tuple[Any, SpanMap]:
     """Parse YAML text into plain data and spans.  Raises :class:`ArchspecError`."""
+    if sources is not None:
+        sources.add(display, text)
+    if FAST_PATH and len(text) >= FAST_PATH_MIN_CHARS:
+        try:
+            return parse_fast(text, display)
+        except FallBack:
+            pass
+    return parse_round_trip(text, display)
+
+
+class FallBack(Exception):
+    """The fast path cannot be sure to read this document as ruamel does."""
+
+
+_PLAIN_INT = re.compile(rf"-?(?:0|[1-9][0-9]{{0,{MAX_INT_DIGITS - 1}}})\Z")
+_PLAIN_FLOAT = re.compile(r"-?[0-9]+(?:\.[0-9]*(?:[eE][-+]?[0-9]+)?|[eE][-+]?[0-9]+)\Z")
+_PLAIN_WORDS: dict[str, Any] = {
+    **dict.fromkeys(("true", "True", "TRUE"), True),
+    **dict.fromkeys(("false", "False", "FALSE"), False),
+    **dict.fromkeys(("~", "null", "Null", "NULL"), None),
+}
+#: characters where YAML 1.2 might read a number, a date, a merge key or a value indicator
+_NOT_TEXT_START = frozenset("-+.0123456789<=~")
+#: every plain scalar ruamel's YAML 1.2 resolver reads as other than text, from those characters
+#: (its float, int, merge, null, timestamp and value patterns, joined)
+_RUAMEL_NOT_TEXT = re.compile(
+    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |[-+]?\.[0-9_]+(?:[eE][-+][0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN)
+    |[-+]?0b[0-1_]+
+    |[-+]?0o?[0-7_]+
+    |[-+]?[0-9_]+
+    |[-+]?0x[0-9a-fA-F_]+
+    |<<
+    |~
+    |[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]
+    |[0-9][0-9][0-9][0-9]\s*-[0-9][0-9]?\s*-[0-9][0-9]?
+    (?:[Tt]|[ \t]+)[0-9][0-9]?
+    \s*:[0-9][0-9]\s*:[0-9][0-9]\s*(?:\.[0-9]*)?
+    (?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?
+    |=)$""",
+    re.X,
+)
+#: what the fast path reads: tab, line feed, carriage return and printable characters of the
+#: basic plane (no NEL or Unicode line separators, which YAML 1.1 and 1.2 break lines on differently)
+_UNSAFE_TEXT = re.compile("[^\t\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]")
+
+
+def parse_fast(text: str, display: str) -> tuple[Any, SpanMap]:
+    """Parse ``text`` from libyaml's events into plain data and spans, as
+    :func:`parse_round_trip` does; raises :class:`FallBack` for a document it cannot be sure of."""
+    try:
+        import yaml
+
+        loader = yaml.CSafeLoader
+    except (ImportError, AttributeError):  # PyYAML without libyaml
+        raise FallBack from None
+    if _UNSAFE_TEXT.search(text):
+        raise FallBack
+    try:
+        events = list(yaml.parse(text, Loader=loader))
+    except yaml.YAMLError:
+        raise FallBack from None
+    # a stream of exactly one document without directives
+    if (
+        len(events) < 5
+        or not isinstance(events[1], yaml.DocumentStartEvent)
+        or not isinstance(events[-2], yaml.DocumentEndEvent)
+    ):
+        raise FallBack
+    if events[1].version or events[1].tags:
+        raise FallBack
+    spans = SpanMap()
+    reader = _EventReader(events, display, spans, yaml)
+    data, end = reader.node(2, (), 0, (0, 0))
+    if end != len(events) - 2:
+        raise FallBack
+    return data, spans
+
+
+class _EventReader:
+    def __init__(self, events: list, display: str, spans: SpanMap, yaml: Any):
+        self.events = events
+        self.display = display
+        self.spans = spans
+        self.count = 0
+        self.scalar, self.mapping, self.sequence = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
+        self.mapping_end, self.sequence_end = yaml.MappingEndEvent, yaml.SequenceEndEvent
+
+    def node(self, i: int, path: PathT, depth: int, pos: tuple[int, int]) -> tuple[Any, int]:
+        """The value whose events start at ``i``, and the index of the event after them."""
+        self.count += 1
+        if self.count > MAX_NODES or depth > MAX_DEPTH:
+            raise FallBack
+        events, display = self.events, self.display
+        event = events[i]
+        kind = type(event)
+        if kind is not self.scalar and kind is not self.mapping and kind is not self.sequence:
+            raise FallBack  # an alias
+        if event.anchor is not None or event.tag is not None:
+            raise FallBack
+        line, column = pos[0] + 1, pos[1] + 1
+        if kind is self.scalar:
+            value, length = _resolve(event)
+            self.spans.values[path] = Span(display, line, column, length) if length else Span(display, line, column)
+            return value, i + 1
+        self.spans.values[path] = Span(display, line, column)
+        i += 1
+        if kind is self.sequence:
+            items: list[Any] = []
+            while type(events[i]) is not self.sequence_end:
+                mark = events[i].start_mark
+                value, i = self.node(i, (*path, len(items)), depth + 1, (mark.line, mark.column))
+                items.append(value)
+            return items, i + 1
+        out: dict[str, Any] = {}
+        while type(events[i]) is not self.mapping_end:
+            key_event = events[i]
+            if type(key_event) is not self.scalar or key_event.anchor is not None or key_event.tag is not None:
+                raise FallBack
+            key, _ = _resolve(key_event)
+            if not isinstance(key, str) or key in out:
+                raise FallBack
+            mark = key_event.start_mark
+            key_path = (*path, key)
+            self.spans.keys[key_path] = Span(display, mark.line + 1, mark.column + 1, len(key))
+            value_mark = events[i + 1].start_mark
+            out[key], i = self.node(i + 1, key_path, depth + 1, (value_mark.line, value_mark.column))
+        return out, i + 1
+
+
+def _resolve(event: Any) -> tuple[Any, int]:
+    """A scalar's value as ruamel's round-trip loader (YAML 1.2 core schema) resolves it, and the
+    length its span gets (0: none); raises FallBack where the two could differ."""
+    value = event.value
+    if event.style:  # quoted, literal or folded: text
+        return value, max(1, len(value))
+    if not value:
+        raise FallBack  # ruamel places an empty value elsewhere than libyaml
+    if value in _PLAIN_WORDS:
+        return _PLAIN_WORDS[value], 0
+    if value[0] in _NOT_TEXT_START:
+        if _PLAIN_INT.match(value):
+            number = int(value)
+            return number, len(str(number))
+        if _PLAIN_FLOAT.match(value):
+            number = float(value)
+            return number, len(str(number))
+        if _RUAMEL_NOT_TEXT.match(value) or "\n" in value:
+            raise FallBack
+    return value, len(value)
+
+
+def parse_round_trip(text: str, display: str) -> tuple[Any, SpanMap]:
+    """Parse YAML text with ruamel's round-trip loader.  Raises :class:`ArchspecError`."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    if sources is not None:
-        sources.add(display, text)
     yaml = YAML(typ="rt", pure=True)
     yaml.allow_duplicate_keys = False
     yaml.Composer = _bounded_composer(display)

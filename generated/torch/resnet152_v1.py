@@ -27,7 +27,7 @@ class BottleneckV1(nn.Module):
             in_channels, width, kernel_size=1, stride=stride, padding=0, bias=True
         )
         self.bn1 = nn.BatchNorm2d(width, eps=1.001e-05, momentum=0.01)
-        self.relu = nn.ReLU()
+        self.relu = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(width, width, kernel_size=3, stride=1, padding=1, bias=True)
         self.bn2 = nn.BatchNorm2d(width, eps=1.001e-05, momentum=0.01)
         self.conv3 = nn.Conv2d(width, out, kernel_size=1, stride=1, padding=0, bias=True)
@@ -51,7 +51,7 @@ class BottleneckV1(nn.Module):
         shortcut = x
         if self.downsample is not None:
             shortcut = self.downsample(x)
-        out = out + shortcut
+        out += shortcut
         out = self.relu(out)
         return out
 
@@ -67,7 +67,7 @@ class Resnet152V1(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=True)
         self.bn1 = nn.BatchNorm2d(64, eps=1.001e-05, momentum=0.01)
-        self.relu = nn.ReLU()
+        self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1, ceil_mode=False)
         self.layer1 = nn.Sequential(
             BottleneckV1(64, width=64),

@@ -27,10 +27,10 @@ class PreActBottleneck(nn.Module):
         super().__init__()
         out = width * expansion
         self.preact_bn = nn.BatchNorm2d(in_channels, eps=1.001e-05, momentum=0.01)
-        self.preact_relu = nn.ReLU()
+        self.preact_relu = nn.ReLU(inplace=True)
         self.conv1 = nn.Conv2d(in_channels, width, kernel_size=1, stride=1, padding=0, bias=False)
         self.bn1 = nn.BatchNorm2d(width, eps=1.001e-05, momentum=0.01)
-        self.relu = nn.ReLU()
+        self.relu = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(width, width, kernel_size=3, stride=stride, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(width, eps=1.001e-05, momentum=0.01)
         self.conv3 = nn.Conv2d(width, out, kernel_size=1, stride=1, padding=0, bias=True)
@@ -60,7 +60,7 @@ class PreActBottleneck(nn.Module):
             shortcut = self.downsample(preact_relu)
         elif self.shortcut_pool is not None:
             shortcut = self.shortcut_pool(x)
-        out = out + shortcut
+        out += shortcut
         return out
 
 
@@ -135,7 +135,7 @@ class Resnet152V2(nn.Module):
             PreActBottleneck(2048, width=512),
         )
         self.post_bn = nn.BatchNorm2d(2048, eps=1.001e-05, momentum=0.01)
-        self.post_relu = nn.ReLU()
+        self.post_relu = nn.ReLU(inplace=True)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(2048, num_classes)
 

@@ -29,7 +29,7 @@ class Bottleneck(nn.Module):
         out = width * expansion
         self.conv1 = nn.Conv2d(in_channels, mid, kernel_size=1, stride=1, padding=0, bias=False)
         self.bn1 = nn.BatchNorm2d(mid, eps=1e-05, momentum=0.1)
-        self.relu = nn.ReLU()
+        self.relu = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(
             mid, mid, kernel_size=3, stride=stride, padding=1, groups=groups, bias=False
         )
@@ -55,7 +55,7 @@ class Bottleneck(nn.Module):
         shortcut = x
         if self.downsample is not None:
             shortcut = self.downsample(x)
-        out = out + shortcut
+        out += shortcut
         out = self.relu(out)
         return out
 
@@ -71,7 +71,7 @@ class Resnet50(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)
-        self.relu = nn.ReLU()
+        self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1, ceil_mode=False)
         self.layer1 = nn.Sequential(
             Bottleneck(64, width=64),

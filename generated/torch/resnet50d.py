@@ -31,12 +31,12 @@ class BottleneckD(nn.Module):
         out = width * expansion
         self.conv1 = nn.Conv2d(in_channels, mid, kernel_size=1, stride=1, padding=0, bias=False)
         self.bn1 = nn.BatchNorm2d(mid, eps=1e-05, momentum=0.1)
-        self.act1 = nn.ReLU()
+        self.act1 = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(
             mid, mid, kernel_size=3, stride=stride, padding=1, groups=groups, bias=False
         )
         self.bn2 = nn.BatchNorm2d(mid, eps=1e-05, momentum=0.1)
-        self.act2 = nn.ReLU()
+        self.act2 = nn.ReLU(inplace=True)
         self.conv3 = nn.Conv2d(mid, out, kernel_size=1, stride=1, padding=0, bias=False)
         self.bn3 = nn.BatchNorm2d(out, eps=1e-05, momentum=0.1)
         self.downsample = None
@@ -58,7 +58,7 @@ class BottleneckD(nn.Module):
                 nn.Conv2d(in_channels, out, kernel_size=1, stride=1, padding=0, bias=False),
                 nn.BatchNorm2d(out, eps=1e-05, momentum=0.1),
             )
-        self.act3 = nn.ReLU()
+        self.act3 = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(x)
@@ -72,7 +72,7 @@ class BottleneckD(nn.Module):
         shortcut = x
         if self.downsample is not None:
             shortcut = self.downsample(x)
-        out = out + shortcut
+        out += shortcut
         out = self.act3(out)
         return out
 
@@ -91,14 +91,14 @@ class Resnet50d(nn.Module):
         self.conv1 = nn.Sequential(
             nn.Conv2d(3, 32, kernel_size=3, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(32, eps=1e-05, momentum=0.1),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             nn.Conv2d(32, 32, kernel_size=3, stride=1, padding=1, bias=False),
             nn.BatchNorm2d(32, eps=1e-05, momentum=0.1),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             nn.Conv2d(32, 64, kernel_size=3, stride=1, padding=1, bias=False),
         )
         self.bn1 = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)
-        self.act1 = nn.ReLU()
+        self.act1 = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1, ceil_mode=False)
         self.layer1 = nn.Sequential(
             BottleneckD(64, width=64),

@@ -30,15 +30,15 @@ class PreActBottleneckTimm(nn.Module):
         mid = width * base_width // 64 * groups
         out = width * expansion
         self.norm1 = nn.BatchNorm2d(in_channels, eps=1e-05, momentum=0.1)
-        self.act1 = nn.ReLU()
+        self.act1 = nn.ReLU(inplace=True)
         self.conv1 = nn.Conv2d(in_channels, mid, kernel_size=1, stride=1, padding=0, bias=False)
         self.norm2 = nn.BatchNorm2d(mid, eps=1e-05, momentum=0.1)
-        self.act2 = nn.ReLU()
+        self.act2 = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(
             mid, mid, kernel_size=3, stride=stride, padding=1, groups=groups, bias=False
         )
         self.norm3 = nn.BatchNorm2d(mid, eps=1e-05, momentum=0.1)
-        self.act3 = nn.ReLU()
+        self.act3 = nn.ReLU(inplace=True)
         self.conv3 = nn.Conv2d(mid, out, kernel_size=1, stride=1, padding=0, bias=False)
         self.downsample = None
         if stride != 1 or in_channels != out:
@@ -63,7 +63,7 @@ class PreActBottleneckTimm(nn.Module):
         shortcut = x
         if self.downsample is not None:
             shortcut = self.downsample.conv(act1)
-        out = out + shortcut
+        out += shortcut
         return out
 
 
@@ -130,7 +130,7 @@ class Resnetv250(nn.Module):
             ),
         )
         self.norm = nn.BatchNorm2d(2048, eps=1e-05, momentum=0.1)
-        self.norm_act = nn.ReLU()
+        self.norm_act = nn.ReLU(inplace=True)
         self.head = nn.ModuleDict(
             {
                 "global_pool": nn.AdaptiveAvgPool2d((1, 1)),

@@ -38,19 +38,19 @@ class SEBottleneck(nn.Module):
         )
         self.conv1 = nn.Conv2d(in_channels, mid, kernel_size=1, stride=1, padding=0, bias=False)
         self.bn1 = nn.BatchNorm2d(mid, eps=1e-05, momentum=0.1)
-        self.act1 = nn.ReLU()
+        self.act1 = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(
             mid, mid, kernel_size=3, stride=stride, padding=1, groups=groups, bias=False
         )
         self.bn2 = nn.BatchNorm2d(mid, eps=1e-05, momentum=0.1)
-        self.act2 = nn.ReLU()
+        self.act2 = nn.ReLU(inplace=True)
         self.conv3 = nn.Conv2d(mid, out, kernel_size=1, stride=1, padding=0, bias=False)
         self.bn3 = nn.BatchNorm2d(out, eps=1e-05, momentum=0.1)
         self.se = nn.ModuleDict(
             {
                 "pool": nn.AdaptiveAvgPool2d((1, 1)),
                 "fc1": nn.Conv2d(out, se_width, kernel_size=1, stride=1, padding=0, bias=True),
-                "act": nn.ReLU(),
+                "act": nn.ReLU(inplace=True),
                 "fc2": nn.Conv2d(se_width, out, kernel_size=1, stride=1, padding=0, bias=True),
                 "gate": nn.Sigmoid(),
             }
@@ -61,7 +61,7 @@ class SEBottleneck(nn.Module):
                 nn.Conv2d(in_channels, out, kernel_size=1, stride=stride, padding=0, bias=False),
                 nn.BatchNorm2d(out, eps=1e-05, momentum=0.1),
             )
-        self.act3 = nn.ReLU()
+        self.act3 = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(x)
@@ -81,7 +81,7 @@ class SEBottleneck(nn.Module):
         shortcut = x
         if self.downsample is not None:
             shortcut = self.downsample(x)
-        out = out + shortcut
+        out += shortcut
         out = self.act3(out)
         return out
 
@@ -98,7 +98,7 @@ class Seresnet50(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)
-        self.relu = nn.ReLU()
+        self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1, ceil_mode=False)
         self.layer1 = nn.Sequential(
             SEBottleneck(64, width=64),

@@ -1,0 +1,169 @@
+"""Cross-check many specs at once: the frameworks are imported once per worker process, and
+the specs run in parallel worker processes.
+
+``archspec check SPEC...`` with more than one spec and more than one job starts ``jobs``
+worker processes (``spawn``: nothing of the parent's thread pools is inherited).  Each imports
+torch and Keras once, at start-up, then checks spec after spec, splitting the machine's cores
+between the workers' thread pools.  Results come back in the order the specs were given,
+whichever finishes first; a spec with errors comes back as its rendered diagnostics (the
+worker has the source texts that the snippets quote).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from archspec.crosscheck.compare import CheckResult
+
+#: exit statuses of one spec, as the command's
+OK, FAILED, IO_FAILURE = 0, 1, 2
+
+
+@dataclass
+class Outcome:
+    """One spec's check: its result (a failed one, with ``diagnostics``, when the spec was refused
+    before the comparison) and, for a refused spec, the reasons rendered for a terminal."""
+
+    spec: str
+    result: CheckResult
+    diagnostics: str = ""
+    status: int = OK
+    seconds: float = 0.0
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def check_one(spec: str, options: dict[str, Any], color: bool = False) -> Outcome:
+    """Check ``spec`` with ``options`` (``input_size``, ``batch``, ``seed``, ``atol``, ``rtol``,
+    ``dtype``, ``torch_inference``) in this process.  A spec refused before the comparison (its
+    lint errors, a backend's refusal, too large for memory) comes back as a failed result whose
+    ``diagnostics`` say why, with the same reasons rendered for a terminal."""
+    from archspec.backends import BackendError
+    from archspec.backends.naming import NamingError
+    from archspec.backends.render import RenderError
+    from archspec.crosscheck import guard
+    from archspec.crosscheck.compare import quiet_tensorflow
+    from archspec.diagnostics import ArchspecError, render_text
+
+    quiet_tensorflow()
+    options = dict(options)
+    if options.pop("torch_inference", False):
+        from archspec.crosscheck.inference import check_torch_inference as check
+    else:
+        from archspec.crosscheck.compare import check_spec as check
+    start = time.perf_counter()
+    size = options.pop("input_size", None)
+    try:
+        result = check(spec, size, **options)
+    except ArchspecError as exc:
+        io = any(d.code == "AS100" for d in exc.diagnostics)
+        text = render_text(exc.diagnostics, None, color=color) if exc.diagnostics else ""
+        refused = CheckResult.refused(spec, [d.to_dict() for d in exc.diagnostics], **options)
+        return Outcome(spec, refused, text, IO_FAILURE if io else FAILED, time.perf_counter() - start)
+    except (guard.TooLarge, BackendError, NamingError, RenderError) as exc:
+        too_large = isinstance(exc, guard.TooLarge)
+        text = f"error: {spec}: {'' if too_large else 'code generation refused it: '}{exc}\n"
+        reason = {
+            "code": None,
+            "name": "too-large" if too_large else "backend-refused",
+            "severity": "error",
+            "message": str(exc),
+            "file": spec,
+            "line": None,
+            "column": None,
+            "hint": None,
+            "url": None,
+            "fix": None,
+        }
+        refused = CheckResult.refused(spec, [reason], **options)
+        return Outcome(spec, refused, text, IO_FAILURE if too_large else FAILED, time.perf_counter() - start)
+    finally:
+        _release()
+    return Outcome(spec, result, "", OK if result.passed else FAILED, time.perf_counter() - start)
+
+
+def _release() -> None:
+    """Drop Keras' global graph state between specs, so that a long batch does not grow."""
+    import sys
+
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        keras.backend.clear_session()
+
+
+def _start_worker(threads: int) -> None:
+    """A worker's start-up: the frameworks imported once, their thread pools sized to its share
+    of the cores."""
+    from archspec.crosscheck.compare import quiet_tensorflow
+
+    quiet_tensorflow()
+    import tensorflow as tf
+    import torch
+
+    torch.set_num_threads(threads)
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    import keras  # noqa: F401
+
+    import archspec.crosscheck.compare  # noqa: F401
+    import archspec.crosscheck.inference  # noqa: F401
+
+
+def check_many(
+    specs: Sequence[str],
+    options: dict[str, Any],
+    *,
+    jobs: int | None = None,
+    color: bool = False,
+    on_done: Callable[[int, Outcome], None] | None = None,
+) -> Iterator[Outcome]:
+    """Check every spec, yielding each :class:`Outcome` in the order of ``specs``.  ``jobs``
+    worker processes (default: the cores available; 1 or a single spec: this process).
+    ``on_done(count, outcome)`` is called as each spec finishes, in any order (progress)."""
+    jobs = max(1, min(jobs or available_cores(), len(specs)))
+    if jobs == 1:
+        for count, spec in enumerate(specs, start=1):
+            outcome = check_one(spec, options, color)
+            if on_done:
+                on_done(count, outcome)
+            yield outcome
+        return
+
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    threads = max(1, available_cores() // jobs)
+    with ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(threads,),
+    ) as pool:
+        futures = [pool.submit(check_one, spec, options, color) for spec in specs]
+        index = {future: i for i, future in enumerate(futures)}
+        done: dict[int, Outcome] = {}
+        pending = set(futures)
+        next_out = finished_count = 0
+        try:
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in sorted(finished, key=index.__getitem__):
+                    done[index[future]] = future.result()
+                    finished_count += 1
+                    if on_done:
+                        on_done(finished_count, done[index[future]])
+                while next_out in done:
+                    yield done.pop(next_out)
+                    next_out += 1
+        finally:
+            for future in pending:
+                future.cancel()
