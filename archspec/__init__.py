@@ -20,6 +20,7 @@ __all__ = [
     "transfer_weights",
     "check",
     "list_specs",
+    "summary",
 ]
 
 # Every function that takes a spec takes a path or a catalog name (``"resnet50"``), and
@@ -116,3 +117,16 @@ def check(spec, input_size=None, overrides=None, **options):
 
     with _overrides(overrides, {}):
         return check_spec(spec, input_size, **options)
+
+
+def summary(spec, depth=None, batch=1, dtype="float32", input_size=None, overrides=None, **variables):
+    """The :class:`archspec.summaries.Summary` of ``spec`` (a path, a catalog name or a network):
+    totals, a memory estimate for ``batch`` in ``dtype``, and rows rolled up to ``depth``
+    (1: stem, stages, head; 2: their layers and the blocks; None: every layer).
+    ``print(archspec.summary("resnet152", depth=1).text())`` prints what ``archspec summary``
+    prints."""
+    from archspec.ir.graph import Network
+    from archspec.summaries import summarize
+
+    network = spec if isinstance(spec, Network) else load(spec, input_size, overrides, **variables)
+    return summarize(network, depth, batch, dtype)

@@ -70,12 +70,9 @@ def cmd_lint(args: argparse.Namespace) -> int:
 # summary
 
 
-def _shape(shape) -> str:
-    return "x".join(str(d) for d in shape) if shape is not None else "?"
-
-
-def _network_or_exit(spec: str, size):
-    """(network, exit code): the network when it lowered without errors."""
+def _network_or_exit(spec: str, size, show_warnings: bool = False):
+    """(network, exit code): the network when it lowered without errors.  With
+    ``show_warnings``, the warnings and info findings it goes on with are printed too."""
     from archspec.diagnostics import ArchspecError
     from archspec.ir.build import build_ir
     from archspec.lint import lint_network
@@ -87,40 +84,14 @@ def _network_or_exit(spec: str, size):
         _print_diagnostics(exc.diagnostics)
         return None, EXIT_USAGE if _io_failure(exc.diagnostics) else EXIT_FINDINGS
     network = build_ir(loaded, size)
-    errors = [d for d in lint_network(network) if d.is_error]
+    found = lint_network(network)
+    errors = [d for d in found if d.is_error]
     if errors:
         _print_diagnostics(errors, loaded.sources)
         return None, EXIT_FINDINGS
+    if show_warnings:
+        _print_diagnostics(found, loaded.sources)
     return network, EXIT_OK
-
-
-class _Layers(list):
-    """The per-layer rows of a summary, made as they are read (twice for the text table: the
-    column widths, then the rows), so that a network of hundreds of thousands of layers is
-    streamed out instead of held as a list of dicts.  ``json``'s encoder (with ``indent``) walks
-    it as a list."""
-
-    def __init__(self, network) -> None:
-        super().__init__()
-        self._network = network
-        self._count = sum(1 for _ in network.ops())
-
-    def __iter__(self):
-        for node in self._network.ops():
-            yield {
-                "name": node.torch_path,
-                "keras_name": node.keras_name,
-                "op": node.op,
-                "output_shape": list(node.shape) if node.shape else None,
-                "params": node.params,
-                "macs": node.macs,
-            }
-
-    def __len__(self) -> int:
-        return self._count
-
-    def __bool__(self) -> bool:
-        return self._count > 0
 
 
 def _write_json(obj, stream, level: int = 0) -> None:
@@ -139,91 +110,17 @@ def _write_json(obj, stream, level: int = 0) -> None:
     stream.write(text.replace("\n", pad) if level else text)
 
 
-def summary_dict(network) -> dict:
-    layers = _Layers(network)
-    trainable = buffers = activations = 0
-    for node in network.ops():  # one pass: deep networks have hundreds of thousands of layers
-        for t in node.tensors():
-            if t.trainable:
-                trainable += _prod(t.shape)
-            else:
-                buffers += _prod(t.shape)
-        if node.shape:
-            activations += _prod(node.shape)
-    return {
-        "name": network.name,
-        "spec": network.spec.display,
-        "digest": network.spec.digest,
-        "input_shape": list(network.input_shape),
-        "output_shape": list(network.output_shape) if network.output_shape else None,
-        "params": network.params,
-        "trainable_params": trainable,
-        "buffers": buffers,
-        "macs": network.macs,
-        "memory_mb": {
-            "input": round(_prod(network.input_shape) * 4 / 1e6, 2),
-            "forward_activations": round(activations * 4 / 1e6, 2),
-            "params": round((network.params + buffers) * 4 / 1e6, 2),
-        },
-        "layers": layers,
-    }
-
-
-def _prod(shape) -> int:
-    out = 1
-    for d in shape:
-        out *= d
-    return out
-
-
-def render_summary(data: dict, depth: int | None = None) -> str:
-    return "".join(summary_lines(data, depth))
-
-
-def summary_lines(data: dict, depth: int | None = None):
-    """The text summary, line by line (each ending with a newline)."""
-    header = ("Layer (module path)", "Op", "Output shape", "Params", "Mult-adds")
-
-    def rows():
-        for layer in data["layers"]:
-            name = layer["name"]
-            if depth is not None and name.count(".") >= depth and not layer["params"]:
-                continue
-            yield (name, layer["op"], _shape(layer["output_shape"]), f"{layer['params']:,}", f"{layer['macs']:,}")
-
-    widths = [len(h) for h in header]
-    for r in rows():
-        widths = [max(w, len(c)) for w, c in zip(widths, r)]
-    rule = "=" * (sum(widths) + 8)
-
-    def line(r):
-        return (
-            f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}  {r[4]:>{widths[4]}}\n"
-        )
-
-    yield from (f"{rule}\n", f"{data['name']}  ({data['spec']})  input {_shape(data['input_shape'])}\n", f"{rule}\n")
-    yield line(header)
-    yield "-" * len(rule) + "\n"
-    yield from (line(r) for r in rows())
-    mem = data["memory_mb"]
-    for text in (
-        rule,
-        f"Total params: {data['params']:,}",
-        f"Trainable params: {data['trainable_params']:,}",
-        f"Non-trainable buffers: {data['buffers']:,}",
-        f"Total mult-adds: {data['macs']:,} ({data['macs'] / 1e9:.2f} G)",
-        f"Output shape: {_shape(data['output_shape'])}",
-        rule,
-        f"Input size (MB): {mem['input']:.2f}",
-        f"Forward activations size (MB): {mem['forward_activations']:.2f}",
-        f"Params and buffers size (MB): {mem['params']:.2f}",
-        f"Estimated total size (MB): {mem['input'] + mem['forward_activations'] + mem['params']:.2f}",
-        rule,
-    ):
-        yield text + "\n"
-
-
 def cmd_summary(args: argparse.Namespace) -> int:
+    from archspec.summaries import COLUMNS, summarize
+
+    columns = [c.strip() for c in args.columns.split(",") if c.strip()]
+    unknown = [c for c in columns if c not in COLUMNS]
+    if unknown or not columns:
+        raise UsageError(f"--columns takes a comma-separated list of {', '.join(COLUMNS)}")
+    if args.depth is not None and args.depth < 1:
+        raise UsageError("--depth takes a number from 1 (stem, stages, head)")
+    if args.batch < 1:
+        raise UsageError("--batch takes a positive number")
     # One spec at a time, written as it is summarized: only one network is held in memory.
     size = _input_size(args.input_size)
     status = EXIT_OK
@@ -235,19 +132,19 @@ def cmd_summary(args: argparse.Namespace) -> int:
         status = max(status, code)
         if network is None:
             continue
-        data = summary_dict(network)
+        summary = summarize(network, args.depth, args.batch, args.dtype)
         if single:
-            _write_json(data, out)
+            _write_json(summary.as_dict(), out)
             out.write("\n")
         elif args.format == "json":
             out.write("[\n  " if not written else ",\n  ")
-            _write_json(data, out, level=1)
+            _write_json(summary.as_dict(), out, level=1)
         else:
             if written:
                 out.write("\n")
-            out.writelines(summary_lines(data, args.depth))
+            out.writelines(summary.lines(columns))
         written += 1
-        del network, data
+        del network, summary
     if args.format == "json" and not single:
         out.write("\n]\n" if written else "[]\n")
     elif single and not written:
@@ -279,7 +176,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     size = _input_size(args.input_size)
     status = EXIT_OK
     for spec in args.specs:
-        network, code = _network_or_exit(spec, size)
+        network, code = _network_or_exit(spec, size, show_warnings=True)
         status = max(status, code)
         if network is None:
             continue
@@ -642,10 +539,31 @@ def build_parser() -> argparse.ArgumentParser:
     lint_arguments(p, size_arg)
     p.set_defaults(func=cmd_lint)
 
+    from archspec.importer.command import register as register_import
+
+    register_import(sub, size_arg)
+
     p = sub.add_parser("summary", help="per-layer table: output shape, parameters, mult-adds")
     p.add_argument("specs", nargs="+", metavar="SPEC")
     p.add_argument("--format", choices=["text", "json"], default="text")
-    p.add_argument("--depth", type=int, default=None, help="hide parameterless layers deeper than this")
+    p.add_argument(
+        "--depth",
+        type=int,
+        default=None,
+        help="roll layers up: 1 stem, stages and head; 2 their layers and the blocks (default: every layer)",
+    )
+    p.add_argument(
+        "--columns",
+        default="op,output_shape,params,macs",
+        help="comma-separated: op, output_shape, params, macs, keras_name (default: all but keras_name)",
+    )
+    p.add_argument("--batch", type=int, default=1, help="batch size of the memory estimate (default 1)")
+    p.add_argument(
+        "--dtype",
+        choices=["float32", "float64", "float16", "bfloat16"],
+        default="float32",
+        help="element type of the memory estimate (default float32)",
+    )
     size_arg(p)
     p.set_defaults(func=cmd_summary)
 

@@ -92,7 +92,8 @@ def bad_expression() -> None:
     Why is this bad: expressions are evaluated by archspec's own small interpreter, never by
     `eval`; anything outside the subset is refused rather than guessed.
 
-    Example: `units: num_classes` with no `num_classes` defined (seed 002's bug).
+    Example: `units: num_classes` with no `num_classes` defined (a hand-written TensorFlow ResNet-50 uses an undefined
+    `num_classes` this way).
 
     Use instead: `vars: {num_classes: 1000}` at the top of the spec, then `units: num_classes`.
     """
