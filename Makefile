@@ -2,10 +2,14 @@
 # The peers are not dependencies of archspec: pip install '.[bench]' (see docs/benchmarks.md).
 PYTHON ?= python
 
-.PHONY: bench bench-quick
+.PHONY: bench bench-quick bench-limits
 
 bench:
 	$(PYTHON) bench/run_all.py
 
 bench-quick:
 	$(PYTHON) bench/run_all.py --quick
+
+# The worst specs within the limits, each command timed as its own process (README: Limits).
+bench-limits:
+	$(PYTHON) bench/limits.py

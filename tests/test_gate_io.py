@@ -287,7 +287,7 @@ def _non_regular(tmp_path: Path) -> dict[str, tuple[str, str]]:
 def test_non_regular_files_are_refused_before_reading(tmp_path, command):
     # in a child process with a timeout: reading /dev/zero never ends, opening a FIFO blocks
     for kind, (path, words) in _non_regular(tmp_path).items():
-        result = _run(command, path, "--format", "json" if command != "summary" else "text", cwd=tmp_path, timeout=120)
+        result = _run(command, path, "--format", "json" if command != "summary" else "text", cwd=tmp_path, timeout=600)
         assert result.returncode == 2, (kind, result.stderr)
         _no_internal_error(result.stderr)
         assert "AS100" in result.stdout + result.stderr and words in result.stdout + result.stderr, kind
