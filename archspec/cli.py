@@ -378,6 +378,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     from archspec.crosscheck.compare import check_spec, quiet_tensorflow
     from archspec.diagnostics import ArchspecError
 
+    if args.targets not in (None, "torch,keras"):
+        from archspec.deploy.commands import cmd_check_targets
+
+        return cmd_check_targets(args)
     if args.torch_inference:
         from archspec.crosscheck.inference import check_torch_inference as check_spec
     quiet_tensorflow()
@@ -628,8 +632,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="check PyTorch's inference form (BatchNorm folded, channels-last) against the plain PyTorch model",
     )
+    p.add_argument(
+        "--targets", metavar="LIST", help="compare every pair of these: torch,keras,onnx (default torch,keras)"
+    )
     size_arg(p)
     p.set_defaults(func=cmd_check)
+
+    from archspec.deploy.commands import add_parsers
+
+    add_parsers(sub)
 
     p = sub.add_parser("docs", help="regenerate docs/catalog.md and docs/rules.md (--check: verify them)")
     p.add_argument("specs", nargs="*", metavar="SPEC", help="default: specs/*.yaml")
