@@ -123,7 +123,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
     network, code = _network_or_exit(args.spec, size)
     if network is None:
         return code
+    from archspec.crosscheck.compare import quiet_tensorflow
     from archspec.deploy.convert import convert
+
+    quiet_tensorflow()
 
     try:
         result = convert(
@@ -198,7 +201,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     network, code = _network_or_exit(args.spec, size)
     if network is None:
         return code
+    from archspec.crosscheck.compare import quiet_tensorflow
     from archspec.deploy.export import default_output, export
+
+    quiet_tensorflow()
 
     out = Path(args.output) if args.output else default_output(network, args.export_format)
     try:
@@ -257,8 +263,10 @@ def cmd_check_targets(args: argparse.Namespace) -> int:
     size = _input_size(args.input_size)
     if args.batch < 1 or args.batch > 64:
         raise UsageError("--batch must be between 1 and 64")
+    from archspec.crosscheck.compare import quiet_tensorflow
     from archspec.deploy.targets import check_targets
 
+    quiet_tensorflow()
     status = EXIT_OK
     payload = []
     for spec in args.specs:
