@@ -319,7 +319,14 @@ def test_damaged_and_misshaped_keras_files_write_nothing(tmp_path, capsys):
         == 0
     )
     capsys.readouterr()
-    _refused(capsys, convert("resnet18.yaml", "keras", r34, "torch", out), out, "but the spec has no such tensor")
+    _refused(
+        capsys,
+        convert("resnet18.yaml", "keras", r34, "torch", out),
+        out,
+        "layer2_0_1_conv.kernel (layers/conv2d_5/vars/0): the checkpoint has shape (3, 3, 64, 64), "
+        "the spec expects (3, 3, 64, 128)",
+        "does not match",
+    )
 
     # one kernel transposed in the file
     import h5py
@@ -334,7 +341,7 @@ def test_damaged_and_misshaped_keras_files_write_nothing(tmp_path, capsys):
         capsys,
         convert("resnet18.yaml", "keras", damaged, "torch", out),
         out,
-        "conv2_block1_1_conv.kernel (layers/conv2d_1/vars/0): the checkpoint has shape (3, 3, 64, 32), "
+        "layer1_0_1_conv.kernel (layers/conv2d_1/vars/0): the checkpoint has shape (3, 3, 64, 32), "
         "the spec expects (3, 3, 64, 64)",
     )
 

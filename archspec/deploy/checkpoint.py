@@ -127,7 +127,7 @@ def read_torch(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
                 raise
             raise CheckpointError(f"not a readable PyTorch checkpoint ({_short(exc)})") from None
         except Exception as exc:  # UnpicklingError, RuntimeError, EOFError, BadZipFile, ...
-            if isinstance(exc, zipfile.BadZipFile) or "weights_only" not in str(exc):
+            if isinstance(exc, zipfile.BadZipFile) or "Unsupported global" not in str(exc):
                 raise CheckpointError(f"not a readable PyTorch checkpoint ({_short(exc)})") from None
             raise CheckpointError(
                 "the checkpoint holds Python objects besides tensors, which archspec does not "
