@@ -367,7 +367,7 @@ def test_a_missing_extra_is_named_with_exit_2(tmp_path, capsys, monkeypatch):
     capsys.readouterr()
     monkeypatch.setitem(sys.modules, "safetensors", None)
     assert convert("resnet18.yaml", "keras", weights, "torch", out, "--no-verify") == 2
-    assert "pip install 'archspec[safetensors]'" in capsys.readouterr().err
+    assert "pip install 'archspec-nn[safetensors]'" in capsys.readouterr().err
     assert not out.exists()
 
 

@@ -168,7 +168,7 @@ def test_missing_onnx_extra_exits_2(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     out = tmp_path / "r18.onnx"
     assert export("resnet18.yaml", out, "--input-size", "32") == 2
-    assert "pip install 'archspec[onnx]'" in capsys.readouterr().err
+    assert "pip install 'archspec-nn[onnx]'" in capsys.readouterr().err
     assert not out.exists()
     assert main(["check", str(SPECS / "resnet18.yaml"), "--targets", "torch,onnx", "--input-size", "32"]) == 2
-    assert "archspec[onnx]" in capsys.readouterr().err
+    assert "archspec-nn[onnx]" in capsys.readouterr().err

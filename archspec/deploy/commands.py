@@ -16,6 +16,19 @@ EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 EXPORT_FORMATS = ("onnx", "torch-export", "saved-model", "keras")
 
 
+def _size_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a spec value without editing it (vars.num_classes=10, input.size=[160,160]); repeatable",
+    )
+    p.add_argument(
+        "--input-size", nargs="+", type=int, metavar="N", help="input height [width] (default: the spec's input size)"
+    )
+
+
 def _verify_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=2, help="batch size of the verification run")
     p.add_argument("--seed", type=int, default=0)
@@ -23,9 +36,7 @@ def _verify_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance (as archspec check)")
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.add_argument("--verbose", "-v", action="store_true", help="list every compared tensor")
-    p.add_argument(
-        "--input-size", nargs="+", type=int, metavar="N", help="input height [width] (default: the spec's input size)"
-    )
+    _size_args(p)
 
 
 def add_parsers(sub) -> None:
@@ -69,9 +80,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--atol", type=float, default=1e-4, help="absolute tolerance (float32, grows with depth)")
     p.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance")
     p.add_argument("--verbose", "-v", action="store_true", help="list every compared tensor")
-    p.add_argument(
-        "--input-size", nargs="+", type=int, metavar="N", help="input height [width] (default: the spec's input size)"
-    )
+    _size_args(p)
     p.set_defaults(func=cmd_export)
 
 

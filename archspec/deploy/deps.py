@@ -24,7 +24,7 @@ class MissingDependency(Exception):
     def __init__(self, module: str, purpose: str):
         extra = EXTRAS.get(module, module)
         self.module, self.extra = module, extra
-        super().__init__(f"{purpose} needs {module}, which is not installed: pip install 'archspec[{extra}]'")
+        super().__init__(f"{purpose} needs {module}, which is not installed: pip install 'archspec-nn[{extra}]'")
 
 
 def require(module: str, purpose: str) -> ModuleType:
