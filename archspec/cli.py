@@ -285,6 +285,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     from archspec.crosscheck.batch import check_many
 
+    if args.targets not in (None, "torch,keras"):
+        from archspec.deploy.commands import cmd_check_targets
+
+        return cmd_check_targets(args)
     options = dict(
         input_size=size,
         batch=args.batch,
@@ -611,8 +615,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="check PyTorch's inference form (BatchNorm folded, channels-last) against the plain PyTorch model",
     )
+    p.add_argument(
+        "--targets", metavar="LIST", help="compare every pair of these: torch,keras,onnx (default torch,keras)"
+    )
     size_arg(p)
     p.set_defaults(func=cmd_check)
+
+    from archspec.deploy.commands import add_parsers
+
+    add_parsers(sub)
 
     p = sub.add_parser("docs", help="regenerate docs/catalog.md and docs/rules.md (--check: verify them)")
     p.add_argument("specs", nargs="*", metavar="SPEC", help="default: specs/*.yaml")

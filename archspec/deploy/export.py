@@ -1,0 +1,448 @@
+"""``archspec export``: the generated model as a deployable artifact, verified by running it.
+
+Formats:
+
+- ``onnx``: ``torch.onnx.export`` (the ``torch.export``-based exporter), each node renamed after
+  the spec's module path it comes from (``layer1.0.conv1``; helper nodes
+  ``layer1.0.conv1/<op>``), so that Netron shows the spec's names.  Verified with ONNX Runtime
+  against the PyTorch model: every block's output (added as extra graph outputs to an in-memory
+  copy, never to the file) and the logits.
+- ``torch-export``: a ``torch.export`` program saved with ``torch.export.save`` (``.pt2``),
+  loaded back and run.
+- ``saved-model`` (a TensorFlow SavedModel folder, ``keras.Model.export``) and ``keras`` (a
+  ``.keras`` file, ``keras.Model.save``): the generated Keras model with the same weights,
+  loaded back and run.
+
+Each artifact is written atomically, then compared with the PyTorch model (float32, the
+deployed precision, so the tolerance grows with depth as in ``archspec check --dtype float32``)
+on a random batch.  The model has random weights and measured-then-perturbed BatchNorm
+statistics unless ``--weights`` gives a checkpoint, which is checked against the spec first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from archspec.crosscheck.compare import DEFAULT_ATOL, DEFAULT_RTOL, TensorDiff, depths, growth, result_of
+from archspec.deploy.checkpoint import Problem, atomic_write, framework_of
+from archspec.deploy.deps import require
+from archspec.ir.graph import Network
+
+SUFFIX = {"onnx": ".onnx", "torch-export": ".pt2", "saved-model": "_saved_model", "keras": ".keras"}
+
+
+@dataclass
+class ExportResult:
+    spec: str
+    format: str
+    output: str
+    written: bool = False
+    problems: list[Problem] = field(default_factory=list)
+    checks: list[Any] = field(default_factory=list)  # CheckResult
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.written and not self.problems and all(c.passed for c in self.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "spec": self.spec,
+            "format": self.format,
+            "output": self.output,
+            "written": self.written,
+            "passed": self.passed,
+            "problems": [p.to_dict() for p in self.problems],
+            "checks": [c.to_dict() for c in self.checks],
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+        }
+
+
+def default_output(network: Network, fmt: str) -> Path:
+    return Path(f"{network.name}{SUFFIX[fmt]}")
+
+
+# ------------------------------------------------------------------------------------------------
+# the reference model
+
+
+def reference_model(network: Network, weights: Path | None, seed: int):
+    """The float32 PyTorch model in eval mode: with ``weights`` (checked first; returns the
+    problems instead when they do not fit) or randomized."""
+    import torch
+
+    from archspec.crosscheck.weights import randomize_torch, transfer_weights
+    from archspec.deploy.convert import keras_model_for, load_keras_file, load_torch_file, torch_model_for
+
+    torch.manual_seed(seed)
+    model = torch_model_for(network)
+    if weights is None:
+        randomize_torch(model, network, seed)
+        return model, []
+    if framework_of(weights) == "torch":
+        problems, _ = load_torch_file(model, network, weights)
+        return model, problems
+    keras_model = keras_model_for(network)
+    problems = load_keras_file(keras_model, network, weights)
+    if not problems:
+        transfer_weights(model, keras_model, network, "keras_to_torch")
+    return model, problems
+
+
+def _points(network: Network, blocks: bool) -> list[tuple[str, str]]:
+    out = [(b.output, "block") for b in network.blocks if blocks and b.output != network.output]
+    return out + [(network.output, "output")]
+
+
+def torch_outputs(model, network: Network, points, x: np.ndarray) -> dict[str, np.ndarray]:
+    import torch
+
+    from archspec.crosscheck.inference import _run
+
+    return _run(model, network, points, torch.from_numpy(x))
+
+
+def diff_outputs(
+    network: Network,
+    points: list[tuple[str, str]],
+    reference: dict[str, np.ndarray],
+    candidate: dict[str, np.ndarray],
+    *,
+    names: dict[str, str] | None = None,
+    atol: float,
+    rtol: float,
+    float64: bool,
+) -> list[TensorDiff]:
+    """One :class:`TensorDiff` per point: ``candidate`` (NCHW) against ``reference``, with the
+    tolerance of ``archspec check``.  ``names`` gives the candidate's own name of a point (for
+    the report's second name column)."""
+    depth = depths(network)
+    diffs = []
+    for node_id, kind in points:
+        node = network.node(node_id)
+        name = node.block_id if kind == "block" else node.torch_path
+        other = (names or {}).get(node_id, node.keras_name)
+        a, b = reference.get(node_id), candidate.get(node_id)
+        if a is None or b is None or a.shape != b.shape:
+            shape = list(a.shape[1:]) if a is not None else []
+            diffs.append(TensorDiff(name, other, kind, shape, float("inf"), float("inf"), 0.0, depth[node_id], False))
+            continue
+        scale = float(np.max(np.abs(a))) if a.size else 0.0
+        delta = np.abs(b.astype(np.float64) - a.astype(np.float64))
+        allowed = atol * max(1.0, scale) * growth(depth[node_id], float64) + rtol * np.abs(a)
+        diffs.append(
+            TensorDiff(
+                name=name,
+                keras_name=other,
+                kind=kind,
+                shape=list(a.shape[1:]),
+                max_abs_diff=float(delta.max()) if delta.size else 0.0,
+                max_rel_diff=float(delta.max() / max(1.0, scale)) if delta.size else 0.0,
+                scale=scale,
+                depth=depth[node_id],
+                passed=bool(np.all(delta <= allowed)) and bool(np.all(np.isfinite(b))),
+            )
+        )
+    return diffs
+
+
+def random_input(network: Network, batch: int, seed: int) -> np.ndarray:
+    """The input ``archspec check`` uses for this seed (float32)."""
+    rng = np.random.default_rng(seed + 1)
+    return rng.standard_normal((batch, *network.input_shape)).astype(np.float32)
+
+
+def _nhwc(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.transpose(x, (0, 2, 3, 1))) if x.ndim == 4 else x
+
+
+def _nchw(y: np.ndarray) -> np.ndarray:
+    return np.transpose(y, (0, 3, 1, 2)) if y.ndim == 4 else y
+
+
+# ------------------------------------------------------------------------------------------------
+# ONNX
+
+
+@contextlib.contextmanager
+def _quiet():
+    """The exporter's progress lines and deprecation notices say nothing to our user."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        yield
+
+
+def onnx_model(torch_model, network: Network, *, opset: int | None = None, dynamic_batch: bool = False, batch: int = 2):
+    """The ONNX ``ModelProto`` of ``torch_model``, nodes named after the spec's module paths."""
+    torch = require("torch", "ONNX export")
+    require("onnx", "ONNX export")
+    require("onnxscript", "ONNX export")
+    x = torch.from_numpy(random_input(network, batch, 0)).to(next(torch_model.parameters()).dtype)
+    # optimize=False: the exporter's optimizer would fold each BatchNorm into its convolution and
+    # keep the convolution's weight name on the folded tensor; ONNX Runtime folds at load anyway
+    options: dict[str, Any] = {"input_names": ["input"], "output_names": ["output"], "dynamo": True, "optimize": False}
+    if opset is not None:
+        options["opset_version"] = opset
+    if dynamic_batch:
+        options["dynamic_shapes"] = ({0: torch.export.Dim("batch", min=1, max=4096)},)
+    with _quiet():
+        program = torch.onnx.export(torch_model, (x,), verbose=False, **options)
+        _fold_constants(program.model)
+    proto = program.model_proto
+    rename_nodes(proto, network)
+    return proto
+
+
+def _fold_constants(model) -> None:
+    """Constant folding and dead-node removal only (the shape arithmetic of a bias-free
+    convolution, for one), none of the optimizer's rewrites."""
+    import onnx_ir.passes.common as common_passes
+    from onnxscript.optimizer import fold_constants
+
+    fold_constants(model)
+    common_passes.RemoveUnusedNodesPass()(model)
+
+
+def rename_nodes(proto, network: Network) -> None:
+    """Name every node after the module it comes from (the exporter records the module scopes
+    of each node).  The node that produces a spec layer's output is named exactly its module
+    path (``layer1.0.conv1``); every other node ``<module path>/<op>`` (``layer1.0/add``), made
+    unique with a suffix."""
+    import ast
+
+    layers = {node.torch_path for node in network.ops() if node.torch_path}
+    scoped = []
+    for node in proto.graph.node:
+        meta = {p.key: p.value for p in node.metadata_props}
+        scopes: list[str] = []
+        if "pkg.torch.onnx.name_scopes" in meta:
+            try:
+                scopes = [str(s) for s in ast.literal_eval(meta["pkg.torch.onnx.name_scopes"])]
+            except (ValueError, SyntaxError):
+                scopes = []
+        scoped.append((node, scopes))
+    last_in_layer: dict[str, Any] = {}
+    for node, scopes in scoped:
+        if len(scopes) >= 2 and scopes[-2] in layers and node.op_type != "Constant":
+            last_in_layer[scopes[-2]] = node
+    used: dict[str, int] = {}
+    for node, scopes in scoped:
+        if len(scopes) < 2:
+            continue
+        module, op = scopes[-2], scopes[-1]
+        if module.startswith("_"):  # an exporter-internal scope, not a module
+            module = ""
+        if last_in_layer.get(module) is node:
+            name = module
+        else:
+            name = f"{module}/{op}" if module else op
+            if node.op_type == "Constant":
+                name += "/Constant"
+        if name in used:
+            used[name] += 1
+            name = f"{name}_{used[name]}"
+        else:
+            used[name] = 0
+        node.name = name
+
+
+def block_output_values(proto, network: Network) -> dict[str, str]:
+    """Per block output node id: the ONNX value holding that block's output (the output of the
+    last node the exporter placed in the block's module scope)."""
+    out: dict[str, str] = {}
+    by_block = {b.id: b.output for b in network.blocks}
+    for node in proto.graph.node:
+        for prop in node.metadata_props:
+            if prop.key == "pkg.torch.onnx.name_scopes" and node.op_type != "Constant":
+                for block_id in by_block:
+                    if f"'{block_id}'" in prop.value and node.output:
+                        out[by_block[block_id]] = node.output[0]
+    return out
+
+
+def run_onnx(proto, network: Network, points, x: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Run ``proto`` with ONNX Runtime (CPU); the block outputs through extra graph outputs on a
+    copy.  Returns the arrays per node id and the ONNX value names."""
+    onnx = require("onnx", "ONNX verification")
+    ort = require("onnxruntime", "ONNX verification")
+    probe = onnx.ModelProto()
+    probe.CopyFrom(proto)
+    values = block_output_values(probe, network)
+    names = {network.output: probe.graph.output[0].name}
+    existing = {o.name for o in probe.graph.output}
+    for node_id, kind in points:
+        if kind == "block" and node_id in values:
+            names[node_id] = values[node_id]
+            if values[node_id] not in existing:
+                probe.graph.output.append(
+                    onnx.helper.make_tensor_value_info(values[node_id], onnx.TensorProto.FLOAT, None)
+                )
+                existing.add(values[node_id])
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    wanted = [o.name for o in probe.graph.output]
+    results = dict(zip(wanted, session.run(wanted, {session.get_inputs()[0].name: x})))
+    arrays = {node_id: results[name] for node_id, name in names.items() if name in results}
+    labels = {node_id: _node_label(probe, name) for node_id, name in names.items()}
+    return arrays, labels
+
+
+def _node_label(proto, value: str) -> str:
+    for node in proto.graph.node:
+        if value in node.output:
+            return node.name
+    return value
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def export(
+    network: Network,
+    fmt: str,
+    out: Path,
+    *,
+    weights: Path | None = None,
+    opset: int | None = None,
+    dynamic_batch: bool = False,
+    verify: bool = True,
+    batch: int = 2,
+    seed: int = 0,
+    atol: float = DEFAULT_ATOL,
+    rtol: float = DEFAULT_RTOL,
+) -> ExportResult:
+    """Export ``network``'s model to ``out`` in ``fmt`` and (unless ``verify`` is False) run it
+    against the PyTorch model."""
+    result = ExportResult(network.spec.display, fmt, str(out))
+    start = time.perf_counter()
+    if fmt in ("onnx",):  # fail before the slow part when the runtime is missing
+        require("onnx", "ONNX export")
+        require("onnxscript", "ONNX export")
+        if verify:
+            require("onnxruntime", "ONNX verification")
+    model, result.problems = reference_model(network, weights, seed)
+    result.timings["build"] = time.perf_counter() - start
+    if result.problems:
+        return result
+    points = _points(network, blocks=fmt == "onnx")
+    x = random_input(network, batch, seed)
+    mark = time.perf_counter()
+    if fmt == "onnx":
+        import onnx
+
+        proto = onnx_model(
+            model, network, opset=opset, dynamic_batch=dynamic_batch, batch=3 if dynamic_batch else batch
+        )
+        result.timings["export"] = time.perf_counter() - mark
+        atomic_write(out, lambda tmp: onnx.save_model(proto, str(tmp)), suffix=".onnx")
+        result.written = True
+        if verify:
+            mark = time.perf_counter()
+            loaded = onnx.load_model(str(out))
+            candidate, labels = run_onnx(loaded, network, points, x)
+            result.checks.append(_verdict(network, model, points, x, candidate, labels, batch, seed, atol, rtol))
+            result.timings["verify"] = time.perf_counter() - mark
+    elif fmt == "torch-export":
+        import torch
+
+        example = torch.from_numpy(random_input(network, 3 if dynamic_batch else batch, 0))
+        shapes = ({0: torch.export.Dim("batch", min=1, max=4096)},) if dynamic_batch else None
+        with _quiet():
+            program = torch.export.export(model, (example,), dynamic_shapes=shapes)
+        result.timings["export"] = time.perf_counter() - mark
+        atomic_write(out, lambda tmp: torch.export.save(program, str(tmp)), suffix=".pt2")
+        result.written = True
+        if verify:
+            mark = time.perf_counter()
+            loaded = torch.export.load(str(out)).module()
+            with torch.no_grad():
+                y = loaded(torch.from_numpy(x)).detach().cpu().numpy()
+            candidate = {network.output: y}
+            labels = {network.output: "output"}
+            result.checks.append(_verdict(network, model, points, x, candidate, labels, batch, seed, atol, rtol))
+            result.timings["verify"] = time.perf_counter() - mark
+    elif fmt in ("saved-model", "keras"):
+        from archspec.crosscheck.weights import transfer_weights
+        from archspec.deploy.convert import keras_model_for
+
+        keras_model = keras_model_for(network)
+        transfer_weights(model, keras_model, network)
+        if fmt == "keras":
+            if not str(out).endswith(".keras"):
+                raise ValueError("a .keras file must end in .keras")
+            atomic_write(out, lambda tmp: keras_model.save(str(tmp)), suffix=".keras")
+        else:
+            _atomic_dir(out, lambda tmp: _export_saved_model(keras_model, tmp))
+        result.written = True
+        result.timings["export"] = time.perf_counter() - mark
+        if verify:
+            mark = time.perf_counter()
+            y = _run_keras_artifact(fmt, out, keras_model, x)
+            candidate = {network.output: _nchw(y)}
+            labels = {network.output: "serve" if fmt == "saved-model" else keras_model.layers[-1].name}
+            result.checks.append(_verdict(network, model, points, x, candidate, labels, batch, seed, atol, rtol))
+            result.timings["verify"] = time.perf_counter() - mark
+    else:
+        raise ValueError(f"unknown export format {fmt!r}")
+    result.timings["total"] = time.perf_counter() - start
+    return result
+
+
+def _verdict(network, model, points, x, candidate, labels, batch, seed, atol, rtol):
+    start = time.perf_counter()
+    reference = torch_outputs(model, network, points, x)
+    diffs = diff_outputs(network, points, reference, candidate, names=labels, atol=atol, rtol=rtol, float64=False)
+    timings = {"run_and_compare": time.perf_counter() - start}
+    return result_of(network, diffs, batch=batch, atol=atol, rtol=rtol, seed=seed, dtype="float32", timings=timings)
+
+
+def _export_saved_model(keras_model, path: Path) -> None:
+    with _quiet():
+        keras_model.export(str(path), format="tf_saved_model", verbose=False)
+
+
+def _run_keras_artifact(fmt: str, path: Path, keras_model, x: np.ndarray) -> np.ndarray:
+    if fmt == "saved-model":
+        tf = require("tensorflow", "running a SavedModel")
+        loaded = tf.saved_model.load(str(path))
+        return np.asarray(loaded.serve(tf.constant(_nhwc(x))))
+    import keras
+
+    custom = {type(layer).__name__: type(layer) for layer in keras_model.layers if "archspec" in type(layer).__module__}
+    loaded = keras.saving.load_model(str(path), custom_objects=custom, compile=False)
+    return np.asarray(loaded(_nhwc(x), training=False))
+
+
+def _atomic_dir(path: Path, write) -> None:
+    """Write a folder beside ``path`` then swap it in; an existing folder is replaced only once
+    the new one is complete."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    old = None
+    try:
+        shutil.rmtree(tmp)
+        write(tmp)
+        if path.exists():
+            old = path.with_name(f".{path.name}.old.{os.getpid()}")
+            os.replace(path, old)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and not path.exists():
+            os.replace(old, path)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,308 @@
+"""Deployment over the whole catalog: peer checkpoints converted and exported, with timings.
+
+For every shipped spec with a peer:
+
+1. The peer model itself (torchvision, timm, or keras.applications, built offline without
+   pretrained weights) gets random weights and BatchNorm statistics, set here without archspec,
+   and its own ``state_dict()`` (or ``save_weights``) is saved to a file.
+2. ``archspec convert`` (the API behind the command) converts it to the other framework, checks
+   every key and shape first and verifies the two files as ``archspec check`` does (float64).
+3. The converted file is converted back (``--no-verify``) and every tensor compared bit for bit
+   with the peer's checkpoint.
+4. The peer model and the other framework's generated model, loaded from the converted file, run
+   on one random batch in float32: the worst difference in the logits, against the float32
+   tolerance of ``archspec check`` at the logits' depth.
+5. ``archspec export --format onnx`` with the peer's weights at two input sizes, verified with
+   ONNX Runtime (every block's output and the logits).
+
+Prints a Markdown table and, with ``--json``, writes the figures.  Nothing here asserts a time.
+
+    python bench/deploy.py [--quick] [--specs resnet50 resnet152] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import ROOT, peer  # noqa: E402
+
+TORCHVISION = {
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "resnext50_32x4d",
+    "resnext101_32x8d",
+    "wide_resnet50_2",
+    "wide_resnet101_2",
+}
+TIMM = {"resnet50d", "seresnet50", "resnetv2_50"}
+KERAS = {
+    "resnet50_v1": "ResNet50",
+    "resnet101_v1": "ResNet101",
+    "resnet152_v1": "ResNet152",
+    "resnet50_v2": "ResNet50V2",
+    "resnet101_v2": "ResNet101V2",
+    "resnet152_v2": "ResNet152V2",
+}
+
+
+def randomize_torch_peer(model, seed: int) -> None:
+    """Random weights and statistics for any torch model (no archspec involved): He-normal
+    convolution and linear weights, small biases, BatchNorm scales near 1, then running
+    statistics measured on a random batch (so that activations stay in range) and perturbed."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    norms = []
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                norms.append(module)
+                module.weight.copy_(torch.from_numpy(rng.uniform(0.5, 1.5, module.weight.shape)))
+                module.bias.copy_(torch.from_numpy(rng.normal(0, 0.1, module.bias.shape)))
+            elif isinstance(module, torch.nn.Conv2d | torch.nn.Linear):
+                shape = tuple(module.weight.shape)
+                module.weight.copy_(torch.from_numpy(rng.normal(0, np.sqrt(2.0 / np.prod(shape[1:])), shape)))
+                if module.bias is not None:
+                    module.bias.copy_(torch.from_numpy(rng.uniform(-0.1, 0.1, module.bias.shape)))
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None
+        model.train()
+        model(torch.from_numpy(rng.standard_normal((4, 3, 224, 224)).astype(np.float32)))
+        model.eval()
+        for m in norms:
+            m.momentum = 0.1
+            std = m.running_var.sqrt()
+            m.running_mean.add_(torch.from_numpy(rng.normal(0, 0.1, m.running_mean.shape)).float() * std)
+            m.running_var.mul_(torch.from_numpy(rng.uniform(0.8, 1.25, m.running_var.shape)).float())
+
+
+def randomize_keras_peer(model, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        values = []
+        for w in layer.weights:
+            shape = tuple(w.shape)
+            if "moving_variance" in w.path:
+                values.append(rng.uniform(0.5, 2.0, shape))
+            elif "moving_mean" in w.path or "beta" in w.path or "bias" in w.path:
+                values.append(rng.normal(0.0, 0.1, shape))
+            elif "gamma" in w.path:
+                values.append(rng.uniform(0.5, 1.5, shape))
+            else:
+                values.append(rng.normal(0.0, np.sqrt(2.0 / np.prod(shape[:-1])), shape))
+        if values:
+            layer.set_weights([v.astype(np.float32) for v in values])
+
+
+def peer_checkpoint(name: str, folder: Path, seed: int):
+    """(framework, checkpoint path, peer model, peer description) or None without a peer."""
+    if name in TORCHVISION:
+        tv = peer("torchvision")
+        if tv is None:
+            return None
+        model = getattr(tv.models, name)(weights=None)
+        source = "torchvision"
+    elif name in TIMM:
+        timm = peer("timm")
+        if timm is None:
+            return None
+        model = timm.create_model(name, pretrained=False)
+        source = "timm"
+    elif name in KERAS:
+        import keras
+
+        model = getattr(keras.applications, KERAS[name])(weights=None, classifier_activation=None)
+        randomize_keras_peer(model, seed)
+        path = folder / f"{name}.weights.h5"
+        model.save_weights(str(path))
+        return "keras", path, model, f"keras.applications.{KERAS[name]}"
+    else:
+        return None
+    import torch
+
+    randomize_torch_peer(model, seed)
+    path = folder / f"{name}.pth"
+    torch.save(model.state_dict(), path)
+    return "torch", path, model, f"{source} {name}"
+
+
+def run_peer(framework: str, model, x: np.ndarray) -> np.ndarray:
+    if framework == "torch":
+        import torch
+
+        with torch.no_grad():
+            return model(torch.from_numpy(x)).numpy()
+    return np.asarray(model(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), training=False))
+
+
+def one_spec(spec: Path, sizes: list[int], seed: int = 0) -> dict:
+    import torch
+
+    import archspec
+    from archspec.crosscheck.compare import depths, growth
+    from archspec.deploy.checkpoint import read_keras, read_torch
+    from archspec.deploy.convert import convert, keras_model_for, load_keras_file, load_torch_file, torch_model_for
+    from archspec.deploy.export import export
+
+    name = spec.stem
+    row: dict = {"spec": name}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        made = peer_checkpoint(name, folder, seed)
+        if made is None:
+            row["peer"] = None
+            return row
+        framework, checkpoint, peer_model, row["peer"] = made
+        network = archspec.load(spec)
+        other = "keras" if framework == "torch" else "torch"
+        out = folder / (f"{name}.weights.h5" if other == "keras" else f"{name}.pt")
+
+        start = time.perf_counter()
+        result = convert(network, framework, checkpoint, out, verify=True, dtype="float64")
+        row["convert_s"] = time.perf_counter() - start
+        row["convert_timings"] = {k: round(v, 2) for k, v in result.timings.items()}
+        row["convert_passed"] = result.passed
+        row["problems"] = [p.message() for p in result.problems[:5]]
+        row["check_max_abs"] = result.check.max_abs_diff if result.check else None
+        row["check_max_scaled"] = result.check.max_rel_diff if result.check else None
+        if not result.written:
+            return row
+
+        back = folder / (f"{name}.back.pt" if framework == "torch" else f"{name}.back.weights.h5")
+        start = time.perf_counter()
+        again = convert(network, other, out, back, verify=False)
+        row["convert_back_s"] = time.perf_counter() - start
+        if framework == "torch":
+            a, _ = read_torch(checkpoint)
+            b, _ = read_torch(back)
+            # num_batches_tracked counts training steps; Keras has no such thing, so it does not
+            # travel (the converted model's own count, 0, comes back)
+            keys = [k for k in a if not k.endswith("num_batches_tracked")]
+            row["round_trip_differs"] = [k for k in keys if k not in b or not np.array_equal(a[k], b[k])][:5]
+            row["round_trip_bit_exact"] = again.passed and not row["round_trip_differs"]
+        else:
+            a, b = read_keras(checkpoint).groups, read_keras(back).groups
+            row["round_trip_bit_exact"] = (
+                again.passed
+                and set(a) == set(b)
+                and all(all(np.array_equal(u, v) for u, v in zip(a[k], b[k])) for k in a)
+            )
+
+        # the peer against the other framework's generated model, loaded from the converted file
+        x = np.random.default_rng(seed + 7).standard_normal((2, 3, 224, 224)).astype(np.float32)
+        theirs = run_peer(framework, peer_model, x)
+        if other == "keras":
+            model = keras_model_for(network)
+            assert not load_keras_file(model, network, out)
+            ours = np.asarray(model(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), training=False))
+        else:
+            model = torch_model_for(network)
+            problems, _ = load_torch_file(model, network, out)
+            assert not problems
+            with torch.no_grad():
+                ours = model(torch.from_numpy(x)).numpy()
+        scale = float(np.abs(theirs).max())
+        diff = float(np.abs(ours - theirs).max())
+        allowed = 1e-4 * max(1.0, scale) * growth(depths(network)[network.output], False)
+        row["peer_vs_converted"] = {"max_abs": diff, "scaled": diff / max(1.0, scale), "allowed_abs": allowed}
+        row["peer_vs_converted_passed"] = bool(np.all(np.abs(ours - theirs) <= allowed + 1e-4 * np.abs(theirs)))
+
+        torch_file = checkpoint if framework == "torch" else out
+        row["onnx"] = []
+        for size in sizes:
+            sized = archspec.load(spec, (size, size))
+            onnx_file = folder / f"{name}_{size}.onnx"
+            start = time.perf_counter()
+            exported = export(sized, "onnx", onnx_file, weights=torch_file)
+            elapsed = time.perf_counter() - start
+            check = exported.checks[0] if exported.checks else None
+            row["onnx"].append(
+                {
+                    "size": size,
+                    "passed": exported.passed,
+                    "max_abs": check.max_abs_diff if check else None,
+                    "max_scaled": check.max_rel_diff if check else None,
+                    "total_s": elapsed,
+                    "export_s": exported.timings.get("export"),
+                    "verify_s": exported.timings.get("verify"),
+                    "mb": onnx_file.stat().st_size / 1e6 if onnx_file.exists() else None,
+                }
+            )
+    return row
+
+
+def render(rows: list[dict]) -> str:
+    lines = [
+        "| spec | peer | convert (s) | check max abs / scaled | round trip | peer vs converted (abs, scaled) | "
+        "ONNX sizes: pass, max scaled, export+verify (s) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if r.get("peer") is None:
+            lines.append(f"| {r['spec']} | none | | | | | |")
+            continue
+        if "error" in r:
+            lines.append(f"| {r['spec']} | {r['peer']} | error: {r['error']} | | | | |")
+            continue
+        pv = r.get("peer_vs_converted", {})
+        onnx = "; ".join(
+            f"{o['size']}: {'PASS' if o['passed'] else 'FAIL'} {o['max_scaled']:.1e} {o['total_s']:.1f}"
+            for o in r.get("onnx", [])
+        )
+        lines.append(
+            f"| {r['spec']} | {r['peer']} | {r.get('convert_s', 0):.1f} "
+            f"({'PASS' if r.get('convert_passed') else 'FAIL'}) | "
+            f"{r.get('check_max_abs') or 0:.1e} / {r.get('check_max_scaled') or 0:.1e} | "
+            f"{'bit-exact' if r.get('round_trip_bit_exact') else 'DIFFERS'} | "
+            f"{pv.get('max_abs', float('nan')):.1e}, {pv.get('scaled', float('nan')):.1e} "
+            f"({'ok' if r.get('peer_vs_converted_passed') else 'FAIL'}) | {onnx} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--specs", nargs="*", help="spec names (default: every shipped spec)")
+    parser.add_argument("--sizes", nargs="*", type=int, default=[224, 160], help="ONNX input sizes")
+    parser.add_argument("--json", metavar="PATH")
+    args = parser.parse_args()
+    from archspec.crosscheck.compare import quiet_tensorflow
+
+    quiet_tensorflow()
+    specs = sorted((ROOT / "specs").glob("*.yaml"))
+    if args.specs:
+        by_name = {s.stem: s for s in specs}
+        specs = [by_name[name] for name in args.specs if name in by_name]
+    rows = []
+    for spec in specs:
+        print(f"{spec.stem} ...", file=sys.stderr, flush=True)
+        try:
+            row = one_spec(spec, args.sizes)
+        except Exception as exc:  # report and go on: one spec's failure is a figure too
+            traceback.print_exc()
+            row = {"spec": spec.stem, "peer": "?", "error": f"{type(exc).__name__}: {exc}"}
+        rows.append(row)
+        print(json.dumps(row, default=str), file=sys.stderr, flush=True)
+        if args.json:
+            Path(args.json).write_text(json.dumps(rows, indent=2, default=str), encoding="utf-8")
+    sys.stdout.write(render(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

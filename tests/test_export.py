@@ -1,0 +1,174 @@
+"""archspec export and check --targets: ONNX (run with ONNX Runtime), torch.export, Keras
+SavedModel and .keras, each compared with the PyTorch model in the check format.
+
+Kept to small specs and small inputs (bench/deploy.py measures every shipped spec at 224).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from archspec.cli import main
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "specs"
+
+
+def export(spec, out, *extra):
+    return main(["export", str(SPECS / spec), "-o", str(out), *extra])
+
+
+@pytest.mark.parametrize("spec", ["resnet18.yaml", "resnet50d.yaml"])
+@pytest.mark.parametrize("size", ["32", "49"])
+def test_onnx_export_verifies_at_two_sizes(tmp_path, capsys, spec, size):
+    out = tmp_path / "model.onnx"
+    assert export(spec, out, "--input-size", size, "--report", "json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["passed"] and report["written"] and out.is_file()
+    (check,) = report["checks"]
+    assert check["input_size"] == [int(size), int(size)]
+    kinds = [layer["kind"] for layer in check["layers"]]
+    import archspec
+
+    network = archspec.load(SPECS / spec, (int(size), int(size)))
+    assert kinds.count("block") == len(network.blocks) and kinds[-1] == "output"
+    assert all(layer["passed"] for layer in check["layers"])
+
+
+def test_onnx_node_and_initializer_names_follow_the_spec(tmp_path, capsys):
+    import archspec
+
+    out = tmp_path / "resnet50d.onnx"
+    assert export("resnet50d.yaml", out, "--input-size", "32", "--no-verify") == 0
+    model = onnx.load(str(out))
+    names = {node.name: node.op_type for node in model.graph.node}
+    assert len(names) == len(model.graph.node)  # unique
+    network = archspec.load(SPECS / "resnet50d.yaml", (32, 32))
+    expected = {"conv": "Conv", "batchnorm": "BatchNormalization", "linear": "Gemm"}
+    for node in network.ops():
+        if node.op in expected:
+            assert names.get(node.torch_path) == expected[node.op], node.torch_path
+    initializers = {init.name for init in model.graph.initializer}
+    state = [k for k in archspec.build_model(SPECS / "resnet50d.yaml").state_dict() if "num_batches" not in k]
+    assert set(state) <= initializers
+
+
+def test_dynamic_batch_and_opset(tmp_path, capsys):
+    out = tmp_path / "r18.onnx"
+    assert export("resnet18.yaml", out, "--input-size", "32", "--dynamic-batch", "--opset", "18", "--batch", "5") == 0
+    assert "PASS" in capsys.readouterr().out
+    model = onnx.load(str(out))
+    assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param
+    assert [o.version for o in model.opset_import if o.domain == ""] == [18]
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    for batch in (1, 7):
+        (y,) = session.run(None, {"input": np.zeros((batch, 3, 32, 32), np.float32)})
+        assert y.shape == (batch, 1000)
+
+
+def test_export_with_weights_runs_those_weights(tmp_path, capsys):
+    import archspec
+    from archspec.crosscheck.weights import randomize_torch
+
+    model = archspec.build_model(SPECS / "resnet18.yaml").eval()
+    randomize_torch(model, archspec.load(SPECS / "resnet18.yaml", (32, 32)), seed=11)
+    checkpoint = tmp_path / "r18.pt"
+    torch.save(model.state_dict(), checkpoint)
+    out = tmp_path / "r18.onnx"
+    assert export("resnet18.yaml", out, "--input-size", "32", "--weights", str(checkpoint)) == 0
+    x = np.random.default_rng(1).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    (y,) = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, {"input": x})
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    assert np.abs(y - expected).max() <= 1e-4 * max(1.0, np.abs(expected).max())
+
+    state = model.state_dict()
+    state["fc.weight"] = torch.zeros(10, 512)
+    bad = tmp_path / "bad.pt"
+    torch.save(state, bad)
+    other = tmp_path / "other.onnx"
+    assert export("resnet18.yaml", other, "--input-size", "32", "--weights", str(bad)) == 1
+    assert "fc.weight: the checkpoint has shape (10, 512), the spec expects (1000, 512)" in capsys.readouterr().err
+    assert not other.exists()
+
+
+def test_a_wrong_onnx_graph_fails_verification(tmp_path, capsys, monkeypatch):
+    """The verification is real: an exported graph with one BatchNorm's variance changed fails,
+    exit 1, and the report names the first block that diverges."""
+    from archspec.deploy import export as export_module
+
+    original = export_module.rename_nodes
+
+    def tampered(proto, network):
+        original(proto, network)
+        for init in proto.graph.initializer:
+            if init.name == "layer3.0.bn1.running_var":
+                values = onnx.numpy_helper.to_array(init) * 4.0
+                init.CopyFrom(onnx.numpy_helper.from_array(values, init.name))
+
+    monkeypatch.setattr(export_module, "rename_nodes", tampered)
+    out = tmp_path / "r18.onnx"
+    assert export("resnet18.yaml", out, "--input-size", "32") == 1
+    text = capsys.readouterr().out
+    assert "FAIL  resnet18" in text and "first divergence: layer3.0" in text
+
+
+def test_torch_export_program(tmp_path, capsys):
+    out = tmp_path / "r18.pt2"
+    assert export("resnet18.yaml", out, "--format", "torch-export", "--input-size", "32", "--dynamic-batch") == 0
+    assert "PASS" in capsys.readouterr().out
+    program = torch.export.load(str(out))
+    assert program.module()(torch.zeros(3, 3, 32, 32)).shape == (3, 1000)
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("keras", "model.keras"), ("saved-model", "model_saved")])
+def test_keras_artifacts(tmp_path, capsys, fmt, name):
+    pytest.importorskip("keras")
+    out = tmp_path / name
+    # resnet50d: its Keras model has a layer class of its own (max pooling padded with -inf)
+    assert export("resnet50d.yaml", out, "--format", fmt, "--input-size", "32") == 0
+    text = capsys.readouterr().out
+    assert "PASS  resnet50d" in text and out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_check_targets_compares_every_pair(capsys):
+    pytest.importorskip("keras")
+    code = main(
+        [
+            "check",
+            str(SPECS / "resnet18.yaml"),
+            "--targets",
+            "torch,keras,onnx",
+            "--input-size",
+            "32",
+            "--format",
+            "json",
+        ]
+    )
+    assert code == 0
+    results = json.loads(capsys.readouterr().out)
+    assert [r["targets"] for r in results] == [["torch", "keras"], ["torch", "onnx"], ["keras", "onnx"]]
+    assert all(r["passed"] for r in results)
+    assert results[0]["dtype"] == "float64" and results[1]["dtype"] == "float32"
+    assert all(r["layers"][-1]["kind"] == "output" for r in results)
+    assert main(["check", str(SPECS / "resnet18.yaml"), "--targets", "torch,jax"]) == 2
+
+
+def test_missing_onnx_extra_exits_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    out = tmp_path / "r18.onnx"
+    assert export("resnet18.yaml", out, "--input-size", "32") == 2
+    assert "pip install 'archspec-nn[onnx]'" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["check", str(SPECS / "resnet18.yaml"), "--targets", "torch,onnx", "--input-size", "32"]) == 2
+    assert "archspec-nn[onnx]" in capsys.readouterr().err
