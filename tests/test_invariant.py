@@ -62,10 +62,17 @@ def lint_errors(path: Path, size=None) -> list:
     return [d for d in lint_path(path, size) if d.is_error]
 
 
+_PARSER = []
+
+
 def run_cli(*argv: str, cwd: Path | None = None) -> tuple[int, str, str]:
-    """``archspec ARGV`` in process: (exit code, stdout, stderr)."""
+    """``archspec ARGV`` in process: (exit code, stdout, stderr).  The argument parser is
+    built once (building it costs more than linting a small spec)."""
+    if not _PARSER:
+        _PARSER.append(cli.build_parser())
     out, err = io.StringIO(), io.StringIO()
-    previous = os.getcwd()
+    previous, build_parser = os.getcwd(), cli.build_parser
+    cli.build_parser = lambda: _PARSER[0]
     try:
         if cwd is not None:
             os.chdir(cwd)
@@ -73,6 +80,7 @@ def run_cli(*argv: str, cwd: Path | None = None) -> tuple[int, str, str]:
             code = cli.main(list(argv))
     finally:
         os.chdir(previous)
+        cli.build_parser = build_parser
     return code, out.getvalue(), err.getvalue()
 
 
@@ -237,65 +245,86 @@ def import_without_side_effects(path: Path, name: str):
     return module
 
 
-COUNTS = {"framework_specs": 0, "second_size_refused": 0}
+COUNTS = {"framework_specs": 0, "second_size_refused": 0, "seconds": 0.0}
+
+
+def keras_model_at(build, size: tuple[int, int], channels: int, dtype: str):
+    """The generated Keras model function called at ``size``, built in ``dtype``."""
+    import keras
+
+    previous_floatx, previous_policy = keras.config.floatx(), keras.config.dtype_policy()
+    keras.config.set_floatx(dtype)
+    keras.config.set_dtype_policy(dtype)
+    try:
+        return build(input_shape=(*size, channels))
+    finally:
+        keras.config.set_floatx(previous_floatx)
+        keras.config.set_dtype_policy(previous_policy)
 
 
 @settings(max_examples=budget(ci=300, dev=8), **COMMON)
 @given(language_specs(), st.integers(1, 6))
 def test_lint_clean_specs_run_and_agree_in_both_frameworks(frameworks, case, grow):
+    """The modules ``build`` writes are imported, run at the spec's size (float64, compared
+    by the cross-check's machinery: random weights transferred through the IR, every layer
+    with weights, every block output and the logits) and run at a second size (one of the
+    two heights is odd) with the IR's output shape."""
     torch, keras = frameworks
     from archspec.backends import keras_backend, torch_backend
-    from archspec.crosscheck.compare import check_spec
+    from archspec.crosscheck.compare import compare_models
+    from archspec.crosscheck.weights import randomize_torch, transfer_weights
 
+    start = time.perf_counter()
     folder = Path(tempfile.mkdtemp(dir=TMP, prefix="fw-"))
     path = write_case(case, folder)
     assume(not lint_errors(path))
     network = build_ir(load_spec(path))
-    h, w = network.input_shape[1:]
-    # the second size: one of the two is odd in height
+    channels, h, w = network.input_shape
     second = (h + 1 if h % 2 == 0 else h + 2 * grow, w + grow)
     out = folder / "out"
     for backend in ("torch", "keras"):
         code, _, err = run_cli("build", str(path), "--backend", backend, "-o", str(out / backend))
         assert code == 0, f"build --backend {backend} exited {code}: {err}\n{describe(path)}"
-    tag = f"gen_{len(COUNTS)}_{COUNTS['framework_specs']}"
+    tag = f"archspec_invariant_{COUNTS['framework_specs']}"
     torch_module = import_without_side_effects(out / "torch" / f"{network.name}.py", f"{tag}_torch")
     keras_module = import_without_side_effects(out / "keras" / f"{network.name}.py", f"{tag}_keras")
     try:
-        model = getattr(torch_module, torch_backend.model_class_name(network))().eval()
+        model_class = getattr(torch_module, torch_backend.model_class_name(network))
         build = getattr(keras_module, keras_backend.model_function_name(network))
-        for size in ((h, w), second):
-            if size != (h, w):
-                if lint_errors(path, size):
-                    COUNTS["second_size_refused"] += 1
-                    code, _, _ = run_cli("check", str(path), "--input-size", *map(str, size))
-                    assert code == 1
-                    continue
-                net = build_ir(load_spec(path), size)
-            else:
-                net = network
+        # the spec's size, float64: the cross-check
+        torch.manual_seed(0)
+        model = model_class().double().eval()
+        randomize_torch(model, network, 0)
+        keras_model = keras_model_at(build, (h, w), channels, "float64")
+        transfer_weights(model, keras_model, network)
+        diffs = compare_models(model, keras_model, network, batch=2, seed=0)
+        failed = [d for d in diffs if not d.passed]
+        assert diffs and not failed, (
+            f"cross-check failed at {h}x{w}: first divergence {failed[0].name} ({failed[0].kind}), "
+            f"max abs diff {failed[0].max_abs_diff}\n{describe(path)}"
+        )
+        assert diffs[-1].kind == "output" and tuple(diffs[-1].shape) == network.output_shape
+        # the second size: both models run with the IR's output shape (or the size is refused)
+        if lint_errors(path, second):
+            COUNTS["second_size_refused"] += 1
+            code, _, _ = run_cli("check", str(path), "--input-size", *map(str, second))
+            assert code == 1
+        else:
+            net = build_ir(load_spec(path), second)
             with torch.no_grad():
-                y = model(torch.randn(2, *net.input_shape))
-            assert tuple(y.shape[1:]) == net.output_shape, (size, describe(path))
-            c = net.input_shape[0]
-            keras_model = build(input_shape=(*size, c))
-            z = keras_model(keras.ops.convert_to_tensor(torch.randn(2, *size, c).numpy()))
+                y = model(torch.randn(1, channels, *second, dtype=torch.float64))
+            assert tuple(y.shape[1:]) == net.output_shape, (second, describe(path))
+            z = keras_model_at(build, second, channels, "float32")(keras.ops.zeros((1, *second, channels)))
             shape = net.output_shape
-            expected = (shape[1], shape[2], shape[0]) if len(shape) == 3 else shape
-            assert tuple(z.shape[1:]) == expected, (size, describe(path))
-        for size in ((h, w), second) if (h % 2 or w % 2) else (second,):
-            if size != (h, w) and lint_errors(path, size):
-                continue
-            result = check_spec(path, size, dtype="float64", batch=1)
-            assert result.passed, (
-                f"cross-check failed at {size}: first divergence {result.first_divergence}, "
-                f"max abs diff {result.max_abs_diff}\n{describe(path)}"
+            assert tuple(z.shape[1:]) == ((shape[1], shape[2], shape[0]) if len(shape) == 3 else shape), (
+                second,
+                describe(path),
             )
-            break
     finally:
         sys.modules.pop(f"{tag}_torch", None)
         sys.modules.pop(f"{tag}_keras", None)
     COUNTS["framework_specs"] += 1
+    COUNTS["seconds"] += time.perf_counter() - start
 
 
 @settings(max_examples=budget(ci=60, dev=10), **COMMON)

@@ -37,9 +37,9 @@ DEFAULT_TESTS = [
     "tests/test_lint_rules.py",
     "tests/test_loader.py",
     "tests/test_mutants.py",
-    "tests/test_torch_backend.py",
-    "tests/test_keras_semantics.py",
     "tests/test_crosscheck.py",
+    "tests/test_keras_semantics.py",
+    "tests/test_torch_backend.py",
 ]
 
 
@@ -302,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-k", default="", help="run only the mutants whose name contains this")
     parser.add_argument("--tests", nargs="+", default=DEFAULT_TESTS, help="the test files to run")
-    parser.add_argument("--timeout", type=float, default=900, help="seconds per mutant")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds per mutant")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
     args = parser.parse_args(argv)
     mutants = [m for m in MUTANTS if args.k in m.name]
