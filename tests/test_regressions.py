@@ -35,3 +35,23 @@ def test_regression_holds_the_invariant(path, tmp_path):
 
     result = check_spec(path, dtype="float64", batch=1)
     assert result.passed, (result.first_divergence, result.max_abs_diff)
+
+
+def test_list_form_overrides_take_quoted_block_numbers(tmp_path):
+    """Found by the generator: the README showed ``overrides: {2: ...}``, which YAML reads as
+    an integer key, refused (AS101); the quoted form works."""
+    from archspec.ir.build import build_ir
+    from archspec.spec.load import load_spec
+
+    text = (
+        "archspec: 1\nname: ov\ninput: {channels: 3, size: [16, 16]}\n"
+        "stem:\n  - {op: conv, name: conv1, filters: 8, kernel: 3, padding: 1}\n"
+        'stages:\n  - {block: basic, depth: 2, args: {width: 8}, overrides: {"2": {width: 16}}}\n'
+        "head:\n  - {op: global_avg_pool, name: avgpool}\n"
+    )
+    path = tmp_path / "ov.yaml"
+    path.write_text(text)
+    assert not lint_errors(path)
+    assert [b.args["width"] for b in build_ir(load_spec(path)).blocks] == [8, 16]
+    path.write_text(text.replace('"2"', "2"))
+    assert [d.code for d in lint_errors(path)] == ["AS101"]
