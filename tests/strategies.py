@@ -497,6 +497,8 @@ def _head(draw, classes) -> list[dict]:
         head.append({"op": kind, "name": ident(draw, 0.2, ["avgpool", "pool_out"])})
     if draw.flip():
         head.append({"op": "dropout", "name": "drop", "rate": 0.2})
+        if draw.flip():
+            head[-1]["when"] = draw.pick([True, False, "1 > 0", "0 > 1"])
     if draw.int(0, 9) > 0:
         head.append(
             {"op": "linear", "name": ident(draw, 0.2, ["fc", "classifier"]), "units": classes, "bias": draw.flip()}

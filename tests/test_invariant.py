@@ -114,6 +114,17 @@ def describe(path: Path) -> str:
     return "\n".join(out)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def report_counts():
+    """Print what the module put through the gate (visible with ``pytest -s``)."""
+    yield
+    print(
+        f"\ninvariant: {STATS['specs']} specs through lint and build ({STATS['clean']} lint-clean) in "
+        f"{STATS['seconds']:.0f}s; {COUNTS['framework_specs']} through both frameworks in {COUNTS['seconds']:.0f}s "
+        f"({COUNTS['second_size_refused']} refused at the second size)"
+    )
+
+
 def test_the_generator_draws_every_op_of_the_registry():
     assert sorted(GENERATED_OPS) == sorted(O.REGISTRY)
 
