@@ -185,8 +185,8 @@ MUTANTS = [
     ),
     Mutant(
         "noqa_silences_errors",
-        "archspec/lint/__init__.py",
-        "if diag.span is None or diag.is_error:",
+        "archspec/lint/noqa.py",
+        "if diag.span is None or diag.severity is Severity.ERROR:",
         "if diag.span is None:",
     ),
     Mutant(
