@@ -300,7 +300,7 @@ def run_tests(repo: Path, tests: list[str], timeout: float) -> tuple[str, float,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("-k", default="", help="run only the mutants whose name contains this")
+    parser.add_argument("-k", default="", help="run only the mutants whose name contains this (or one of a,b,c)")
     parser.add_argument("--tests", nargs="+", default=DEFAULT_TESTS, help="the test files to run")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per mutant")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         "--no-baseline", action="store_true", help="skip the unmutated run (when the subset is known to pass)"
     )
     args = parser.parse_args(argv)
-    mutants = [m for m in MUTANTS if args.k in m.name]
+    mutants = [m for m in MUTANTS if any(k in m.name for k in args.k.split(","))]
     for m in mutants:
         text = (ROOT / m.file).read_text(encoding="utf-8")
         if text.count(m.old) != 1:
