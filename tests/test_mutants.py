@@ -215,3 +215,45 @@ def test_keras_ceil_mode_pooling_matches_pytorch_at_kernel_and_stride_three(tmp_
     result = check_spec(path, dtype="float64")
     assert result.passed, (result.first_divergence, result.max_abs_diff)
     assert result.layers[-1].shape == [3 * math.ceil((size[0] - 3) / 3 + 1) * math.ceil((size[1] - 3) / 3 + 1)]
+
+
+# --------------------------------------------------------------------------------------------
+# limits and formulas the documentation states
+
+
+def test_expression_values_are_bounded_at_two_to_the_31():
+    assert E.evaluate("65536 * 32768", {}) == 2**31
+    with pytest.raises(E.ExprError):
+        E.evaluate("65536 * 65536", {})
+    with pytest.raises(E.ExprError):
+        E.evaluate("0 - 65536 * 65536", {})
+
+
+def test_yaml_nesting_deeper_than_the_limit_is_refused(tmp_path):
+    from archspec.diagnostics import ArchspecError
+    from archspec.spec.yamlsrc import MAX_DEPTH
+
+    path = tmp_path / "deep.yaml"
+    path.write_text("archspec: 1\nname: deep\nvars: {x: " + "[" * (MAX_DEPTH + 5) + "1" + "]" * (MAX_DEPTH + 5) + "}\n")
+    with pytest.raises(ArchspecError) as info:
+        load_spec(path)
+    assert [d.code for d in info.value.diagnostics] == ["AS109"]
+    assert "nested deeper" in info.value.diagnostics[0].message
+
+
+def test_float32_tolerance_grows_quadratically_with_depth():
+    from archspec.crosscheck.compare import growth
+
+    assert [growth(d, False) for d in (1, 16, 32, 48, 160)] == [1.0, 1.0, 4.0, 9.0, 100.0]
+    assert growth(160, True) == 1.0
+
+
+@pytest.mark.parametrize(("keepdims", "shape"), [(True, (8, 1, 1)), (False, (8,))])
+def test_global_pooling_keepdims(tmp_path, keepdims, shape):
+    text = (
+        "archspec: 1\nname: gp\ninput: {channels: 3, size: [9, 9]}\n"
+        "stem:\n  - {op: conv, name: conv1, filters: 8, kernel: 3}\n"
+        f"head:\n  - {{op: global_max_pool, name: pool, keepdims: {str(keepdims).lower()}}}\n"
+    )
+    network = build_ir(load_spec(_spec(tmp_path, text)))
+    assert network.node("pool").shape == shape and network.output_shape == shape
