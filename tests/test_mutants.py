@@ -257,3 +257,36 @@ def test_global_pooling_keepdims(tmp_path, keepdims, shape):
     )
     network = build_ir(load_spec(_spec(tmp_path, text)))
     assert network.node("pool").shape == shape and network.output_shape == shape
+
+
+def test_pooling_output_sizes_match_pytorch():
+    """The IR's pooling windows (floor and ceil mode, symmetric padding) against PyTorch's
+    own pooling, over every small case: the ceil-mode rule that drops a last window starting
+    in the padding included."""
+    torch = pytest.importorskip("torch")
+    from archspec.ir import ops as O
+
+    checked = 0
+    for n in range(1, 12):
+        for k in (1, 2, 3, 4):
+            for s in (1, 2, 3):
+                for p in range(k // 2 + 1):
+                    for ceil in (False, True):
+                        attrs = O.AvgPoolAttrs(kernel=k, stride=s, padding=p, ceil_mode=ceil)
+                        try:
+                            ours = O.get("avgpool").shape(attrs, [(1, n, n)], {})[1]
+                        except O.ShapeError:
+                            ours = None
+                        try:
+                            pool = torch.nn.AvgPool2d(k, s, p, ceil_mode=ceil)
+                            theirs = pool(torch.zeros(1, 1, n, n)).shape[-1]
+                        except RuntimeError:
+                            theirs = None
+                        if ours is None:
+                            # the IR refuses a window larger than the input (AS203), even where
+                            # PyTorch's ceil mode would still give one partial window
+                            assert n + 2 * p < k, (n, k, s, p, ceil, theirs)
+                            continue
+                        assert ours == theirs, (n, k, s, p, ceil, ours, theirs)
+                        checked += 1
+    assert checked > 400
