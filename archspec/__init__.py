@@ -20,6 +20,7 @@ __all__ = [
     "transfer_weights",
     "check",
     "list_specs",
+    "summary",
 ]
 
 # Every function that takes a spec takes a path or a catalog name (``"resnet50"``), and
@@ -84,12 +85,17 @@ def emit(spec, backend="torch", overrides=None, **variables):
 
 def build_model(spec, backend="torch", input_size=None, overrides=None, **variables):
     """The instantiated model (``torch.nn.Module`` or built ``keras.Model``) for ``spec`` (a
-    path, a catalog name or a network): ``build_model("resnet50", num_classes=10)``."""
+    path, a catalog name or a network): ``build_model("resnet50", num_classes=10)``.
+
+    Raises :class:`archspec.crosscheck.guard.MissingDependency` (an ImportError naming the
+    extra to install) when the backend's framework is not installed."""
     from archspec.backends import get_backend
+    from archspec.crosscheck.guard import require_for_backend
     from archspec.pipeline import checked_network
 
     with _overrides(overrides, variables):
         network = checked_network(spec, input_size)
+    require_for_backend(backend)
     module = get_backend(backend)
     return module.instantiate(module.emit(network), network)
 
@@ -104,7 +110,23 @@ def transfer_weights(torch_model, keras_model, spec, direction="torch_to_keras")
 
 def check(spec, input_size=None, overrides=None, **options):
     """Cross-check the PyTorch and Keras models of ``spec`` numerically (see ``archspec check``)."""
+    from archspec.crosscheck.guard import require_for_check
+
+    require_for_check()
     from archspec.crosscheck.compare import check_spec
 
     with _overrides(overrides, {}):
         return check_spec(spec, input_size, **options)
+
+
+def summary(spec, depth=None, batch=1, dtype="float32", input_size=None, overrides=None, **variables):
+    """The :class:`archspec.summaries.Summary` of ``spec`` (a path, a catalog name or a network):
+    totals, a memory estimate for ``batch`` in ``dtype``, and rows rolled up to ``depth``
+    (1: stem, stages, head; 2: their layers and the blocks; None: every layer).
+    ``print(archspec.summary("resnet152", depth=1).text())`` prints what ``archspec summary``
+    prints."""
+    from archspec.ir.graph import Network
+    from archspec.summaries import summarize
+
+    network = spec if isinstance(spec, Network) else load(spec, input_size, overrides, **variables)
+    return summarize(network, depth, batch, dtype)

@@ -1,8 +1,9 @@
 """Architecture pictures: Graphviz DOT and Mermaid text from the IR.
 
 Collapsed (the default): the stem and head layers, one box per stage ("3 x bottleneck"),
-the tensor shape (H x W x C) on every edge.  Expanded: every layer, with the shortcuts and
-merges.  ``archspec graph`` renders DOT to SVG/PNG when Graphviz's ``dot`` is installed.
+the tensor shape on every edge, in archspec's one notation (C x H x W, ``64x56x56``).
+Expanded: every layer, with the shortcuts and merges.  ``archspec graph`` renders DOT to
+SVG/PNG when Graphviz's ``dot`` is installed.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from archspec.ir.graph import Network, Node
+from archspec.summaries import format_shape
 
 
 @dataclass
@@ -20,11 +22,7 @@ class Box:
 
 
 def _shape(shape) -> str:
-    if shape is None:
-        return "?"
-    if len(shape) == 3:
-        return f"{shape[1]}x{shape[2]}x{shape[0]}"
-    return "x".join(str(d) for d in shape)
+    return format_shape(shape)
 
 
 def _describe(node: Node) -> str:

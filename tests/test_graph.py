@@ -23,7 +23,7 @@ def test_collapsed_view_has_one_box_per_stage_and_shapes_on_edges():
         ["layer3", "6 x bottleneck"],
         ["layer4", "3 x bottleneck"],
     ]
-    assert ("maxpool", "stage1", "56x56x64") in edges and ("stage4", "avgpool", "7x7x2048") in edges
+    assert ("maxpool", "stage1", "64x56x56") in edges and ("stage4", "avgpool", "2048x7x7") in edges
 
 
 def test_expanded_view_shows_shortcuts_and_merges():
@@ -31,20 +31,20 @@ def test_expanded_view_shows_shortcuts_and_merges():
     boxes, edges = layout(net, expand=True)
     merges = [b for b in boxes if b.kind == "merge"]
     assert len(merges) == 8  # one add per basic block
-    assert ("layer2.0.downsample.1", "layer2.0.add", "28x28x128") in edges  # the projection shortcut
+    assert ("layer2.0.downsample.1", "layer2.0.add", "128x28x28") in edges  # the projection shortcut
     # the identity shortcut: the previous block's output goes straight into the add
     assert sorted(e for e in edges if e[1] == "layer1.1.add") == [
-        ("layer1.0.relu2", "layer1.1.add", "56x56x64"),
-        ("layer1.1.bn2", "layer1.1.add", "56x56x64"),
+        ("layer1.0.relu2", "layer1.1.add", "64x56x56"),
+        ("layer1.1.bn2", "layer1.1.add", "64x56x56"),
     ]
 
 
 def test_dot_and_mermaid_text():
     net = archspec.load(R50)
     dot = to_dot(net)
-    assert dot.startswith('digraph "resnet50" {') and '"maxpool" -> "stage1" [label="56x56x64"];' in dot
+    assert dot.startswith('digraph "resnet50" {') and '"maxpool" -> "stage1" [label="64x56x56"];' in dot
     mermaid = to_mermaid(net)
-    assert mermaid.startswith("flowchart TB") and "n_maxpool -->|56x56x64| n_stage1" in mermaid
+    assert mermaid.startswith("flowchart TB") and "n_maxpool -->|64x56x56| n_stage1" in mermaid
 
 
 def test_cli_writes_dot_and_mermaid(tmp_path, capsys):

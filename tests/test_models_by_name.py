@@ -191,3 +191,65 @@ def test_keras_include_top_pooling_and_classifier_activation(name):
 def test_the_shipped_wheel_carries_the_catalog():
     text = (ROOT / "pyproject.toml").read_text()
     assert '"specs" = "archspec/specs"' in text
+
+
+# -- summary as torchinfo users read it ---------------------------------------------------------
+
+
+def test_summary_depth_one_rolls_up_into_stem_stages_and_head():
+    summary = archspec.summary("resnet152", depth=1)
+    rows = list(summary.rows())
+    assert [r.name for r in rows] == ["stem", "layer1", "layer2", "layer3", "layer4", "head"]
+    assert sum(r.params for r in rows) == summary.params == 60_192_808
+    assert sum(r.macs for r in rows) == summary.macs == 11_513_779_048
+    network = archspec.load("resnet152")
+    per_layer = {}
+    for node in network.ops():
+        if node.block_id is not None:
+            per_layer.setdefault(network.block(node.block_id).id.split(".")[0], []).append(node.params)
+    assert {r.name: r.params for r in rows[1:5]} == {k: sum(v) for k, v in per_layer.items()}
+    assert rows[4].output_shape == [2048, 7, 7] and rows[-1].output_shape == [1000]
+    text = summary.text()
+    assert len(text.splitlines()) <= 30  # one screen
+    assert "layer3               stage    1024x14x14  40,613,888  8,015,427,584" in text
+
+
+def test_summary_depth_two_lists_blocks_with_their_sums():
+    network = archspec.load("resnet18")
+    rows = list(archspec.summary(network, depth=2).rows())
+    blocks = {r.name: r for r in rows if r.op.startswith("block")}
+    assert list(blocks) == [b.id for b in network.blocks]
+    for block in network.blocks:
+        nodes = [n for n in network.ops() if n.block_id == block.id]
+        assert blocks[block.id].params == sum(n.params for n in nodes)
+        assert blocks[block.id].macs == sum(n.macs for n in nodes)
+        assert blocks[block.id].keras_name == block.keras_name
+    assert sum(r.params for r in rows) == network.params
+    assert [r.name for r in rows if not r.op.startswith("block")] == [
+        "conv1",
+        "bn1",
+        "relu",
+        "maxpool",
+        "avgpool",
+        "fc",
+    ]
+
+
+def test_summary_memory_estimate_follows_batch_and_dtype():
+    one = archspec.summary("resnet50")
+    many = archspec.summary("resnet50", batch=8, dtype="float16")
+    assert many.memory_mb["forward_activations"] == pytest.approx(one.memory_mb["forward_activations"] * 4, rel=1e-3)
+    assert many.memory_mb["params"] == pytest.approx(one.memory_mb["params"] / 2, rel=1e-3)
+    with pytest.raises(ValueError):
+        archspec.summary("resnet50", dtype="int7")
+
+
+def test_summary_command_depth_columns_and_json_rows(tmp_path):
+    result = _run("summary", "resnet50", "--depth", "1", "--columns", "params,keras_name", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Mult-adds" not in result.stdout and "Keras name" in result.stdout
+    assert "layer4" in result.stdout and "layer4.0" not in result.stdout
+    data = json.loads(_run("summary", "resnet50", "--depth", "2", "--format", "json", cwd=tmp_path).stdout)
+    assert sum(r["params"] for r in data["rows"]) == data["params"] and len(data["layers"]) > len(data["rows"])
+    assert _run("summary", "resnet50", "--columns", "bogus", cwd=tmp_path).returncode == 2
+    assert _run("summary", "resnet50", "--depth", "0", cwd=tmp_path).returncode == 2

@@ -513,12 +513,13 @@ def _evaluate(value: Any, env: dict[str, Any]) -> Any:
 
 
 def _nhwc(shape: tuple[int, ...] | None) -> str:
+    """A shape in Keras' own layout, written as the PyTorch backend writes its own: (N, H, W, C)."""
     if shape is None:
         return "?"
     if len(shape) == 3:
         c, h, w = shape
-        return f"{h}x{w}x{c}"
-    return "x".join(str(d) for d in shape)
+        return f"(N, {h}, {w}, {c})"
+    return "(N, " + ", ".join(str(d) for d in shape) + ")"
 
 
 def _wrap(text: str, indent: int) -> list[str]:
@@ -527,12 +528,7 @@ def _wrap(text: str, indent: int) -> list[str]:
 
 
 def _batch_shape(shape: tuple[int, ...] | None) -> str:
-    if shape is None:
-        return "(batch, ?)"
-    if len(shape) == 3:
-        c, h, w = shape
-        shape = (h, w, c)
-    return f"(batch, {', '.join(str(d) for d in shape)})"
+    return "(N, ?)" if shape is None else _nhwc(shape)
 
 
 def _describe_output(network: Network) -> str:

@@ -93,6 +93,14 @@ def run(args: argparse.Namespace, input_size) -> int:
             if spec == "-":
                 text = sys.stdin.read()
                 path = Path(args.stdin_filename or "-")
+            elif not path.exists():
+                from archspec.importer.command import imported_text, is_target
+
+                if is_target(spec):  # a model to import: lint the spec recovered from it
+                    try:
+                        text, path = imported_text(spec)
+                    except ValueError as exc:
+                        raise LintUsageError(str(exc)) from None
             config = configured(path)
             configs.append(config)
             if args.fix or args.diff:

@@ -50,8 +50,7 @@ def resnet101_v2(
     """ResNet-101 v2, pre-activation (keras.applications' ResNet101V2): ResNet-50 v2 with 23 blocks
     in the third stage.
 
-    Input: channels-last images, (batch, 224, 224, 3) at the spec's size; output: logits,
-    (batch, 1000).
+    Input: channels-last images, (N, 224, 224, 3) at the spec's size; output: logits, (N, 1000).
     """
     if keras.config.image_data_format() != "channels_last":
         raise ValueError("this model is written for channels-last (NHWC) tensors")
@@ -60,16 +59,16 @@ def resnet101_v2(
     x = layers.Conv2D(64, 7, strides=2, padding="valid", use_bias=True, name="conv1_conv")(x)
     x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name="pool1_pad")(x)
     x = layers.MaxPooling2D(3, strides=2, padding="valid", name="pool1_pool")(x)
-    # Stage 1 (layer1): 3 x preact_bottleneck, 56x56x64 -> 28x28x256
+    # Stage 1 (layer1): 3 x preact_bottleneck, (N, 56, 56, 64) -> (N, 28, 28, 256)
     x = preact_bottleneck(x, width=64, name="conv2_block1")
     x = preact_bottleneck(x, width=64, name="conv2_block2")
     x = preact_bottleneck(x, width=64, stride=2, name="conv2_block3")
-    # Stage 2 (layer2): 4 x preact_bottleneck, 28x28x256 -> 14x14x512
+    # Stage 2 (layer2): 4 x preact_bottleneck, (N, 28, 28, 256) -> (N, 14, 14, 512)
     x = preact_bottleneck(x, width=128, name="conv3_block1")
     x = preact_bottleneck(x, width=128, name="conv3_block2")
     x = preact_bottleneck(x, width=128, name="conv3_block3")
     x = preact_bottleneck(x, width=128, stride=2, name="conv3_block4")
-    # Stage 3 (layer3): 23 x preact_bottleneck, 14x14x512 -> 7x7x1024
+    # Stage 3 (layer3): 23 x preact_bottleneck, (N, 14, 14, 512) -> (N, 7, 7, 1024)
     x = preact_bottleneck(x, width=256, name="conv4_block1")
     x = preact_bottleneck(x, width=256, name="conv4_block2")
     x = preact_bottleneck(x, width=256, name="conv4_block3")
@@ -93,7 +92,7 @@ def resnet101_v2(
     x = preact_bottleneck(x, width=256, name="conv4_block21")
     x = preact_bottleneck(x, width=256, name="conv4_block22")
     x = preact_bottleneck(x, width=256, stride=2, name="conv4_block23")
-    # Stage 4 (layer4): 3 x preact_bottleneck, 7x7x1024 -> 7x7x2048
+    # Stage 4 (layer4): 3 x preact_bottleneck, (N, 7, 7, 1024) -> (N, 7, 7, 2048)
     x = preact_bottleneck(x, width=512, name="conv5_block1")
     x = preact_bottleneck(x, width=512, name="conv5_block2")
     x = preact_bottleneck(x, width=512, name="conv5_block3")

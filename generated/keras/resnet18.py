@@ -43,8 +43,7 @@ def resnet18(
 ) -> keras.Model:
     """ResNet-18, torchvision layout (two basic blocks per stage).
 
-    Input: channels-last images, (batch, 224, 224, 3) at the spec's size; output: logits,
-    (batch, 1000).
+    Input: channels-last images, (N, 224, 224, 3) at the spec's size; output: logits, (N, 1000).
     """
     if keras.config.image_data_format() != "channels_last":
         raise ValueError("this model is written for channels-last (NHWC) tensors")
@@ -56,16 +55,16 @@ def resnet18(
     # zeros here equal PyTorch's -inf: the input is non-negative
     x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name="maxpool_pad")(x)
     x = layers.MaxPooling2D(3, strides=2, padding="valid", name="maxpool")(x)
-    # Stage 1 (layer1): 2 x basic, 56x56x64 -> 56x56x64
+    # Stage 1 (layer1): 2 x basic, (N, 56, 56, 64) -> (N, 56, 56, 64)
     x = basic(x, width=64, name="layer1_0")
     x = basic(x, width=64, name="layer1_1")
-    # Stage 2 (layer2): 2 x basic, 56x56x64 -> 28x28x128
+    # Stage 2 (layer2): 2 x basic, (N, 56, 56, 64) -> (N, 28, 28, 128)
     x = basic(x, width=128, stride=2, name="layer2_0")
     x = basic(x, width=128, name="layer2_1")
-    # Stage 3 (layer3): 2 x basic, 28x28x128 -> 14x14x256
+    # Stage 3 (layer3): 2 x basic, (N, 28, 28, 128) -> (N, 14, 14, 256)
     x = basic(x, width=256, stride=2, name="layer3_0")
     x = basic(x, width=256, name="layer3_1")
-    # Stage 4 (layer4): 2 x basic, 14x14x256 -> 7x7x512
+    # Stage 4 (layer4): 2 x basic, (N, 14, 14, 256) -> (N, 7, 7, 512)
     x = basic(x, width=512, stride=2, name="layer4_0")
     x = basic(x, width=512, name="layer4_1")
     if include_top:

@@ -49,8 +49,7 @@ def resnet50_v1(
     uses eps 1.001e-5. Keras layer names are keras.applications' (conv1_conv,
     conv2_block1_1_conv, conv2_block1_0_conv, predictions); the model outputs logits.
 
-    Input: channels-last images, (batch, 224, 224, 3) at the spec's size; output: logits,
-    (batch, 1000).
+    Input: channels-last images, (N, 224, 224, 3) at the spec's size; output: logits, (N, 1000).
     """
     if keras.config.image_data_format() != "channels_last":
         raise ValueError("this model is written for channels-last (NHWC) tensors")
@@ -62,23 +61,23 @@ def resnet50_v1(
     # zeros here equal PyTorch's -inf: the input is non-negative
     x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name="pool1_pad")(x)
     x = layers.MaxPooling2D(3, strides=2, padding="valid", name="pool1_pool")(x)
-    # Stage 1 (layer1): 3 x bottleneck_v1, 56x56x64 -> 56x56x256
+    # Stage 1 (layer1): 3 x bottleneck_v1, (N, 56, 56, 64) -> (N, 56, 56, 256)
     x = bottleneck_v1(x, width=64, name="conv2_block1")
     x = bottleneck_v1(x, width=64, name="conv2_block2")
     x = bottleneck_v1(x, width=64, name="conv2_block3")
-    # Stage 2 (layer2): 4 x bottleneck_v1, 56x56x256 -> 28x28x512
+    # Stage 2 (layer2): 4 x bottleneck_v1, (N, 56, 56, 256) -> (N, 28, 28, 512)
     x = bottleneck_v1(x, width=128, stride=2, name="conv3_block1")
     x = bottleneck_v1(x, width=128, name="conv3_block2")
     x = bottleneck_v1(x, width=128, name="conv3_block3")
     x = bottleneck_v1(x, width=128, name="conv3_block4")
-    # Stage 3 (layer3): 6 x bottleneck_v1, 28x28x512 -> 14x14x1024
+    # Stage 3 (layer3): 6 x bottleneck_v1, (N, 28, 28, 512) -> (N, 14, 14, 1024)
     x = bottleneck_v1(x, width=256, stride=2, name="conv4_block1")
     x = bottleneck_v1(x, width=256, name="conv4_block2")
     x = bottleneck_v1(x, width=256, name="conv4_block3")
     x = bottleneck_v1(x, width=256, name="conv4_block4")
     x = bottleneck_v1(x, width=256, name="conv4_block5")
     x = bottleneck_v1(x, width=256, name="conv4_block6")
-    # Stage 4 (layer4): 3 x bottleneck_v1, 14x14x1024 -> 7x7x2048
+    # Stage 4 (layer4): 3 x bottleneck_v1, (N, 14, 14, 1024) -> (N, 7, 7, 2048)
     x = bottleneck_v1(x, width=512, stride=2, name="conv5_block1")
     x = bottleneck_v1(x, width=512, name="conv5_block2")
     x = bottleneck_v1(x, width=512, name="conv5_block3")

@@ -158,8 +158,7 @@ def resnet50d(
     64 filters, the first with stride 2) in place of the 7x7, and bottlenecks whose projection
     shortcut downsamples with a 2x2 average pool before a stride-1 1x1 convolution.
 
-    Input: channels-last images, (batch, 224, 224, 3) at the spec's size; output: logits,
-    (batch, 1000).
+    Input: channels-last images, (N, 224, 224, 3) at the spec's size; output: logits, (N, 1000).
     """
     if keras.config.image_data_format() != "channels_last":
         raise ValueError("this model is written for channels-last (NHWC) tensors")
@@ -177,23 +176,23 @@ def resnet50d(
     # zeros here equal PyTorch's -inf: the input is non-negative
     x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name="maxpool_pad")(x)
     x = layers.MaxPooling2D(3, strides=2, padding="valid", name="maxpool")(x)
-    # Stage 1 (layer1): 3 x bottleneck_d, 56x56x64 -> 56x56x256
+    # Stage 1 (layer1): 3 x bottleneck_d, (N, 56, 56, 64) -> (N, 56, 56, 256)
     x = bottleneck_d(x, width=64, name="layer1_0")
     x = bottleneck_d(x, width=64, name="layer1_1")
     x = bottleneck_d(x, width=64, name="layer1_2")
-    # Stage 2 (layer2): 4 x bottleneck_d, 56x56x256 -> 28x28x512
+    # Stage 2 (layer2): 4 x bottleneck_d, (N, 56, 56, 256) -> (N, 28, 28, 512)
     x = bottleneck_d(x, width=128, stride=2, name="layer2_0")
     x = bottleneck_d(x, width=128, name="layer2_1")
     x = bottleneck_d(x, width=128, name="layer2_2")
     x = bottleneck_d(x, width=128, name="layer2_3")
-    # Stage 3 (layer3): 6 x bottleneck_d, 28x28x512 -> 14x14x1024
+    # Stage 3 (layer3): 6 x bottleneck_d, (N, 28, 28, 512) -> (N, 14, 14, 1024)
     x = bottleneck_d(x, width=256, stride=2, name="layer3_0")
     x = bottleneck_d(x, width=256, name="layer3_1")
     x = bottleneck_d(x, width=256, name="layer3_2")
     x = bottleneck_d(x, width=256, name="layer3_3")
     x = bottleneck_d(x, width=256, name="layer3_4")
     x = bottleneck_d(x, width=256, name="layer3_5")
-    # Stage 4 (layer4): 3 x bottleneck_d, 14x14x1024 -> 7x7x2048
+    # Stage 4 (layer4): 3 x bottleneck_d, (N, 14, 14, 1024) -> (N, 7, 7, 2048)
     x = bottleneck_d(x, width=512, stride=2, name="layer4_0")
     x = bottleneck_d(x, width=512, name="layer4_1")
     x = bottleneck_d(x, width=512, name="layer4_2")

@@ -150,8 +150,7 @@ def resnetv2_50(
     BatchNormAct2d holds its ReLU as a child module, and torchinfo totals leaf modules only, so
     it leaves those batch norms out.
 
-    Input: channels-last images, (batch, 224, 224, 3) at the spec's size; output: logits,
-    (batch, 1000).
+    Input: channels-last images, (N, 224, 224, 3) at the spec's size; output: logits, (N, 1000).
     """
     if keras.config.image_data_format() != "channels_last":
         raise ValueError("this model is written for channels-last (NHWC) tensors")
@@ -167,23 +166,23 @@ def resnetv2_50(
         pad_value=float("-inf"),
         name="stem_pool",
     )(x)
-    # Stage 1 (stages.0.blocks): 3 x preact_bottleneck_timm, 56x56x64 -> 56x56x256
+    # Stage 1 (stages.0.blocks): 3 x preact_bottleneck_timm, (N, 56, 56, 64) -> (N, 56, 56, 256)
     x = preact_bottleneck_timm(x, width=64, name="stages_0_blocks_0")
     x = preact_bottleneck_timm(x, width=64, name="stages_0_blocks_1")
     x = preact_bottleneck_timm(x, width=64, name="stages_0_blocks_2")
-    # Stage 2 (stages.1.blocks): 4 x preact_bottleneck_timm, 56x56x256 -> 28x28x512
+    # Stage 2 (stages.1.blocks): 4 x preact_bottleneck_timm, (N, 56, 56, 256) -> (N, 28, 28, 512)
     x = preact_bottleneck_timm(x, width=128, stride=2, name="stages_1_blocks_0")
     x = preact_bottleneck_timm(x, width=128, name="stages_1_blocks_1")
     x = preact_bottleneck_timm(x, width=128, name="stages_1_blocks_2")
     x = preact_bottleneck_timm(x, width=128, name="stages_1_blocks_3")
-    # Stage 3 (stages.2.blocks): 6 x preact_bottleneck_timm, 28x28x512 -> 14x14x1024
+    # Stage 3 (stages.2.blocks): 6 x preact_bottleneck_timm, (N, 28, 28, 512) -> (N, 14, 14, 1024)
     x = preact_bottleneck_timm(x, width=256, stride=2, name="stages_2_blocks_0")
     x = preact_bottleneck_timm(x, width=256, name="stages_2_blocks_1")
     x = preact_bottleneck_timm(x, width=256, name="stages_2_blocks_2")
     x = preact_bottleneck_timm(x, width=256, name="stages_2_blocks_3")
     x = preact_bottleneck_timm(x, width=256, name="stages_2_blocks_4")
     x = preact_bottleneck_timm(x, width=256, name="stages_2_blocks_5")
-    # Stage 4 (stages.3.blocks): 3 x preact_bottleneck_timm, 14x14x1024 -> 7x7x2048
+    # Stage 4 (stages.3.blocks): 3 x preact_bottleneck_timm, (N, 14, 14, 1024) -> (N, 7, 7, 2048)
     x = preact_bottleneck_timm(x, width=512, stride=2, name="stages_3_blocks_0")
     x = preact_bottleneck_timm(x, width=512, name="stages_3_blocks_1")
     x = preact_bottleneck_timm(x, width=512, name="stages_3_blocks_2")

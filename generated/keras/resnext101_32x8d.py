@@ -56,8 +56,7 @@ def resnext101_32x8d(
     """ResNeXt-101 32x8d, torchvision layout: ResNet-101 whose 3x3 convolutions have 32 groups of 8
     channels per group at the first stage's width (inner width = width * 8 / 64 * 32).
 
-    Input: channels-last images, (batch, 224, 224, 3) at the spec's size; output: logits,
-    (batch, 1000).
+    Input: channels-last images, (N, 224, 224, 3) at the spec's size; output: logits, (N, 1000).
     """
     if keras.config.image_data_format() != "channels_last":
         raise ValueError("this model is written for channels-last (NHWC) tensors")
@@ -69,16 +68,16 @@ def resnext101_32x8d(
     # zeros here equal PyTorch's -inf: the input is non-negative
     x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name="maxpool_pad")(x)
     x = layers.MaxPooling2D(3, strides=2, padding="valid", name="maxpool")(x)
-    # Stage 1 (layer1): 3 x bottleneck, 56x56x64 -> 56x56x256
+    # Stage 1 (layer1): 3 x bottleneck, (N, 56, 56, 64) -> (N, 56, 56, 256)
     x = bottleneck(x, width=64, groups=32, base_width=8, name="layer1_0")
     x = bottleneck(x, width=64, groups=32, base_width=8, name="layer1_1")
     x = bottleneck(x, width=64, groups=32, base_width=8, name="layer1_2")
-    # Stage 2 (layer2): 4 x bottleneck, 56x56x256 -> 28x28x512
+    # Stage 2 (layer2): 4 x bottleneck, (N, 56, 56, 256) -> (N, 28, 28, 512)
     x = bottleneck(x, width=128, stride=2, groups=32, base_width=8, name="layer2_0")
     x = bottleneck(x, width=128, groups=32, base_width=8, name="layer2_1")
     x = bottleneck(x, width=128, groups=32, base_width=8, name="layer2_2")
     x = bottleneck(x, width=128, groups=32, base_width=8, name="layer2_3")
-    # Stage 3 (layer3): 23 x bottleneck, 28x28x512 -> 14x14x1024
+    # Stage 3 (layer3): 23 x bottleneck, (N, 28, 28, 512) -> (N, 14, 14, 1024)
     x = bottleneck(x, width=256, stride=2, groups=32, base_width=8, name="layer3_0")
     x = bottleneck(x, width=256, groups=32, base_width=8, name="layer3_1")
     x = bottleneck(x, width=256, groups=32, base_width=8, name="layer3_2")
@@ -102,7 +101,7 @@ def resnext101_32x8d(
     x = bottleneck(x, width=256, groups=32, base_width=8, name="layer3_20")
     x = bottleneck(x, width=256, groups=32, base_width=8, name="layer3_21")
     x = bottleneck(x, width=256, groups=32, base_width=8, name="layer3_22")
-    # Stage 4 (layer4): 3 x bottleneck, 14x14x1024 -> 7x7x2048
+    # Stage 4 (layer4): 3 x bottleneck, (N, 14, 14, 1024) -> (N, 7, 7, 2048)
     x = bottleneck(x, width=512, stride=2, groups=32, base_width=8, name="layer4_0")
     x = bottleneck(x, width=512, groups=32, base_width=8, name="layer4_1")
     x = bottleneck(x, width=512, groups=32, base_width=8, name="layer4_2")

@@ -74,8 +74,7 @@ def seresnet50(
     """SE-ResNet-50, timm layout (timm's seresnet50): ResNet-50 v1.5 with squeeze-excitation
     (reduction 16, bias on both 1x1 convolutions) after the last batch norm of every bottleneck.
 
-    Input: channels-last images, (batch, 224, 224, 3) at the spec's size; output: logits,
-    (batch, 1000).
+    Input: channels-last images, (N, 224, 224, 3) at the spec's size; output: logits, (N, 1000).
     """
     if keras.config.image_data_format() != "channels_last":
         raise ValueError("this model is written for channels-last (NHWC) tensors")
@@ -87,23 +86,23 @@ def seresnet50(
     # zeros here equal PyTorch's -inf: the input is non-negative
     x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name="maxpool_pad")(x)
     x = layers.MaxPooling2D(3, strides=2, padding="valid", name="maxpool")(x)
-    # Stage 1 (layer1): 3 x se_bottleneck, 56x56x64 -> 56x56x256
+    # Stage 1 (layer1): 3 x se_bottleneck, (N, 56, 56, 64) -> (N, 56, 56, 256)
     x = se_bottleneck(x, width=64, name="layer1_0")
     x = se_bottleneck(x, width=64, name="layer1_1")
     x = se_bottleneck(x, width=64, name="layer1_2")
-    # Stage 2 (layer2): 4 x se_bottleneck, 56x56x256 -> 28x28x512
+    # Stage 2 (layer2): 4 x se_bottleneck, (N, 56, 56, 256) -> (N, 28, 28, 512)
     x = se_bottleneck(x, width=128, stride=2, name="layer2_0")
     x = se_bottleneck(x, width=128, name="layer2_1")
     x = se_bottleneck(x, width=128, name="layer2_2")
     x = se_bottleneck(x, width=128, name="layer2_3")
-    # Stage 3 (layer3): 6 x se_bottleneck, 28x28x512 -> 14x14x1024
+    # Stage 3 (layer3): 6 x se_bottleneck, (N, 28, 28, 512) -> (N, 14, 14, 1024)
     x = se_bottleneck(x, width=256, stride=2, name="layer3_0")
     x = se_bottleneck(x, width=256, name="layer3_1")
     x = se_bottleneck(x, width=256, name="layer3_2")
     x = se_bottleneck(x, width=256, name="layer3_3")
     x = se_bottleneck(x, width=256, name="layer3_4")
     x = se_bottleneck(x, width=256, name="layer3_5")
-    # Stage 4 (layer4): 3 x se_bottleneck, 14x14x1024 -> 7x7x2048
+    # Stage 4 (layer4): 3 x se_bottleneck, (N, 14, 14, 1024) -> (N, 7, 7, 2048)
     x = se_bottleneck(x, width=512, stride=2, name="layer4_0")
     x = se_bottleneck(x, width=512, name="layer4_1")
     x = se_bottleneck(x, width=512, name="layer4_2")

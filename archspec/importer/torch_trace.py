@@ -1,0 +1,349 @@
+"""PyTorch models -> a flat graph of registry ops, through torch.fx.
+
+The model is traced symbolically (``torch.fx.Tracer``: torch.nn layers stay calls of their
+module, user modules are traced through, so every function call in a ``forward`` is seen),
+then run once on a sample input to record each node's shape.  Every node maps to one op
+with exact attributes; one that does not becomes a problem naming its module path and the
+line of Python that called it.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+
+from archspec.importer.flat import FlatGraph, FNode
+
+_TORCH_DIR = re.escape(str(__import__("pathlib").Path(torch.__file__).parent))
+_FRAME = re.compile(r'File "([^"]+)", line (\d+)')
+
+
+class ImportFailure(Exception):
+    """The target cannot be traced at all (a message for the user)."""
+
+
+def _pair(value: Any) -> int | list[int]:
+    if isinstance(value, (tuple, list)):
+        if len(value) == 2 and value[0] == value[1]:
+            return int(value[0])
+        return [int(v) for v in value]
+    return int(value)
+
+
+def _source(node: fx.Node) -> str | None:
+    trace = node.stack_trace or ""
+    frames = [(f, int(n)) for f, n in _FRAME.findall(trace)]
+    user = [(f, n) for f, n in frames if not re.match(_TORCH_DIR, f) and "/torch/" not in f]
+    if not user:
+        return None
+    file, line = user[-1]
+    return f"{_display(file)}:{line}"
+
+
+def _display(file: str) -> str:
+    import os
+
+    try:
+        rel = os.path.relpath(file)
+    except ValueError:
+        return file
+    return rel if not rel.startswith("..") else file
+
+
+def _module_map(module: nn.Module) -> tuple[str, dict[str, Any]] | None:
+    """(op, attrs) for a torch.nn layer, or None if it maps to no op."""
+    if type(module) is nn.Conv2d:
+        if module.padding_mode != "zeros":
+            return None
+        padding = module.padding if isinstance(module.padding, str) else _pair(module.padding)
+        return "conv", {
+            "filters": module.out_channels,
+            "kernel": _pair(module.kernel_size),
+            "stride": _pair(module.stride),
+            "padding": padding,
+            "dilation": _pair(module.dilation),
+            "groups": module.groups,
+            "bias": module.bias is not None,
+        }
+    if type(module) is nn.BatchNorm2d:
+        if module.momentum is None or not module.affine or not module.track_running_stats:
+            return None
+        return "batchnorm", {"eps": float(module.eps), "momentum": float(module.momentum)}
+    simple = {
+        nn.ReLU: "relu",
+        nn.ReLU6: "relu6",
+        nn.Sigmoid: "sigmoid",
+        nn.SiLU: "silu",
+        nn.Tanh: "tanh",
+        nn.Identity: "identity",
+    }
+    if type(module) in simple:
+        return simple[type(module)], {}
+    if type(module) is nn.LeakyReLU:
+        return "leaky_relu", {"negative_slope": float(module.negative_slope)}
+    if type(module) is nn.Softmax:
+        # dim=None: torch's implicit choice, the channels for 2-D and 4-D inputs
+        return ("softmax", {}) if module.dim in (1, -3, None) else None
+    if type(module) is nn.Dropout:
+        return "dropout", {"rate": float(module.p)}
+    if type(module) is nn.MaxPool2d:
+        if _pair(module.dilation) != 1 or module.return_indices:
+            return None
+        return "maxpool", {
+            "kernel": _pair(module.kernel_size),
+            "stride": _pair(module.stride if module.stride is not None else module.kernel_size),
+            "padding": _pair(module.padding),
+            "ceil_mode": bool(module.ceil_mode),
+        }
+    if type(module) is nn.AvgPool2d:
+        if module.divisor_override is not None:
+            return None
+        return "avgpool", {
+            "kernel": _pair(module.kernel_size),
+            "stride": _pair(module.stride if module.stride is not None else module.kernel_size),
+            "padding": _pair(module.padding),
+            "ceil_mode": bool(module.ceil_mode),
+            "count_include_pad": bool(module.count_include_pad),
+        }
+    if type(module) in (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d):
+        if _pair(module.output_size) != 1:
+            return None
+        kind = "global_avg_pool" if type(module) is nn.AdaptiveAvgPool2d else "global_max_pool"
+        return kind, {"keepdims": True}
+    if type(module) is nn.Linear:
+        return "linear", {"units": module.out_features, "bias": module.bias is not None}
+    if type(module) is nn.Flatten:
+        return ("flatten", {}) if module.start_dim == 1 and module.end_dim == -1 else None
+    return None
+
+
+_ACTIVATIONS = {
+    F.relu: "relu",
+    torch.relu: "relu",
+    torch.relu_: "relu",
+    F.relu6: "relu6",
+    torch.sigmoid: "sigmoid",
+    F.sigmoid: "sigmoid",
+    F.silu: "silu",
+    torch.tanh: "tanh",
+    F.tanh: "tanh",
+}
+_METHOD_ACTIVATIONS = {"relu": "relu", "relu_": "relu", "sigmoid": "sigmoid", "tanh": "tanh"}
+_MERGES = {
+    operator.add: "add",
+    operator.iadd: "add",
+    torch.add: "add",
+    operator.mul: "multiply",
+    operator.imul: "multiply",
+    torch.mul: "multiply",
+}
+_PASS = {"contiguous", "clone"}
+
+
+def _arg(node: fx.Node, index: int, key: str, default: Any = None) -> Any:
+    if len(node.args) > index:
+        return node.args[index]
+    return node.kwargs.get(key, default)
+
+
+def _shape_of(node: fx.Node) -> tuple[int, ...] | None:
+    meta = node.meta.get("tensor_meta")
+    if meta is None or not hasattr(meta, "shape"):
+        return None
+    return tuple(int(s) for s in meta.shape)
+
+
+def _function_map(node: fx.Node, shape: tuple[int, ...] | None, in_shape: tuple[int, ...] | None):
+    """(op, attrs, tensor inputs) for a function or method call, or None."""
+    target = node.target
+    tensors = [a for a in node.args if isinstance(a, fx.Node)]
+    if node.op == "call_function":
+        if target in _ACTIVATIONS:
+            return _ACTIVATIONS[target], {}, tensors[:1]
+        if target is F.leaky_relu:
+            return "leaky_relu", {"negative_slope": float(_arg(node, 1, "negative_slope", 0.01))}, tensors[:1]
+        if target in _MERGES and len(tensors) == 2 and not node.kwargs.get("alpha"):
+            return _MERGES[target], {}, tensors
+        if target in (torch.cat, torch.concat):
+            items = node.args[0] if node.args else node.kwargs.get("tensors")
+            dim = _arg(node, 1, "dim", 0)
+            if isinstance(items, (list, tuple)) and all(isinstance(i, fx.Node) for i in items) and dim in (1, -3):
+                return "concat", {}, list(items)
+            return None
+        if target is torch.flatten:
+            if _arg(node, 1, "start_dim", 0) == 1 and _arg(node, 2, "end_dim", -1) == -1:
+                return "flatten", {}, tensors[:1]
+            return None
+        if target is F.softmax and _arg(node, 1, "dim") in (1, -3):
+            return "softmax", {}, tensors[:1]
+        if target is F.adaptive_avg_pool2d and _pair(_arg(node, 1, "output_size")) == 1:
+            return "global_avg_pool", {"keepdims": True}, tensors[:1]
+        if target is F.adaptive_max_pool2d and _pair(_arg(node, 1, "output_size")) == 1:
+            return "global_max_pool", {"keepdims": True}, tensors[:1]
+        return None
+    if node.op == "call_method":
+        if target in _METHOD_ACTIVATIONS:
+            return _METHOD_ACTIVATIONS[target], {}, tensors[:1]
+        if target in ("add", "add_", "mul", "mul_") and len(tensors) == 2 and not node.kwargs:
+            return ("add" if target.startswith("add") else "multiply"), {}, tensors
+        if target == "flatten":
+            if _arg(node, 1, "start_dim", 0) == 1 and _arg(node, 2, "end_dim", -1) == -1:
+                return "flatten", {}, tensors[:1]
+            return None
+        if target in ("view", "reshape") and shape is not None and in_shape is not None:
+            # x.view(x.size(0), -1): a flatten when it keeps the batch and joins the rest
+            if len(shape) == 2 and shape[0] == in_shape[0] and len(in_shape) > 2:
+                return "flatten", {}, tensors[:1]
+            return None
+        if target == "mean" and shape is not None:
+            dims = _arg(node, 1, "dim")
+            keep = bool(_arg(node, 2, "keepdim", False))
+            if isinstance(dims, (list, tuple)) and sorted(d % 4 for d in dims) == [2, 3]:
+                return "global_avg_pool", {"keepdims": keep}, tensors[:1]
+            return None
+        if target == "softmax" and _arg(node, 1, "dim") in (1, -3):
+            return "softmax", {}, tensors[:1]
+    return None
+
+
+def _what(node: fx.Node, modules: dict[str, nn.Module]) -> str:
+    if node.op == "call_module":
+        module = modules[node.target]
+        return f"{type(module).__module__.replace('torch.nn.modules.', 'nn.').split('.')[0]}.{type(module).__name__}"
+    if node.op == "call_method":
+        return f"Tensor.{node.target}"
+    target = node.target
+    mod = getattr(target, "__module__", None) or "torch"
+    return f"{mod}.{getattr(target, '__name__', str(target))}"
+
+
+def trace(model: nn.Module, input_shape: tuple[int, int, int], name: str) -> FlatGraph:
+    """The flat graph of ``model`` for inputs of ``input_shape`` (C, H, W)."""
+    from torch.fx.passes.shape_prop import ShapeProp
+
+    model.eval()
+    tracer = fx.Tracer()
+    tracer.record_stack_traces = True
+    try:
+        graph = tracer.trace(model)
+    except Exception as exc:  # noqa: BLE001 - the message is the user's diagnosis
+        raise ImportFailure(f"torch.fx cannot trace the model: {type(exc).__name__}: {exc}") from None
+    gm = fx.GraphModule(model, graph)
+    sample = torch.randn(2, *input_shape)
+    try:
+        with torch.no_grad():
+            ShapeProp(gm).propagate(sample)
+    except Exception as exc:  # noqa: BLE001
+        raise ImportFailure(
+            f"the model does not run on a {list(input_shape)} input: {type(exc).__name__}: {exc}"
+        ) from None
+    modules = dict(model.named_modules())
+    flat = FlatGraph("torch", name, tuple(input_shape))
+    alias: dict[str, str] = {}  # fx node name -> flat node id (pass-through nodes)
+    calls: dict[str, int] = {}
+    placeholders = [n for n in graph.nodes if n.op == "placeholder"]
+    if len(placeholders) != 1:
+        raise ImportFailure(f"the model's forward takes {len(placeholders)} inputs; archspec models take one")
+    alias[placeholders[0].name] = "input"
+    for node in graph.nodes:
+        if node.op in ("placeholder", "get_attr"):
+            continue
+        if node.op == "output":
+            result = node.args[0]
+            if not isinstance(result, fx.Node) or result.name not in alias:
+                flat.problems.append("the model's output is not a single tensor computed by mapped layers")
+            else:
+                flat.output = alias[result.name]
+            continue
+        shape = _shape_of(node)
+        if shape is None:
+            continue  # x.size(0), x.shape: bookkeeping, not a tensor
+        stack = node.meta.get("nn_module_stack") or {}
+        scope_paths = [p for p, _ in stack.values()]
+        source = _source(node)
+        if node.op == "call_module":
+            module = modules[node.target]
+            mapped = _module_map(module)
+            tensors = [a for a in node.args if isinstance(a, fx.Node)]
+            path = node.target
+            scope = path.rpartition(".")[0]
+            calls[path] = calls.get(path, 0) + 1
+        else:
+            if node.op == "call_method" and node.target in _PASS:
+                src = node.args[0]
+                if isinstance(src, fx.Node) and src.name in alias:
+                    alias[node.name] = alias[src.name]
+                    continue
+            first = next((a for a in node.args if isinstance(a, fx.Node)), None)
+            in_shape = _shape_of(first) if first is not None else None
+            fm = _function_map(node, shape, in_shape)
+            mapped = (fm[0], fm[1]) if fm else None
+            tensors = fm[2] if fm else [a for a in node.args if isinstance(a, fx.Node)]
+            path = None
+            scope = scope_paths[-1] if scope_paths else ""
+            norm = _functional_batchnorm(node, modules)
+            if norm is not None:  # F.batch_norm on a module's own statistics (timm's BatchNormAct2d)
+                path, mapped, tensors = norm[0], norm[1], [node.args[0]]
+                scope = path.rpartition(".")[0]
+                calls[path] = calls.get(path, 0) + 1
+        what = _what(node, modules)
+        inputs = [alias[t.name] for t in tensors if t.name in alias]
+        fnode = FNode(
+            id=node.name,
+            op=mapped[0] if mapped else None,
+            attrs=mapped[1] if mapped else {},
+            inputs=inputs,
+            path=path,
+            scope=scope,
+            what=what,
+            source=source,
+            shape=shape[1:],
+        )
+        if path is not None and node.op != "call_module":
+            fnode.weighted = True
+        if node.op == "call_module":
+            fnode.weighted = any(True for _ in modules[node.target].parameters(recurse=False)) or any(
+                True for _ in modules[node.target].buffers(recurse=False)
+            )
+        if mapped is None:
+            where = path or (scope or "the model") + f" ({what})"
+            flat.problems.append(
+                f"{where}: {what} has no archspec op"
+                + (f" (at {source})" if source else "")
+                + (f"; {_why(modules[node.target])}" if node.op == "call_module" else "")
+            )
+        flat.nodes.append(fnode)
+        alias[node.name] = fnode.id
+    flat.classes = {path: type(m).__name__ for path, m in modules.items()}
+    for n in flat.nodes:
+        if n.path is not None:
+            n.calls = calls.get(n.path, 1)
+    return flat
+
+
+def _functional_batchnorm(node: fx.Node, modules: dict[str, nn.Module]):
+    """(module path, (op, attrs)) for ``F.batch_norm(x, self.running_mean, ...)`` inside a
+    BatchNorm2d subclass, read from the module itself; None otherwise."""
+    if node.op != "call_function" or node.target is not F.batch_norm or len(node.args) < 2:
+        return None
+    stat = node.args[1]
+    if not isinstance(stat, fx.Node) or stat.op != "get_attr":
+        return None
+    path = str(stat.target).rpartition(".")[0]
+    module = modules.get(path)
+    if not isinstance(module, nn.BatchNorm2d) or module.momentum is None or not module.affine:
+        return None
+    return path, ("batchnorm", {"eps": float(module.eps), "momentum": float(module.momentum)})
+
+
+def _why(module: nn.Module) -> str:
+    if isinstance(module, nn.Conv2d) and module.padding_mode != "zeros":
+        return f"padding_mode={module.padding_mode!r} (archspec pads with zeros)"
+    if isinstance(module, nn.BatchNorm2d):
+        return "BatchNorm without running statistics, affine parameters or a fixed momentum"
+    return "no op of the registry computes it"
