@@ -12,7 +12,7 @@ import pytest
 
 from archspec.ir.build import build_ir
 from archspec.lint import lint_network
-from archspec.lint.rules_shapes import _near
+from archspec.lint.rules_widths import typo_kind
 from archspec.spec import expr as E
 from archspec.spec.load import load_spec
 
@@ -24,17 +24,16 @@ def _spec(tmp_path: Path, text: str, name: str = "spec.yaml") -> Path:
 
 
 # --------------------------------------------------------------------------------------------
-# AS204: the one-digit-off branch (120 among 128s), not only the swapped-digits one (265/256)
+# AS204: the one-digit-changed branch (126 among 128s), not only the swapped-digits one (265/256)
 
 
-def test_near_one_digit_off_within_ten_percent():
-    assert _near(120, 128) and _near(128, 120)
-    assert _near(250, 256)
-    assert not _near(180, 128)  # one digit off, but 40% away
-    assert not _near(100, 128)  # two digits off
-    assert not _near(12, 16)  # too small to call a typo
-    assert not _near(128, 128)
-    assert not _near(1280, 128)  # a digit more
+def test_typo_kinds():
+    assert typo_kind(126, 128) == "one digit changed"
+    assert typo_kind(138, 128) == "one digit changed"
+    assert typo_kind(182, 128) == "two digits swapped"
+    assert typo_kind(180, 128) is None  # two digits changed
+    assert typo_kind(1280, 128) == "a factor of ten"
+    assert typo_kind(128, 128) is None
 
 
 WIDTHS = """\
@@ -55,7 +54,7 @@ WIDTHS = """\
 """
 
 
-@pytest.mark.parametrize(("odd", "reported"), [(120, True), (182, True), (180, False), (128, False)])
+@pytest.mark.parametrize(("odd", "reported"), [(126, True), (138, True), (182, True), (180, False), (128, False)])
 def test_suspicious_width_reports_a_one_digit_typo(tmp_path, odd, reported):
     network = build_ir(load_spec(_spec(tmp_path, WIDTHS.format(odd=odd))))
     found = [d for d in lint_network(network) if d.code == "AS204"]
