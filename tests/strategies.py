@@ -169,3 +169,522 @@ def budget(ci: int, dev: int) -> int:
 
     profile = os.environ.get("ARCHSPEC_FUZZ") or ("ci" if os.environ.get("CI") else "dev")
     return {"dev": dev, "ci": ci, "long": ci * 10}.get(profile, dev)
+
+
+# --------------------------------------------------------------------------------------------
+# The whole language: specs for the gate's invariant (tests/test_invariant.py)
+
+import keyword as _keyword  # noqa: E402
+
+#: the op kinds the generator below draws; test_invariant checks it is the whole registry
+GENERATED_OPS = (
+    "conv batchnorm relu relu6 leaky_relu sigmoid silu tanh softmax identity dropout maxpool avgpool "
+    "global_avg_pool global_max_pool flatten linear add multiply concat"
+).split()
+ACTIVATIONS = ["relu", "relu6", "leaky_relu", "sigmoid", "silu", "tanh", "softmax", "identity", "dropout"]
+
+#: names that collide with something: keywords, builtins, nn.Module attributes, the names the
+#: generated modules use (extended from the committed generated files, see generated_names())
+HOSTILE_NAMES = sorted(
+    set(_keyword.kwlist)
+    | {"int", "float", "bool", "list", "tuple", "len", "min", "max", "print", "range", "type", "object", "super"}
+    | {"isinstance", "id", "input", "sum", "abs", "round", "dict", "set", "str", "open", "exec", "eval", "vars"}
+    | {"forward", "training", "eval", "to", "compile", "to_empty", "register_forward_hook", "set_submodule"}
+    | {"_parameters", "_buffers", "_modules", "_version", "children", "modules", "parameters", "state_dict"}
+    | {"apply", "cuda", "double", "half", "train", "zero_grad", "add_module", "get_submodule", "buffers"}
+    | {"keras", "layers", "ops", "x", "inputs", "round_to", "TorchPooling2D", "nn", "torch", "F", "self"}
+    | {"conv2d_same", "max_pool2d_same", "avg_pool2d_same", "Conv2dSame", "pad_same", "_pair", "out"}
+    | {"shortcut", "identity", "model", "Model", "input_shape", "name", "stride", "width", "in_channels"}
+)
+PLAIN_NAMES = ["conv1", "bn1", "relu", "fc", "layer1", "pool", "a", "b", "c", "head", "stem", "gate", "proj"]
+
+
+def generated_names() -> list[str]:
+    """Every identifier the committed generated modules define or use (class, function,
+    variable, attribute and argument names): what a spec name must not shadow."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "generated"
+    names: set[str] = set()
+    for path in sorted(root.glob("*/*.py"))[:12]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Name):
+                names.add(node.id)
+            elif isinstance(node, ast.Attribute):
+                names.add(node.attr)
+            elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, ast.arg):
+                names.add(node.arg)
+    return sorted(names)
+
+
+_NAME_POOL: list[str] = []
+
+
+def _name_pool() -> list[str]:
+    if not _NAME_POOL:
+        _NAME_POOL.extend(sorted(set(HOSTILE_NAMES) | set(generated_names())))
+    return _NAME_POOL
+
+
+def ident(draw, hostile: float = 0.25, plain: list[str] | None = None) -> str:
+    """A name: usually plain, sometimes one that collides with something."""
+    if draw.int(0, 99) < hostile * 100:
+        return draw.pick(_name_pool())
+    return draw.pick(plain or PLAIN_NAMES)
+
+
+def _padding_for(draw, kernel: int, stride: int = 1):
+    """A padding in one of the five spellings; mostly one that keeps the shape at stride 1."""
+    half = (kernel - 1) // 2
+    extra = (kernel - 1) - half
+    return draw.pick(
+        [
+            half if extra == half else [[half, extra], [half, extra]],
+            [half, half] if extra == half else [[extra, half], [half, extra]],
+            [[half, extra], [extra, half]],
+            "same",
+            "same",
+            "valid" if kernel == 1 else half,
+            0,
+            [[0, kernel - 1], [kernel - 1, 0]],
+        ]
+    )
+
+
+def _activation(draw, name: str | None = None, when=None) -> dict:
+    op = draw.pick(ACTIVATIONS)
+    layer: dict = {"op": op}
+    if op == "leaky_relu" and draw.flip():
+        layer["negative_slope"] = draw.pick([0.01, 0.2, 0.5])
+    if op == "dropout" and draw.flip():
+        layer["rate"] = draw.pick([0.0, 0.1, 0.5])
+    if name:
+        layer["name"] = name
+    if when is not None:
+        layer["when"] = when
+    return layer
+
+
+def _pool(draw, kind: str, stride) -> dict:
+    kernel = draw.pick([1, 2, 3])
+    layer: dict = {"op": kind, "kernel": kernel}
+    if stride != 1 or draw.flip():
+        layer["stride"] = stride if stride != 1 else draw.pick([1, kernel])
+    s = layer.get("stride", kernel)
+    if draw.flip():
+        layer["padding"] = (
+            _padding_for(draw, kernel, s) if s == 1 else draw.pick([0, "same", [[0, 1], [0, 1]], kernel // 2])
+        )
+        if isinstance(layer["padding"], int) and layer["padding"] * 2 > kernel:
+            layer["padding"] = kernel // 2
+    if draw.flip():
+        layer["ceil_mode"] = draw.flip()
+    if kind == "maxpool" and draw.flip():
+        layer["pad_value"] = draw.pick(["-inf", 0])
+    if kind == "avgpool" and draw.flip():
+        layer["count_include_pad"] = draw.flip()
+    return layer
+
+
+def block_defs(draw, type_name: str) -> dict:
+    """A random block type: parameters, let values, a body with `when:` conditions (merges
+    included), `inputs:` branches, shortcut cases, a merge op and post layers."""
+    params: dict = {"width": None, "stride": 1}
+    extra_param = ident(draw, 0.4, ["k", "e", "groups", "ratio"])
+    if extra_param not in params:
+        params[extra_param] = draw.pick([1, 2])
+    let_name = ident(draw, 0.4, ["out", "mid", "o"])
+    lets: dict = {}
+    out_ref = "width"
+    if let_name not in params:
+        lets[let_name] = draw.pick(["width * 2", "width // 2 * 2", "max(width, 4)", "width", "round_to(width, 4)"])
+        out_ref = let_name
+    cond_pool = ["stride > 1", "stride == 1", "width > 8", "in_channels != width", "True", "False", f"{out_ref} >= 8"]
+    body: list[dict] = []
+    used: set[str] = set()
+
+    def lname(default_prefix: str) -> str | None:
+        if not draw.flip():
+            return None
+        name = ident(draw, 0.3, [f"{default_prefix}{i}" for i in range(1, 4)] + ["se.fc1", "downsample.0", "act"])
+        if name in used and draw.int(0, 9) > 0:
+            return None
+        used.add(name)
+        return name
+
+    def when():
+        return draw.pick(cond_pool) if draw.int(0, 4) == 0 else None
+
+    strided = False
+    for i in range(draw.int(1, 5)):
+        kind = draw.pick(["conv", "conv", "bn", "act", "pool", "se", "branch", "concat_branch"])
+        w = when()
+        if kind == "conv":
+            kernel = draw.pick([1, 3, [1, 3], [3, 1]])
+            k = kernel if isinstance(kernel, int) else max(kernel)
+            layer = {
+                "op": "conv",
+                "filters": draw.pick([out_ref, "width", "width // 2 * 2", "width * 1"]),
+                "kernel": kernel,
+            }
+            if not strided and draw.flip():
+                layer["stride"] = "stride"
+                strided = True
+                layer["padding"] = draw.pick([k // 2, "same", [[k // 2, k // 2], [k // 2, k // 2]]])
+            else:
+                layer["padding"] = (
+                    _padding_for(draw, k)
+                    if isinstance(kernel, int)
+                    else draw.pick(["same", [kernel[0] // 2, kernel[1] // 2]])
+                )
+            if draw.int(0, 5) == 0:
+                layer["dilation"] = 2
+                layer["padding"] = "same" if "stride" not in layer else layer["padding"]
+            if draw.int(0, 4) == 0:
+                layer["groups"] = draw.pick([1, 2, "groups" if "groups" in params else 1])
+            if draw.flip():
+                layer["bias"] = draw.flip()
+        elif kind == "bn":
+            layer = {"op": "batchnorm"}
+            if draw.flip():
+                layer["eps"] = draw.pick([1e-5, 1e-3, 1.001e-5])
+                layer["momentum"] = draw.pick([0.1, 0.01, 0.0])
+        elif kind == "act":
+            layer = _activation(draw)
+        elif kind == "pool":
+            layer = _pool(draw, draw.pick(["maxpool", "avgpool"]), 1)
+        elif kind == "se":
+            src = f"pre{i}"
+            body += [
+                {"op": "conv", "filters": "width", "kernel": 1, "name": src},
+                {"op": draw.pick(["global_avg_pool", "global_max_pool"]), "keepdims": True, "name": f"se{i}.pool"},
+                {"op": "conv", "filters": draw.pick(["width", "2"]), "kernel": 1, "name": f"se{i}.fc1"},
+                _activation(draw),
+                {"op": "conv", "filters": "width", "kernel": 1, "name": f"se{i}.fc2"},
+                {"op": "sigmoid", "name": f"se{i}.gate"},
+            ]
+            layer = {"op": "multiply", "inputs": [src, f"se{i}.gate"]}
+            if draw.flip():
+                layer["inputs"] = layer["inputs"][::-1]
+        elif kind == "branch":
+            a, b = f"br{i}a", f"br{i}b"
+            body += [{"op": "conv", "filters": "width", "kernel": 1, "name": a}, _activation(draw, name=b)]
+            layer = {"op": draw.pick(["add", "multiply"]), "inputs": [a, b]}
+        else:
+            a, b = f"cc{i}a", f"cc{i}b"
+            body += [
+                {"op": "conv", "filters": "width // 2 * 2", "kernel": 1, "name": a},
+                {"op": "conv", "filters": "width // 2 * 2", "kernel": 3, "padding": 1, "name": b, "inputs": [a]},
+                {"op": "concat", "inputs": [a, b], "name": f"cc{i}"},
+            ]
+            layer = {"op": "conv", "filters": "width", "kernel": 1}
+        name = lname(layer["op"][:4])
+        if name and "name" not in layer:
+            layer["name"] = name
+        if draw.flip():
+            layer["keras"] = ident(draw, 0.3, [f"k{i}", f"{i}_x", "out", "add"])
+        if w is not None:
+            layer["when"] = w
+        body.append(layer)
+    body.append({"op": "conv", "filters": out_ref, "kernel": 1, "name": "last" if "last" not in used else None})
+    if body[-1]["name"] is None:
+        del body[-1]["name"]
+    if draw.flip():
+        body.append({"op": "batchnorm"})
+    block: dict = {"params": params, "body": body}
+    if lets:
+        block["let"] = lets
+    if draw.flip():
+        block["class_name"] = ident(draw, 0.4, ["Block", "MyBlock", "Unit", type_name.title().replace("_", "")])
+    cases = []
+    for _ in range(draw.int(0, 2)):
+        case: dict = {}
+        cw = draw.pick([f"stride != 1 or in_channels != {out_ref}", "stride > 1", "in_channels != width", None, "True"])
+        if cw is not None:
+            case["when"] = cw
+        if draw.int(0, 3) == 0 and body[0].get("name"):
+            case["from"] = body[0]["name"]
+        how = draw.pick(["conv", "conv", "pool_conv", "pool", "empty"])
+        layers: list[dict] = []
+        if how in ("pool_conv", "pool"):
+            pool = _pool(draw, draw.pick(["maxpool", "avgpool"]), "stride")
+            pool["kernel"] = draw.pick([1, 2])
+            pool.pop("padding", None)
+            if pool["kernel"] == 2:
+                pool["ceil_mode"] = True
+            layers.append(pool)
+        if how in ("conv", "pool_conv"):
+            layers.append({"op": "conv", "filters": out_ref, "kernel": 1, "stride": "stride" if how == "conv" else 1})
+            if draw.flip():
+                layers.append({"op": "batchnorm"})
+        for j, layer in enumerate(layers):
+            if draw.flip():
+                layer["name"] = draw.pick([f"downsample.{j}", f"shortcut{j}", ident(draw, 0.5, ["proj", "sc"])])
+            if draw.int(0, 5) == 0:
+                layer["when"] = draw.pick(cond_pool)
+        case["layers"] = layers
+        cases.append(case)
+    if cases:
+        block["shortcut"] = cases
+    merge = draw.pick(["add", "add", "add", "multiply", "concat", None])
+    if merge is None:
+        block["merge"] = None
+    else:
+        block["merge"] = {"op": merge}
+        if draw.flip():
+            block["merge"]["keras"] = ident(draw, 0.3, ["add", "merge", "out"])
+        if draw.int(0, 5) == 0:
+            block["merge"]["when"] = draw.pick(cond_pool)
+    if draw.flip():
+        block["post"] = [_activation(draw, name=draw.pick([None, "act_out", ident(draw, 0.5, ["out"])]), when=when())]
+    return block
+
+
+def _stem(draw, channels: int) -> list[dict]:
+    kernel = draw.pick([1, 3, 5])
+    stride = draw.pick([1, 2])
+    conv = {
+        "op": "conv",
+        "name": ident(draw, 0.2, ["conv1", "stem_conv", "conv0"]),
+        "filters": draw.pick([4, 6, 8]),
+        "kernel": kernel,
+        "stride": stride,
+    }
+    conv["padding"] = (
+        _padding_for(draw, kernel)
+        if stride == 1
+        else draw.pick([kernel // 2, "same", [[kernel // 2, kernel // 2 + 1], [kernel // 2, kernel // 2]]])
+    )
+    if draw.flip():
+        conv["bias"] = draw.flip()
+    stem = [conv]
+    if draw.flip():
+        stem.append({"op": "batchnorm", "name": ident(draw, 0.2, ["bn1", "stem_bn"])})
+    if draw.flip():
+        stem.append(_activation(draw, name=draw.pick([None, "act1", ident(draw, 0.5)])))
+    if draw.flip():
+        pool = _pool(draw, draw.pick(["maxpool", "avgpool"]), draw.pick([1, 2]))
+        pool["name"] = ident(draw, 0.2, ["pool", "maxpool", "stem_pool"])
+        stem.append(pool)
+    if draw.int(0, 5) == 0:
+        # a merge in the stem through inputs:, with a `when:` that holds
+        first = stem[0]["name"]
+        stem.append({"op": "conv", "name": "side", "filters": conv["filters"], "kernel": 1, "inputs": [first]})
+        stem.append(
+            {
+                "op": draw.pick(["add", "multiply"]),
+                "name": "stem_merge",
+                "inputs": [first, "side"],
+                "when": draw.pick([True, "1 > 0"]),
+            }
+        )
+    return stem
+
+
+def _head(draw, classes) -> list[dict]:
+    head = []
+    kind = draw.pick(["global_avg_pool", "global_max_pool", "global_avg_pool", "flatten", "pool_flatten"])
+    if kind == "pool_flatten":
+        head.append({"op": "global_avg_pool", "name": "gap", "keepdims": True})
+        head.append({"op": "flatten", "name": "flat"})
+    elif kind == "flatten":
+        head.append({"op": "avgpool", "name": "avgpool", "kernel": 2, "ceil_mode": True})
+        head.append({"op": "flatten", "name": ident(draw, 0.3, ["flatten"])})
+    else:
+        head.append({"op": kind, "name": ident(draw, 0.2, ["avgpool", "pool_out"])})
+    if draw.flip():
+        head.append({"op": "dropout", "name": "drop", "rate": 0.2})
+        if draw.flip():
+            head[-1]["when"] = draw.pick([True, False, "1 > 0", "0 > 1"])
+    if draw.int(0, 9) > 0:
+        head.append(
+            {"op": "linear", "name": ident(draw, 0.2, ["fc", "classifier"]), "units": classes, "bias": draw.flip()}
+        )
+    if draw.int(0, 5) == 0:
+        head.append({"op": "softmax", "name": "probs"})
+    return head
+
+
+def language_spec(draw) -> tuple[dict, dict[str, dict]]:
+    """(spec, extra files): a spec drawn from the whole language, and the files it refers to
+    (an ``extends:`` base, a ``use:`` block file), to be written beside it."""
+    files: dict[str, dict] = {}
+    channels = draw.int(1, 3)
+    size = [draw.int(9, 33), draw.int(9, 33)]
+    spec: dict = {
+        "archspec": 1,
+        "name": ident(draw, 0.2, ["net", "tiny_resnet", "model_a"]),
+        "input": {"channels": channels, "size": size},
+    }
+    classes_var = None
+    if draw.flip():
+        classes_var = ident(draw, 0.4, ["num_classes", "classes", "k"])
+        spec["vars"] = {classes_var: draw.int(1, 7)}
+    if draw.flip():
+        defaults: dict = {}
+        if draw.flip():
+            defaults["conv"] = {"bias": draw.flip()}
+        if draw.flip():
+            defaults["batchnorm"] = {"eps": draw.pick([1e-5, 1e-3]), "momentum": 0.01}
+        if draw.flip():
+            defaults["maxpool"] = {"pad_value": draw.pick(["-inf", 0])}
+        if draw.flip():
+            defaults["avgpool"] = {"count_include_pad": draw.flip()}
+        spec["defaults"] = defaults
+    type_names = []
+    blocks: dict = {}
+    for _ in range(draw.int(1, 2)):
+        tname = ident(draw, 0.3, ["unit", "res_block", "blk", "basic_x"])
+        if tname in blocks:
+            continue
+        blocks[tname] = block_defs(draw, tname)
+        type_names.append(tname)
+    library = draw.pick(
+        [
+            None,
+            None,
+            "basic",
+            "bottleneck",
+            "bottleneck_v1",
+            "bottleneck_d",
+            "se_bottleneck",
+            "preact_basic",
+            "preact_bottleneck",
+        ]
+    )
+    if library:
+        type_names.append(library)
+    if draw.int(0, 3) == 0:
+        files["blocks_extra.yaml"] = {"archspec": 1, "blocks": dict(blocks)}
+        spec["use"] = ["blocks_extra.yaml"]
+        if draw.int(0, 3) == 0:
+            # a block type defined but never used
+            files["blocks_extra.yaml"]["blocks"]["unused_type"] = {"body": [{"op": "conv", "filters": 4, "kernel": 1}]}
+    else:
+        spec["blocks"] = blocks
+        if draw.int(0, 5) == 0:
+            spec["blocks"]["unused_type"] = block_defs(draw, "unused_type")
+    spec["stem"] = _stem(draw, channels)
+    n_stages = draw.int(1, 3)
+    if draw.flip():
+        columns = ["depth", "width", "stride"]
+        table = {"block": draw.pick(type_names), "columns": columns}
+        table["table"] = [[draw.int(1, 2), draw.pick([4, 6, 8]), draw.pick([1, 2])] for _ in range(n_stages)]
+        if draw.flip():
+            table["name"] = draw.pick(
+                ["layer{stage}", "stage{stage}", "s{stage}", "{stage}x", ident(draw, 0.5) + "{stage}", "layer"]
+            )
+        if draw.flip():
+            table["keras"] = draw.pick(
+                [
+                    "conv{stage + 1}_block{block}",
+                    "s{stage}b{block}",
+                    "stage{stage}/b{block}",
+                    "b{block}",
+                    "x{stage * 2}_{block}",
+                ]
+            )
+        if draw.flip():
+            table["stride_at"] = draw.pick(["first", "last"])
+        if draw.int(0, 3) == 0:
+            s = draw.int(1, n_stages)
+            table["overrides"] = {f"{s}.1": {"width": draw.pick([4, 8, 12])}}
+        if draw.int(0, 4) == 0:
+            table["columns"] = ["depth", "width"]
+            table["table"] = [row[:2] for row in table["table"]]
+            table["args"] = {"stride": draw.pick([1, 2])}
+        spec["stages"] = table
+    else:
+        stages = []
+        for s in range(n_stages):
+            stage: dict = {}
+            if draw.flip():
+                stage["name"] = ident(draw, 0.4, [f"layer{s + 1}", f"stage{s + 1}", "conv1", "fc"])
+            if draw.flip():
+                stage["keras"] = draw.pick(["conv{stage + 1}_block{block}", f"st{s}_{{block}}", "b{block}"])
+            btype = draw.pick(type_names)
+            stage["block"] = btype
+            if draw.flip():
+                stage["depth"] = draw.int(1, 2)
+                stage["stride"] = draw.pick([1, 2])
+                stage["args"] = {"width": draw.pick([4, 8])}
+                if draw.flip():
+                    stage["stride_at"] = draw.pick(["first", "last"])
+                if draw.int(0, 3) == 0:
+                    stage["overrides"] = {"1": {"width": draw.pick([4, 6, 8])}}
+            else:
+                entries = []
+                for b in range(draw.int(1, 2)):
+                    entry: dict = {"args": {"width": draw.pick([4, 8]), "stride": draw.pick([1, 2]) if b == 0 else 1}}
+                    if draw.int(0, 2) == 0:
+                        entry["block"] = draw.pick(type_names)
+                    entries.append(entry)
+                stage["blocks"] = entries
+            stages.append(stage)
+        spec["stages"] = stages
+    spec["head"] = _head(draw, classes_var if classes_var else draw.int(1, 7))
+    if draw.int(0, 3) == 0:
+        # a variant: the base holds the whole spec; this file extends it and overrides a part
+        base = dict(spec)
+        base["name"] = "base_" + spec["name"] if draw.flip() else spec["name"]
+        files["base.yaml"] = base
+        variant: dict = {"archspec": 1, "extends": "base.yaml", "name": spec["name"]}
+        if draw.flip() and isinstance(spec["stages"], dict):
+            variant["stages"] = {"table": [[1, 8, 2]] * len(spec["stages"]["table"])}
+            if spec["stages"].get("columns") == ["depth", "width"]:
+                variant["stages"]["table"] = [[1, 8]] * len(spec["stages"]["table"])
+        if draw.flip():
+            variant["input"] = {"size": [draw.int(9, 33), draw.int(9, 33)]}
+        if "use" in spec:
+            # use: paths resolve against the file that names them
+            variant["use"] = ["blocks_extra.yaml"]
+        return variant, files
+    return spec, files
+
+
+class _HypothesisDraw:
+    """The generator's three choices, drawn by Hypothesis (so that failures shrink)."""
+
+    def __init__(self, draw):
+        self._draw = draw
+
+    def pick(self, values):
+        return self._draw(st.sampled_from(values))
+
+    def int(self, low: int, high: int) -> int:
+        return self._draw(st.integers(low, high))
+
+    def flip(self) -> bool:
+        return self._draw(st.booleans())
+
+
+class _RandomDraw:
+    """The same choices from a seeded ``random.Random``: a hundred times cheaper, no shrinking."""
+
+    def __init__(self, seed: int):
+        import random
+
+        self._random = random.Random(seed)
+
+    def pick(self, values):
+        return self._random.choice(list(values))
+
+    def int(self, low: int, high: int) -> int:
+        return self._random.randint(low, high)
+
+    def flip(self) -> bool:
+        return self._random.random() < 0.5
+
+
+@st.composite
+def language_specs(draw) -> tuple[dict, dict[str, dict]]:
+    """(spec, extra files) drawn from the whole language (see :func:`language_spec`)."""
+    return language_spec(_HypothesisDraw(draw))
+
+
+def seeded_language_spec(seed: int) -> tuple[dict, dict[str, dict]]:
+    """:func:`language_spec` from a seed: the same distribution, generated fast."""
+    return language_spec(_RandomDraw(seed))

@@ -458,21 +458,28 @@ class _Lowering:
 
     def _aux_name(self, unit: _Unit, scope: _Scope, suffix: str, kind: str) -> str:
         """The name of a helper layer (padding, permute) next to ``unit``: ``conv1_conv`` ->
-        ``conv1_pad``, ``2_conv`` -> ``2_pad``, ``maxpool`` -> ``maxpool_pad``."""
+        ``conv1_pad``, ``2_conv`` -> ``2_pad``, ``maxpool`` -> ``maxpool_pad``.  When that name
+        is taken (``stem_conv`` and ``stem_pool`` would both pad as ``stem_pad``), the unit's
+        whole name part is kept (``stem_pool_pad``), then a number is added."""
         part = unit.part
+        short = part
         for ending in ("_conv", "_pool"):
             if part.endswith(ending) and suffix == "pad":
-                part = part[: -len(ending)]
+                short = part[: -len(ending)]
                 break
-        part = f"{part}_{suffix}"
-        for node in unit.nodes:
-            full = node.keras_name[: len(node.keras_name) - len(unit.part)] + part
-            owner = (node.id, suffix)
-            if full in self.taken or self.aux_names.setdefault(full, owner) != owner:
-                raise BackendError(
-                    f"the Keras name {full!r} for the {kind} of {node.keras_name!r} is already used; rename that layer"
-                )
-        return _name_code(scope, part)
+        candidates = [f"{short}_{suffix}", f"{part}_{suffix}"] + [f"{part}_{suffix}{i}" for i in range(2, 100)]
+        for candidate in dict.fromkeys(candidates):
+            fulls = [
+                (node.keras_name[: len(node.keras_name) - len(unit.part)] + candidate, node) for node in unit.nodes
+            ]
+            if all(
+                full not in self.taken and self.aux_names.get(full, (node.id, suffix)) == (node.id, suffix)
+                for full, node in fulls
+            ):
+                for full, node in fulls:
+                    self.aux_names[full] = (node.id, suffix)
+                return _name_code(scope, candidate)
+        raise BackendError(f"no free Keras name for the {kind} of {unit.part!r}; rename that layer")
 
 
 class _Inline(ast.NodeTransformer):

@@ -35,6 +35,19 @@ def _keras_layer(keras_model, name: str):
         raise KeyError(f"the Keras model has no layer named {name!r}") from None
 
 
+def _reaching_output(network: Network) -> set[str]:
+    """The nodes the network's output depends on."""
+    live: set[str] = set()
+    frontier = [network.output]
+    while frontier:
+        node_id = frontier.pop()
+        if node_id in live or node_id is None:
+            continue
+        live.add(node_id)
+        frontier.extend(network.node(node_id).inputs)
+    return live
+
+
 def transfer_weights(torch_model, keras_model, spec, direction: str = "torch_to_keras") -> int:
     """Copy every weight and BatchNorm statistic between the two models built from ``spec``
     (a path or a :class:`Network`).  ``direction`` is ``"torch_to_keras"`` (default) or
@@ -47,10 +60,14 @@ def transfer_weights(torch_model, keras_model, spec, direction: str = "torch_to_
     state = torch_model.state_dict()
     copied = 0
     updates: dict[str, torch.Tensor] = {}
+    live = _reaching_output(network)
+    keras_names = {layer.name for layer in keras_model.layers}
     for node in network.ops():
         tensors = [t for t in node.tensors() if t.name != "num_batches_tracked"]
         if not tensors:
             continue
+        if node.id not in live and node.keras_name not in keras_names:
+            continue  # a dead layer (AS303): Keras' functional model leaves it out; it reaches no output
         layer = _keras_layer(keras_model, node.keras_name)
         names = [t.name for t in tensors]
         if direction == "torch_to_keras":

@@ -365,6 +365,21 @@ def _read_block_file(file: str) -> tuple[M.BlockFile, SpanMap, SourceCache]:
         raise ArchspecError(validation_diagnostics(exc, spans)) from None
 
 
+_REBASED: dict[str, tuple[SpanMap, SpanMap]] = {}
+
+
+def _file_spans(file: str) -> SpanMap:
+    """The spans of a block file under ``("@file", file)``, computed once per parse of the
+    file (not once per block and per spec: that cost every load 30 ms with the library)."""
+    fspans = _read_block_file(file)[1]
+    hit = _REBASED.get(file)
+    if hit is None or hit[0] is not fspans:
+        if len(_REBASED) > 256:
+            _REBASED.clear()
+        hit = _REBASED[file] = (fspans, fspans.rebase((), ("@file", file)))
+    return hit[1]
+
+
 def _library_blocks() -> dict[str, tuple[str, M.BlockDef]]:
     out: dict[str, tuple[str, M.BlockDef]] = {}
     for file in library_index().values():
@@ -402,16 +417,18 @@ def load_spec(path: str | os.PathLike[str], text: str | None = None, overrides=N
         raise ArchspecError(validation_diagnostics(exc, spans)) from None
 
     blocks: dict[str, ResolvedBlock] = {}
+    merged: set[str] = set()
     for name, (file, definition) in _library_blocks().items():
         blocks[name] = ResolvedBlock(name, definition, display_path(Path(file)), ("@file", file, "blocks", name))
-        _, fspans, fsources = _read_block_file(file)
-        spans.update(fspans.rebase((), ("@file", file)))
-        sources.merge(fsources)
+        if file not in merged:
+            merged.add(file)
+            spans.update(_file_spans(file))
+            sources.merge(_read_block_file(file)[2])
     defined_by: dict[str, str] = {}
     for i, entry in enumerate(spec.use):
         file = str(library_index()[entry]) if entry in library_index() else entry
-        bf, fspans, fsources = _read_block_file(file)
-        spans.update(fspans.rebase((), ("@file", file)))
+        bf, _, fsources = _read_block_file(file)
+        spans.update(_file_spans(file))
         sources.merge(fsources)
         for name, definition in bf.blocks.items():
             if name in defined_by and defined_by[name] != file:
