@@ -12,6 +12,7 @@ from archspec.diagnostics import ArchspecError, Diagnostic
 from archspec.ir.graph import Network
 from archspec.lint import (  # noqa: F401  (register)
     rules_design,
+    rules_gate,
     rules_names,
     rules_portability,
     rules_schema,
