@@ -712,6 +712,10 @@ def _call(stmt: Call) -> list[Stmt]:
     unit = stmt.unit
     out = []
     args = list(stmt.args)
+    if unit.inline:  # a merge under a condition (an optional attention's multiply)
+        out.append(Stmt(f"{stmt.target} = {_merge(unit.op, args)}"))
+        _after(out, stmt)
+        return out
     if unit.pad_attr:
         out.append(Stmt(f"{stmt.target} = self.{unit.pad_attr}({args[0]})"))
         args[0] = stmt.target
