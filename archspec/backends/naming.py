@@ -1,8 +1,10 @@
 """All naming for generated code, in one place.
 
 Every identifier that reaches generated source passes :func:`identifier`; every piece of
-spec text that reaches a comment or a docstring passes :func:`comment` or :func:`docstring`;
-every literal passes :func:`literal` (``repr`` underneath).
+outside text (spec strings, file names and paths) that reaches a comment or a docstring passes
+:func:`comment` / :func:`comment_lines` or :func:`docstring` / :func:`docstring_lines`, once,
+where it is placed; every literal passes :func:`literal` (``repr`` underneath).  Text is kept
+raw until then: a view model never holds text escaped for another context.
 """
 
 from __future__ import annotations
@@ -10,8 +12,18 @@ from __future__ import annotations
 import keyword
 import math
 import re
+import textwrap
 
-__all__ = ["NamingError", "identifier", "class_name", "comment", "docstring", "literal"]
+__all__ = [
+    "NamingError",
+    "identifier",
+    "class_name",
+    "comment",
+    "comment_lines",
+    "docstring",
+    "docstring_lines",
+    "literal",
+]
 
 _ASCII_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -50,9 +62,35 @@ def comment(text: str, limit: int = 200) -> str:
 
 
 def docstring(text: str) -> str:
-    """Spec text made safe inside a triple-double-quoted docstring."""
-    text = " ".join(_clean(str(text)).split())
-    return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"').rstrip('"')
+    """Outside text made safe inside a (non-raw) triple-double-quoted docstring: one line,
+    printable characters only, every backslash doubled (so ``\\N``, ``\\x`` and ``\\u`` stay
+    text), and every double quote escaped that could close the string: runs of three or more,
+    and a run at the end (the closing quotes may follow on the same line)."""
+    text = " ".join(_clean(str(text)).split()).replace("\\", "\\\\")
+
+    def quotes(match: re.Match[str]) -> str:
+        run = match.group(0)
+        return run.replace('"', '\\"') if len(run) >= 3 or match.end() == len(text) else run
+
+    return _QUOTE_RUN.sub(quotes, text)
+
+
+_QUOTE_RUN = re.compile(r'"+')
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    # Escapes hold no whitespace, and words are never broken: a wrap cannot split an escape.
+    return textwrap.wrap(text, width=max(width, 20), break_long_words=False, break_on_hyphens=False) or [""]
+
+
+def docstring_lines(text: str, width: int) -> list[str]:
+    """Outside text escaped for a docstring (:func:`docstring`), wrapped to ``width``."""
+    return [docstring(line) for line in _wrap(" ".join(_clean(str(text)).split()), width)]
+
+
+def comment_lines(text: str, width: int) -> list[str]:
+    """Outside text escaped for ``#`` comments (:func:`comment`, no length cut), wrapped."""
+    return _wrap(comment(text, limit=10**9), width)
 
 
 def literal(value: object) -> str:

@@ -17,12 +17,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from archspec.diagnostics import Diagnostic, Severity
+from archspec.diagnostics import Diagnostic, Fix, Severity
 from archspec.ir import ops as O
 from archspec.ir.graph import BlockInstance, Network, Node, StageInfo
 from archspec.spec import expr as E
 from archspec.spec import model as M
-from archspec.spec.load import LoadedSpec, ResolvedBlock
+from archspec.spec.load import LoadedSpec, ResolvedBlock, key_fix
 
 MAX_BLOCKS = 100_000
 MAX_NODES = 2_000_000
@@ -67,9 +67,14 @@ class Builder:
         hint: str | None = None,
         key: bool = False,
         notes: list[str] | None = None,
+        fix: Fix | None = None,
     ) -> None:
         span = self.spans.key(path) if key else self.spans.value(path)
-        self.net.diagnostics.append(Diagnostic(code, name, Severity.ERROR, message, span, hint, list(notes or [])))
+        self.net.diagnostics.append(Diagnostic(code, name, Severity.ERROR, message, span, hint, list(notes or []), fix))
+
+    def _rename(self, path: tuple, key: str, candidates) -> Fix | None:
+        """The fix of the misspelt ``key`` at ``path``: its single close match among ``candidates``."""
+        return key_fix(self.spans.key(path), key, candidates, self.spans, path)
 
     # -- entry ------------------------------------------------------------------------------------
     def build(self) -> Network:
@@ -131,6 +136,7 @@ class Builder:
                         ("defaults", kind, attr),
                         _attr_hint(opdef, attr),
                         key=True,
+                        fix=self._rename(("defaults", kind, attr), attr, opdef.attrs.model_fields),
                     )
 
     # -- values ---------------------------------------------------------------------------------
@@ -161,6 +167,7 @@ class Builder:
                     vpath,
                     _attr_hint(opdef, key),
                     key=True,
+                    fix=self._rename(vpath, key, opdef.attrs.model_fields),
                 )
                 ok = False
                 continue
@@ -636,6 +643,7 @@ class Builder:
                     vpath or site_path,
                     _param_hint(definition, key),
                     key=True,
+                    fix=self._rename(vpath, key, definition.params) if vpath else None,
                 )
                 continue
             try:

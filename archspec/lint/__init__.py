@@ -7,14 +7,14 @@ every registered rule, sorted by position.
 from __future__ import annotations
 
 import os
-import re
 
 from archspec.diagnostics import ArchspecError, Diagnostic
 from archspec.ir.graph import Network
 from archspec.lint import rules_portability, rules_schema, rules_shapes, rules_topology  # noqa: F401  (register)
+from archspec.lint.noqa import Suppressor
 from archspec.lint.registry import RULES, Rule
 
-__all__ = ["RULES", "Rule", "lint_network", "lint_path"]
+__all__ = ["RULES", "Rule", "findings", "lint_network", "lint_path"]
 
 # List the rules by code, whatever order their modules were imported in.
 _by_code = dict(sorted(RULES.items()))
@@ -22,31 +22,24 @@ RULES.clear()
 RULES.update(_by_code)
 
 
-NOQA = re.compile(r"#\s*noqa:\s*(AS\d{3}(?:\s*,\s*AS\d{3})*)", re.IGNORECASE)
-
-
-def _suppressed(diag: Diagnostic, sources) -> bool:
-    """True when the diagnostic's source line carries ``# noqa: <its code>`` (errors excepted)."""
-    if diag.span is None or diag.is_error:
-        return False
-    line = sources.line(diag.span.file, diag.span.line)
-    match = NOQA.search(line or "")
-    return bool(match) and diag.code in {c.strip().upper() for c in match.group(1).split(",")}
-
-
-def lint_network(network: Network) -> list[Diagnostic]:
-    """Every finding on ``network``, sorted by position.  A warning or info finding whose
-    source line ends with ``# noqa: ASxxx`` (its code) is suppressed; errors never are."""
+def findings(network: Network) -> list[Diagnostic]:
+    """Every finding on ``network`` (the builder's and every rule's), unsuppressed, sorted."""
     found: list[Diagnostic] = list(network.diagnostics)
     for rule in RULES.values():
         if rule.check is not None:
             found.extend(rule.check(network))
     unique: dict[tuple, Diagnostic] = {}
-    sources = network.spec.sources
     for diag in found:
-        if not _suppressed(diag, sources):
-            unique.setdefault((diag.sort_key(), diag.code), diag)
+        unique.setdefault((diag.sort_key(), diag.code), diag)
     return sorted(unique.values(), key=Diagnostic.sort_key)
+
+
+def lint_network(network: Network) -> list[Diagnostic]:
+    """Every finding on ``network``, sorted by position, less those a suppression comment
+    silences (``# noqa``, ``# noqa: ASxxx``, ``# archspec: noqa``); errors never are.  No
+    configuration applies: :func:`archspec.lint.runner.lint_file` reads it."""
+    suppressor = Suppressor(network.spec.sources)
+    return [d for d in findings(network) if not suppressor.suppressed(d)]
 
 
 def lint_path(path: str | os.PathLike[str], input_size: tuple[int, int] | None = None) -> list[Diagnostic]:

@@ -27,7 +27,14 @@ def unreadable_file() -> None:
     """
 
 
-@rule("AS101", "schema-error", _E, "a key, value or type the spec language does not allow", reported_by="loader")
+@rule(
+    "AS101",
+    "schema-error",
+    _E,
+    "a key, value or type the spec language does not allow",
+    reported_by="loader",
+    fixable="safe for a misspelt key with a single close match (one the mapping does not already have)",
+)
 def schema_error() -> None:
     """
     What it does: reports unknown keys (with a "did you mean" hint), missing required keys,
@@ -315,4 +322,21 @@ def yaml_syntax() -> None:
         stem: []
 
     Use instead: one `stem:` key.
+    """
+
+
+@rule("AS119", "bad-override", _E, "a `--set KEY=VALUE` override that cannot be applied", reported_by="loader")
+def bad_override() -> None:
+    """
+    What it does: reports a `--set` override (or an API keyword override) that is not
+    `KEY=VALUE`, whose key is not a dotted path of names and list indices, or whose path goes
+    through something the spec does not have (an index past the end of a list). A value that
+    applies but does not validate is reported like spec text (AS101...), at the override.
+
+    Why is this bad: an override that silently did nothing would build the unmodified network.
+
+    Example: `archspec build resnet50 --set head.5.units=10` (the head has two layers).
+
+    Use instead: `--set head.1.units=10`, or `--set vars.num_classes=10` where the spec has a
+    variable for it.
     """

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 
-from archspec.diagnostics import Diagnostic, Severity, Span
+from archspec.diagnostics import Diagnostic, Fix, Severity, Span
 from archspec.ir.graph import Network, Node
 from archspec.lint.registry import RULES, rule
 
@@ -163,7 +163,14 @@ def _literal_paths(value, path: tuple, target: int) -> Iterator[tuple]:
             yield from _literal_paths(item, path + (i,), target)
 
 
-@rule("AS204", "suspicious-width", Severity.WARNING, "a width that differs from its siblings by what looks like a typo")
+@rule(
+    "AS204",
+    "suspicious-width",
+    Severity.WARNING,
+    "a width that differs from its siblings by what looks like a typo",
+    fixable="safe where the width is written as a number and one sibling width alone is one typo away; "
+    "unsafe (`--unsafe-fixes`) where several are",
+)
 def suspicious_width(network: Network) -> Iterator[Diagnostic]:
     """
     What it does: collects the convolution widths (filters) of every block in a stage and
@@ -210,11 +217,18 @@ def suspicious_width(network: Network) -> Iterator[Diagnostic]:
                     if span is None or span in reported:
                         continue
                     reported.add(span)
+                    # a fix only where the span is the literal itself (not the block's site)
+                    fix = (
+                        Fix.replace(span, str(suggestion), str(odd), safe=len(rounder) == 1)
+                        if paths and span.length == len(str(odd))
+                        else None
+                    )
                     yield me.diagnostic(
                         f"width {odd} in block {block.id} ({block.block_type}) differs from its siblings' {suggestion}",
                         span,
                         f"did you mean {suggestion}?",
                         [f"widths in stage {stage.torch_name}: {', '.join(str(v) for v in values)}"],
+                        fix,
                     )
 
 

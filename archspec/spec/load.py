@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from archspec.diagnostics import ArchspecError, Diagnostic, Severity, SourceCache, Span
+from archspec.diagnostics import ArchspecError, Diagnostic, Fix, Severity, SourceCache, Span
 from archspec.spec import model as M
 from archspec.spec.yamlsrc import SpanMap, load_file, parse_yaml, read_text
 
@@ -104,21 +104,32 @@ def validation_diagnostics(exc: ValidationError, spans: SpanMap, prefix: tuple =
             hint = f"did you mean {close[0]!r}?" if close else "remove it, or check the spec reference in the README"
             span = spans.key(full)
             dedupe = full
+            fix = key_fix(span, key, candidates, spans, full)
         elif etype == "missing":
             message = f"missing required key {str(loc[-1])!r}"
-            hint = None
+            hint = fix = None
             span = spans.value(full[:-1])
             dedupe = full
         else:
             span = spans.value(full[:cut])
             dedupe = full[:cut]
             message = f"invalid value for {'.'.join(str(x) for x in full[len(prefix) : cut]) or where}: {error['msg']}"
-            hint = None
+            hint = fix = None
         if dedupe in seen:
             continue
         seen.add(dedupe)
-        out.append(Diagnostic("AS101", "schema-error", Severity.ERROR, message, span, hint))
+        out.append(Diagnostic("AS101", "schema-error", Severity.ERROR, message, span, hint, fix=fix))
     return out
+
+
+def key_fix(span: Span | None, key: str, candidates, spans: SpanMap, path: tuple) -> Fix | None:
+    """Rename a misspelt key when exactly one known key is close to it (similarity 0.8 or more,
+    e.g. one letter dropped or swapped) and the mapping does not already have that key: a safe
+    fix, the key written is the one the reader meant."""
+    close = difflib.get_close_matches(key, list(candidates), n=2, cutoff=0.8)
+    if span is None or len(close) != 1 or span.length != len(key) or path[:-1] + (close[0],) in spans.keys:
+        return None
+    return Fix.replace(span, close[0], key, message=f"rename {key!r} to {close[0]!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -140,10 +151,15 @@ def _deep_merge(base: Any, over: Any, path: tuple, replaced: list[tuple]) -> Any
 
 
 def _load_tree(
-    path: Path, sources: SourceCache, stack: list[Path], files: list[str], root_span: Span | None = None
+    path: Path,
+    sources: SourceCache,
+    stack: list[Path],
+    files: list[str],
+    root_span: Span | None = None,
+    text: str | None = None,
 ) -> tuple[dict, SpanMap]:
     display = display_path(path)
-    data, spans = load_file(path, display, sources)
+    data, spans = load_file(path, display, sources) if text is None else parse_yaml(text, display, sources)
     files.append(display)
     if data is None:
         raise _err(
@@ -303,13 +319,28 @@ def _library_blocks() -> dict[str, tuple[str, M.BlockDef]]:
     return out
 
 
-def load_spec(path: str | os.PathLike[str]) -> LoadedSpec:
-    """Read, merge (``extends:``) and validate a spec.  Raises :class:`ArchspecError`."""
-    path = Path(path)
+def load_spec(path: str | os.PathLike[str], text: str | None = None, overrides=None) -> LoadedSpec:
+    """Read, merge (``extends:``), apply ``overrides`` and validate a spec.  Raises
+    :class:`ArchspecError`.
+
+    ``path`` may also be a catalog name (``resnet50``: a file of that name wins).  With
+    ``text``, that is the spec's content (an editor's unsaved buffer, standard input) and
+    ``path`` only names it: for messages, and to resolve ``extends:`` and ``use:`` from its
+    folder.  ``overrides`` are ``KEY=VALUE`` strings or a mapping (see
+    :mod:`archspec.spec.overrides`); by default the ones in force (``--set``).
+    """
+    from archspec import catalog
+    from archspec.spec import overrides as _overrides
+
+    path = Path(path) if text is not None else catalog.resolve(path)
     sources = SourceCache()
     files: list[str] = []
-    data, spans = _load_tree(path.resolve() if path.exists() else path, sources, [], files)
-    display = display_path(path.resolve()) if path.exists() else str(path)
+    known = path.exists() or text is not None
+    data, spans = _load_tree(path.resolve() if known else path, sources, [], files, text=text)
+    display = display_path(path.resolve()) if known else str(path)
+    settings = _overrides.active() if overrides is None else _overrides.normalise(overrides)
+    if settings:
+        _overrides.apply(data, spans, settings, sources)
     try:
         spec = M.Spec.model_validate(data)
     except ValidationError as exc:

@@ -35,7 +35,13 @@ def bottleneck_v1(x, *, width, stride=1, expansion=4, name):
     return x
 
 
-def resnet101_v1(input_shape=(224, 224, 3), num_classes=1000) -> keras.Model:
+def resnet101_v1(
+    include_top=True,
+    input_shape=(224, 224, 3),
+    pooling=None,
+    num_classes=1000,
+    classifier_activation=None,
+) -> keras.Model:
     """ResNet-101 v1, the original layout (keras.applications' ResNet101): ResNet-50 v1 with 23
     blocks in the third stage.
 
@@ -89,6 +95,13 @@ def resnet101_v1(input_shape=(224, 224, 3), num_classes=1000) -> keras.Model:
     x = bottleneck_v1(x, width=512, stride=2, name="conv5_block1")
     x = bottleneck_v1(x, width=512, name="conv5_block2")
     x = bottleneck_v1(x, width=512, name="conv5_block3")
-    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    x = layers.Dense(num_classes, use_bias=True, name="predictions")(x)
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        x = layers.Dense(num_classes, use_bias=True, name="predictions")(x)
+        if classifier_activation is not None:
+            x = layers.Activation(classifier_activation, name="classifier_activation")(x)
+    elif pooling == "avg":
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    elif pooling == "max":
+        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
     return keras.Model(inputs, x, name="resnet101_v1")

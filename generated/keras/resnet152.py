@@ -45,7 +45,13 @@ def bottleneck(x, *, width, stride=1, groups=1, base_width=64, expansion=4, name
     return x
 
 
-def resnet152(input_shape=(224, 224, 3), num_classes=1000) -> keras.Model:
+def resnet152(
+    include_top=True,
+    input_shape=(224, 224, 3),
+    pooling=None,
+    num_classes=1000,
+    classifier_activation=None,
+) -> keras.Model:
     """ResNet-152 v1.5, torchvision layout (8 and 36 blocks in the second and third stages).
 
     Input: channels-last images, (batch, 224, 224, 3) at the spec's size; output: logits,
@@ -115,6 +121,13 @@ def resnet152(input_shape=(224, 224, 3), num_classes=1000) -> keras.Model:
     x = bottleneck(x, width=512, stride=2, name="layer4_0")
     x = bottleneck(x, width=512, name="layer4_1")
     x = bottleneck(x, width=512, name="layer4_2")
-    x = layers.GlobalAveragePooling2D(name="avgpool")(x)
-    x = layers.Dense(num_classes, use_bias=True, name="fc")(x)
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="avgpool")(x)
+        x = layers.Dense(num_classes, use_bias=True, name="fc")(x)
+        if classifier_activation is not None:
+            x = layers.Activation(classifier_activation, name="classifier_activation")(x)
+    elif pooling == "avg":
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    elif pooling == "max":
+        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
     return keras.Model(inputs, x, name="resnet152")

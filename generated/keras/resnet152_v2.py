@@ -40,7 +40,13 @@ def preact_bottleneck(x, *, width, stride=1, expansion=4, name):
     return x
 
 
-def resnet152_v2(input_shape=(224, 224, 3), num_classes=1000) -> keras.Model:
+def resnet152_v2(
+    include_top=True,
+    input_shape=(224, 224, 3),
+    pooling=None,
+    num_classes=1000,
+    classifier_activation=None,
+) -> keras.Model:
     """ResNet-152 v2, pre-activation (keras.applications' ResNet152V2): ResNet-50 v2 with 8 and 36
     blocks in the second and third stages.
 
@@ -108,8 +114,15 @@ def resnet152_v2(input_shape=(224, 224, 3), num_classes=1000) -> keras.Model:
     x = preact_bottleneck(x, width=512, name="conv5_block1")
     x = preact_bottleneck(x, width=512, name="conv5_block2")
     x = preact_bottleneck(x, width=512, name="conv5_block3")
-    x = layers.BatchNormalization(epsilon=1.001e-05, momentum=0.99, name="post_bn")(x)
-    x = layers.Activation("relu", name="post_relu")(x)
-    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    x = layers.Dense(num_classes, use_bias=True, name="predictions")(x)
+    if include_top:
+        x = layers.BatchNormalization(epsilon=1.001e-05, momentum=0.99, name="post_bn")(x)
+        x = layers.Activation("relu", name="post_relu")(x)
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        x = layers.Dense(num_classes, use_bias=True, name="predictions")(x)
+        if classifier_activation is not None:
+            x = layers.Activation(classifier_activation, name="classifier_activation")(x)
+    elif pooling == "avg":
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    elif pooling == "max":
+        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
     return keras.Model(inputs, x, name="resnet152_v2")

@@ -34,7 +34,13 @@ def basic(x, *, width, stride=1, groups=1, base_width=64, expansion=1, name):
     return x
 
 
-def resnet18(input_shape=(224, 224, 3), num_classes=1000) -> keras.Model:
+def resnet18(
+    include_top=True,
+    input_shape=(224, 224, 3),
+    pooling=None,
+    num_classes=1000,
+    classifier_activation=None,
+) -> keras.Model:
     """ResNet-18, torchvision layout (two basic blocks per stage).
 
     Input: channels-last images, (batch, 224, 224, 3) at the spec's size; output: logits,
@@ -62,6 +68,13 @@ def resnet18(input_shape=(224, 224, 3), num_classes=1000) -> keras.Model:
     # Stage 4 (layer4): 2 x basic, 14x14x256 -> 7x7x512
     x = basic(x, width=512, stride=2, name="layer4_0")
     x = basic(x, width=512, name="layer4_1")
-    x = layers.GlobalAveragePooling2D(name="avgpool")(x)
-    x = layers.Dense(num_classes, use_bias=True, name="fc")(x)
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="avgpool")(x)
+        x = layers.Dense(num_classes, use_bias=True, name="fc")(x)
+        if classifier_activation is not None:
+            x = layers.Activation(classifier_activation, name="classifier_activation")(x)
+    elif pooling == "avg":
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    elif pooling == "max":
+        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
     return keras.Model(inputs, x, name="resnet18")

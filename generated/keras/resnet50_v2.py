@@ -43,7 +43,13 @@ def preact_bottleneck(x, *, width, stride=1, expansion=4, name):
     return x
 
 
-def resnet50_v2(input_shape=(224, 224, 3), num_classes=1000) -> keras.Model:
+def resnet50_v2(
+    include_top=True,
+    input_shape=(224, 224, 3),
+    pooling=None,
+    num_classes=1000,
+    classifier_activation=None,
+) -> keras.Model:
     """ResNet-50 v2, pre-activation (He et al. 2016, "Identity Mappings in Deep Residual
     Networks"), as keras.applications' ResNet50V2: batch norm and ReLU open each block, the
     stride sits on the 3x3 of the *last* block of a stage, and a final batch norm and ReLU close
@@ -80,8 +86,15 @@ def resnet50_v2(input_shape=(224, 224, 3), num_classes=1000) -> keras.Model:
     x = preact_bottleneck(x, width=512, name="conv5_block1")
     x = preact_bottleneck(x, width=512, name="conv5_block2")
     x = preact_bottleneck(x, width=512, name="conv5_block3")
-    x = layers.BatchNormalization(epsilon=1.001e-05, momentum=0.99, name="post_bn")(x)
-    x = layers.Activation("relu", name="post_relu")(x)
-    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    x = layers.Dense(num_classes, use_bias=True, name="predictions")(x)
+    if include_top:
+        x = layers.BatchNormalization(epsilon=1.001e-05, momentum=0.99, name="post_bn")(x)
+        x = layers.Activation("relu", name="post_relu")(x)
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        x = layers.Dense(num_classes, use_bias=True, name="predictions")(x)
+        if classifier_activation is not None:
+            x = layers.Activation(classifier_activation, name="classifier_activation")(x)
+    elif pooling == "avg":
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    elif pooling == "max":
+        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
     return keras.Model(inputs, x, name="resnet50_v2")

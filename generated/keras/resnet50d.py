@@ -147,7 +147,13 @@ def bottleneck_d(x, *, width, stride=1, groups=1, base_width=64, expansion=4, na
     return x
 
 
-def resnet50d(input_shape=(224, 224, 3), num_classes=1000) -> keras.Model:
+def resnet50d(
+    include_top=True,
+    input_shape=(224, 224, 3),
+    pooling=None,
+    num_classes=1000,
+    classifier_activation=None,
+) -> keras.Model:
     """ResNet-50-D, timm layout (timm's resnet50d): a deep stem of three 3x3 convolutions (32, 32,
     64 filters, the first with stride 2) in place of the 7x7, and bottlenecks whose projection
     shortcut downsamples with a 2x2 average pool before a stride-1 1x1 convolution.
@@ -191,6 +197,13 @@ def resnet50d(input_shape=(224, 224, 3), num_classes=1000) -> keras.Model:
     x = bottleneck_d(x, width=512, stride=2, name="layer4_0")
     x = bottleneck_d(x, width=512, name="layer4_1")
     x = bottleneck_d(x, width=512, name="layer4_2")
-    x = layers.GlobalAveragePooling2D(name="global_pool")(x)
-    x = layers.Dense(num_classes, use_bias=True, name="fc")(x)
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="global_pool")(x)
+        x = layers.Dense(num_classes, use_bias=True, name="fc")(x)
+        if classifier_activation is not None:
+            x = layers.Activation(classifier_activation, name="classifier_activation")(x)
+    elif pooling == "avg":
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    elif pooling == "max":
+        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
     return keras.Model(inputs, x, name="resnet50d")

@@ -102,8 +102,8 @@ def preact_bottleneck_timm(x, *, width, stride=1, groups=1, base_width=64, expan
     """Pre-activation bottleneck as timm's PreActBottleneck: batch norm and ReLU first (norm1),
     then 1x1 reduce, norm2 + ReLU, 3x3 carrying the stride and the groups, norm3 + ReLU, 1x1
     expand; no convolution has a bias and nothing follows the add. The projection shortcut
-    (timm's DownsampleConv with preact=True: a strided 1x1, no norm) starts from the pre-
-    activated tensor; the identity shortcut from the raw input.
+    (timm's DownsampleConv with preact=True: a strided 1x1, no norm) starts from the
+    pre-activated tensor; the identity shortcut from the raw input.
     """
     in_channels = x.shape[-1]  # channels last
     mid = width * base_width // 64 * groups
@@ -135,7 +135,13 @@ def preact_bottleneck_timm(x, *, width, stride=1, groups=1, base_width=64, expan
     return x
 
 
-def resnetv2_50(input_shape=(224, 224, 3), num_classes=1000) -> keras.Model:
+def resnetv2_50(
+    include_top=True,
+    input_shape=(224, 224, 3),
+    pooling=None,
+    num_classes=1000,
+    classifier_activation=None,
+) -> keras.Model:
     """ResNet-V2-50 (pre-activation), timm layout (timm's resnetv2_50): a 7x7 stem convolution and
     max pool with no norm between them, pre-activation bottlenecks (stride on the 3x3,
     projection from the pre-activated tensor), a final batch norm + ReLU, and a 1x1 convolution
@@ -181,9 +187,16 @@ def resnetv2_50(input_shape=(224, 224, 3), num_classes=1000) -> keras.Model:
     x = preact_bottleneck_timm(x, width=512, stride=2, name="stages_3_blocks_0")
     x = preact_bottleneck_timm(x, width=512, name="stages_3_blocks_1")
     x = preact_bottleneck_timm(x, width=512, name="stages_3_blocks_2")
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name="norm")(x)
-    x = layers.Activation("relu", name="norm_act")(x)
-    x = layers.GlobalAveragePooling2D(keepdims=True, name="head_global_pool")(x)
-    x = layers.Conv2D(num_classes, 1, use_bias=True, name="head_fc")(x)
-    x = layers.Flatten(name="head_flatten")(x)
+    if include_top:
+        x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name="norm")(x)
+        x = layers.Activation("relu", name="norm_act")(x)
+        x = layers.GlobalAveragePooling2D(keepdims=True, name="head_global_pool")(x)
+        x = layers.Conv2D(num_classes, 1, use_bias=True, name="head_fc")(x)
+        x = layers.Flatten(name="head_flatten")(x)
+        if classifier_activation is not None:
+            x = layers.Activation(classifier_activation, name="classifier_activation")(x)
+    elif pooling == "avg":
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    elif pooling == "max":
+        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
     return keras.Model(inputs, x, name="resnetv2_50")

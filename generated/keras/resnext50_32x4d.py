@@ -46,7 +46,13 @@ def bottleneck(x, *, width, stride=1, groups=1, base_width=64, expansion=4, name
     return x
 
 
-def resnext50_32x4d(input_shape=(224, 224, 3), num_classes=1000) -> keras.Model:
+def resnext50_32x4d(
+    include_top=True,
+    input_shape=(224, 224, 3),
+    pooling=None,
+    num_classes=1000,
+    classifier_activation=None,
+) -> keras.Model:
     """ResNeXt-50 32x4d, torchvision layout: ResNet-50 whose 3x3 convolutions have 32 groups of 4
     channels per group at the first stage's width (inner width = width * 4 / 64 * 32).
 
@@ -83,6 +89,13 @@ def resnext50_32x4d(input_shape=(224, 224, 3), num_classes=1000) -> keras.Model:
     x = bottleneck(x, width=512, stride=2, groups=32, base_width=4, name="layer4_0")
     x = bottleneck(x, width=512, groups=32, base_width=4, name="layer4_1")
     x = bottleneck(x, width=512, groups=32, base_width=4, name="layer4_2")
-    x = layers.GlobalAveragePooling2D(name="avgpool")(x)
-    x = layers.Dense(num_classes, use_bias=True, name="fc")(x)
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="avgpool")(x)
+        x = layers.Dense(num_classes, use_bias=True, name="fc")(x)
+        if classifier_activation is not None:
+            x = layers.Activation(classifier_activation, name="classifier_activation")(x)
+    elif pooling == "avg":
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    elif pooling == "max":
+        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
     return keras.Model(inputs, x, name="resnext50_32x4d")

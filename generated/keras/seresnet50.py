@@ -64,7 +64,13 @@ def se_bottleneck(
     return x
 
 
-def seresnet50(input_shape=(224, 224, 3), num_classes=1000) -> keras.Model:
+def seresnet50(
+    include_top=True,
+    input_shape=(224, 224, 3),
+    pooling=None,
+    num_classes=1000,
+    classifier_activation=None,
+) -> keras.Model:
     """SE-ResNet-50, timm layout (timm's seresnet50): ResNet-50 v1.5 with squeeze-excitation
     (reduction 16, bias on both 1x1 convolutions) after the last batch norm of every bottleneck.
 
@@ -101,6 +107,13 @@ def seresnet50(input_shape=(224, 224, 3), num_classes=1000) -> keras.Model:
     x = se_bottleneck(x, width=512, stride=2, name="layer4_0")
     x = se_bottleneck(x, width=512, name="layer4_1")
     x = se_bottleneck(x, width=512, name="layer4_2")
-    x = layers.GlobalAveragePooling2D(name="global_pool")(x)
-    x = layers.Dense(num_classes, use_bias=True, name="fc")(x)
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="global_pool")(x)
+        x = layers.Dense(num_classes, use_bias=True, name="fc")(x)
+        if classifier_activation is not None:
+            x = layers.Activation(classifier_activation, name="classifier_activation")(x)
+    elif pooling == "avg":
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    elif pooling == "max":
+        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
     return keras.Model(inputs, x, name="seresnet50")

@@ -46,7 +46,13 @@ def bottleneck(x, *, width, stride=1, groups=1, base_width=64, expansion=4, name
     return x
 
 
-def wide_resnet101_2(input_shape=(224, 224, 3), num_classes=1000) -> keras.Model:
+def wide_resnet101_2(
+    include_top=True,
+    input_shape=(224, 224, 3),
+    pooling=None,
+    num_classes=1000,
+    classifier_activation=None,
+) -> keras.Model:
     """Wide ResNet-101-2, torchvision layout: ResNet-101 with the bottleneck's inner width doubled
     (base_width 128); the outer width, width * 4, is unchanged.
 
@@ -100,6 +106,13 @@ def wide_resnet101_2(input_shape=(224, 224, 3), num_classes=1000) -> keras.Model
     x = bottleneck(x, width=512, stride=2, base_width=128, name="layer4_0")
     x = bottleneck(x, width=512, base_width=128, name="layer4_1")
     x = bottleneck(x, width=512, base_width=128, name="layer4_2")
-    x = layers.GlobalAveragePooling2D(name="avgpool")(x)
-    x = layers.Dense(num_classes, use_bias=True, name="fc")(x)
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="avgpool")(x)
+        x = layers.Dense(num_classes, use_bias=True, name="fc")(x)
+        if classifier_activation is not None:
+            x = layers.Activation(classifier_activation, name="classifier_activation")(x)
+    elif pooling == "avg":
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    elif pooling == "max":
+        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
     return keras.Model(inputs, x, name="wide_resnet101_2")
