@@ -129,12 +129,12 @@ def timm_bottleneck(
     name,
 ):
     """timm's Bottleneck: 1x1 reduce (to mid // reduce_first), 3x3 with the groups and the stride
-    (or stride 1 then a 2x2 average pool, aa), 1x1 expand, then the attention (se: squeeze-
-    excitation with se_width channels; eca: ECA's channel convolution) before the residual add
-    and the last ReLU. Norms are BatchNorm, or GroupNorm of gn_groups groups when gn_groups > 0.
-    The projection shortcut (when the stride or the channels change) is a down_kernel
-    convolution with the stride and a norm, or with avg_down a 2x2 average pool (ceil mode,
-    padding not counted; an identity at stride 1), a 1x1 convolution and a norm.
+    (or stride 1 then a 2x2 average pool, aa), 1x1 expand, then the attention (se:
+    squeeze-excitation with se_width channels; eca: ECA's channel convolution) before the
+    residual add and the last ReLU. Norms are BatchNorm, or GroupNorm of gn_groups groups when
+    gn_groups > 0. The projection shortcut (when the stride or the channels change) is a
+    down_kernel convolution with the stride and a norm, or with avg_down a 2x2 average pool
+    (ceil mode, padding not counted; an identity at stride 1), a 1x1 convolution and a norm.
     """
     in_channels = x.shape[-1]  # channels last
     mid = width * base_width // 64 * groups
@@ -255,7 +255,13 @@ def timm_bottleneck(
     return x
 
 
-def ecaresnet50d(input_shape=(224, 224, 3), num_classes=1000) -> keras.Model:
+def ecaresnet50d(
+    include_top=True,
+    input_shape=(224, 224, 3),
+    pooling=None,
+    num_classes=1000,
+    classifier_activation=None,
+) -> keras.Model:
     """ECA-ResNet-50-D, timm layout (timm's ecaresnet50d): ResNet-50-D with efficient channel
     attention after the last norm of every bottleneck: global average pool, a 1-D convolution
     across the channels (kernel 5 for 256 to 1024 channels, 7 for 2048, from the channel count
@@ -300,6 +306,13 @@ def ecaresnet50d(input_shape=(224, 224, 3), num_classes=1000) -> keras.Model:
     x = timm_bottleneck(x, width=512, stride=2, avg_down=True, eca=True, name="layer4_0")
     x = timm_bottleneck(x, width=512, avg_down=True, eca=True, name="layer4_1")
     x = timm_bottleneck(x, width=512, avg_down=True, eca=True, name="layer4_2")
-    x = layers.GlobalAveragePooling2D(name="global_pool")(x)
-    x = layers.Dense(num_classes, use_bias=True, name="fc")(x)
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="global_pool")(x)
+        x = layers.Dense(num_classes, use_bias=True, name="fc")(x)
+        if classifier_activation is not None:
+            x = layers.Activation(classifier_activation, name="classifier_activation")(x)
+    elif pooling == "avg":
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    elif pooling == "max":
+        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
     return keras.Model(inputs, x, name="ecaresnet50d")

@@ -14,11 +14,11 @@ def regnet_bottleneck(
     x, *, width, stride=1, group_size=1, bottle_ratio=1, se=False, se_divide=4, name
 ):
     """timm's RegNet Bottleneck: a 1x1 convolution to width * bottle_ratio channels, a 3x3 grouped
-    convolution (groups of group_size channels) carrying the stride, then (RegNetY, se) squeeze-
-    excitation reducing to in_channels // se_divide channels (timm's round(in_chs * se_ratio)
-    for se_ratio = 1 / se_divide), a 1x1 convolution to width, the residual add and a ReLU. Each
-    convolution is followed by its norm (timm's ConvNormAct: conv.conv, conv.bn). The shortcut
-    is a strided 1x1 convolution and norm where the stride or the channels change.
+    convolution (groups of group_size channels) carrying the stride, then (RegNetY, se)
+    squeeze-excitation reducing to in_channels // se_divide channels (timm's round(in_chs *
+    se_ratio) for se_ratio = 1 / se_divide), a 1x1 convolution to width, the residual add and a
+    ReLU. Each convolution is followed by its norm (timm's ConvNormAct: conv.conv, conv.bn). The
+    shortcut is a strided 1x1 convolution and norm where the stride or the channels change.
     """
     in_channels = x.shape[-1]  # channels last
     mid = width * bottle_ratio
@@ -61,7 +61,13 @@ def regnet_bottleneck(
     return x
 
 
-def regnetx_002(input_shape=(224, 224, 3), num_classes=1000) -> keras.Model:
+def regnetx_002(
+    include_top=True,
+    input_shape=(224, 224, 3),
+    pooling=None,
+    num_classes=1000,
+    classifier_activation=None,
+) -> keras.Model:
     """RegNetX-200MF, timm layout (timm's regnetx_002): a 3x3 stride-2 stem of 32 channels, four
     stages s1..s4 of RegNet bottlenecks (blocks b1, b2, ...; groups of 8 channels, bottleneck
     ratio 1) of widths 24, 56, 152 and 368, each stage starting at stride 2.
@@ -93,6 +99,13 @@ def regnetx_002(input_shape=(224, 224, 3), num_classes=1000) -> keras.Model:
     x = regnet_bottleneck(x, width=368, group_size=8, name="s4_b5")
     x = regnet_bottleneck(x, width=368, group_size=8, name="s4_b6")
     x = regnet_bottleneck(x, width=368, group_size=8, name="s4_b7")
-    x = layers.GlobalAveragePooling2D(name="head_global_pool")(x)
-    x = layers.Dense(num_classes, use_bias=True, name="head_fc")(x)
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="head_global_pool")(x)
+        x = layers.Dense(num_classes, use_bias=True, name="head_fc")(x)
+        if classifier_activation is not None:
+            x = layers.Activation(classifier_activation, name="classifier_activation")(x)
+    elif pooling == "avg":
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    elif pooling == "max":
+        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
     return keras.Model(inputs, x, name="regnetx_002")

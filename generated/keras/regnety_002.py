@@ -13,11 +13,11 @@ def regnet_bottleneck(
     x, *, width, stride=1, group_size=1, bottle_ratio=1, se=False, se_divide=4, name
 ):
     """timm's RegNet Bottleneck: a 1x1 convolution to width * bottle_ratio channels, a 3x3 grouped
-    convolution (groups of group_size channels) carrying the stride, then (RegNetY, se) squeeze-
-    excitation reducing to in_channels // se_divide channels (timm's round(in_chs * se_ratio)
-    for se_ratio = 1 / se_divide), a 1x1 convolution to width, the residual add and a ReLU. Each
-    convolution is followed by its norm (timm's ConvNormAct: conv.conv, conv.bn). The shortcut
-    is a strided 1x1 convolution and norm where the stride or the channels change.
+    convolution (groups of group_size channels) carrying the stride, then (RegNetY, se)
+    squeeze-excitation reducing to in_channels // se_divide channels (timm's round(in_chs *
+    se_ratio) for se_ratio = 1 / se_divide), a 1x1 convolution to width, the residual add and a
+    ReLU. Each convolution is followed by its norm (timm's ConvNormAct: conv.conv, conv.bn). The
+    shortcut is a strided 1x1 convolution and norm where the stride or the channels change.
     """
     in_channels = x.shape[-1]  # channels last
     mid = width * bottle_ratio
@@ -60,7 +60,13 @@ def regnet_bottleneck(
     return x
 
 
-def regnety_002(input_shape=(224, 224, 3), num_classes=1000) -> keras.Model:
+def regnety_002(
+    include_top=True,
+    input_shape=(224, 224, 3),
+    pooling=None,
+    num_classes=1000,
+    classifier_activation=None,
+) -> keras.Model:
     """RegNetY-200MF, timm layout (timm's regnety_002): regnetx_002 with squeeze-excitation after
     the grouped 3x3 convolution of every block, reducing to a quarter of the block's input
     channels.
@@ -92,6 +98,13 @@ def regnety_002(input_shape=(224, 224, 3), num_classes=1000) -> keras.Model:
     x = regnet_bottleneck(x, width=368, group_size=8, se=True, name="s4_b5")
     x = regnet_bottleneck(x, width=368, group_size=8, se=True, name="s4_b6")
     x = regnet_bottleneck(x, width=368, group_size=8, se=True, name="s4_b7")
-    x = layers.GlobalAveragePooling2D(name="head_global_pool")(x)
-    x = layers.Dense(num_classes, use_bias=True, name="head_fc")(x)
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="head_global_pool")(x)
+        x = layers.Dense(num_classes, use_bias=True, name="head_fc")(x)
+        if classifier_activation is not None:
+            x = layers.Activation(classifier_activation, name="classifier_activation")(x)
+    elif pooling == "avg":
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    elif pooling == "max":
+        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
     return keras.Model(inputs, x, name="regnety_002")

@@ -76,7 +76,13 @@ def preact_bottleneck_bit(
     return x
 
 
-def resnetv2_50x1_bit(input_shape=(224, 224, 3), num_classes=1000) -> keras.Model:
+def resnetv2_50x1_bit(
+    include_top=True,
+    input_shape=(224, 224, 3),
+    pooling=None,
+    num_classes=1000,
+    classifier_activation=None,
+) -> keras.Model:
     """BiT-M ResNet-V2-50x1, timm layout (timm's resnetv2_50x1_bit): pre-activation bottlenecks
     with group norm (32 groups) and weight-standardized convolutions (eps 1e-8), a 7x7
     standardized stem convolution, a fixed zero pad of 1 then an unpadded 3x3 max pool, a final
@@ -112,10 +118,17 @@ def resnetv2_50x1_bit(input_shape=(224, 224, 3), num_classes=1000) -> keras.Mode
     x = preact_bottleneck_bit(x, width=512, stride=2, name="stages_3_blocks_0")
     x = preact_bottleneck_bit(x, width=512, name="stages_3_blocks_1")
     x = preact_bottleneck_bit(x, width=512, name="stages_3_blocks_2")
-    # contiguous channel groups, as PyTorch
-    x = layers.GroupNormalization(groups=32, axis=-1, epsilon=1e-05, name="norm")(x)
-    x = layers.Activation("relu", name="norm_act")(x)
-    x = layers.GlobalAveragePooling2D(keepdims=True, name="head_global_pool")(x)
-    x = layers.Conv2D(num_classes, 1, use_bias=True, name="head_fc")(x)
-    x = layers.Flatten(name="head_flatten")(x)
+    if include_top:
+        # contiguous channel groups, as PyTorch
+        x = layers.GroupNormalization(groups=32, axis=-1, epsilon=1e-05, name="norm")(x)
+        x = layers.Activation("relu", name="norm_act")(x)
+        x = layers.GlobalAveragePooling2D(keepdims=True, name="head_global_pool")(x)
+        x = layers.Conv2D(num_classes, 1, use_bias=True, name="head_fc")(x)
+        x = layers.Flatten(name="head_flatten")(x)
+        if classifier_activation is not None:
+            x = layers.Activation(classifier_activation, name="classifier_activation")(x)
+    elif pooling == "avg":
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    elif pooling == "max":
+        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
     return keras.Model(inputs, x, name="resnetv2_50x1_bit")

@@ -122,7 +122,7 @@ class Regnety002(nn.Module):
     Spec regnety_002; the shapes in comments are for an input of (N, 3, 224, 224).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, num_classes: int = 1000) -> None:
         super().__init__()
         self.stem = nn.ModuleDict(
             {
@@ -171,11 +171,12 @@ class Regnety002(nn.Module):
         self.head = nn.ModuleDict(
             {
                 "global_pool": nn.AdaptiveAvgPool2d((1, 1)),
-                "fc": nn.Linear(368, 1000),
+                "fc": nn.Linear(368, num_classes),
             }
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The stem and the stages: the last stage's feature map."""
         x = self.stem.conv(x)  # (N, 32, 112, 112)
         x = self.stem.bn(x)  # (N, 32, 112, 112)
         x = self.stem.act(x)  # (N, 32, 112, 112)
@@ -183,7 +184,36 @@ class Regnety002(nn.Module):
         x = self.s2(x)  # (N, 56, 28, 28)
         x = self.s3(x)  # (N, 152, 14, 14)
         x = self.s4(x)  # (N, 368, 7, 7)
+        return x
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """The head, from the last stage's feature map; ``pre_logits=True`` stops before the
+        classifier (the head's last layer with parameters)."""
         x = self.head.global_pool(x)
         x = torch.flatten(x, 1)  # (N, 368)
+        if pre_logits:
+            return x
         x = self.head.fc(x)  # (N, 1000)
+        return x
+
+    def forward_stages(
+        self, x: torch.Tensor, out_indices: list[int] | None = None
+    ) -> list[torch.Tensor]:
+        """The output of every stage (or of those in ``out_indices``, counted from 0; negative
+        counts from the end), for use as a backbone: the head is not run."""
+        x = self.stem.conv(x)  # (N, 32, 112, 112)
+        x = self.stem.bn(x)  # (N, 32, 112, 112)
+        x = self.stem.act(x)  # (N, 32, 112, 112)
+
+        stages = [self.s1, self.s2, self.s3, self.s4]
+        outputs = []
+        for index, stage in enumerate(stages):
+            x = stage(x)
+            if out_indices is None or index in out_indices or index - len(stages) in out_indices:
+                outputs.append(x)
+        return outputs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.forward_features(x)
+        x = self.forward_head(x)
         return x

@@ -193,7 +193,7 @@ class Resnetrs50(nn.Module):
     Spec resnetrs50; the shapes in comments are for an input of (N, 3, 224, 224).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, num_classes: int = 1000) -> None:
         super().__init__()
         self.conv1 = nn.Sequential(
             nn.Conv2d(3, 32, kernel_size=3, stride=2, padding=1, bias=False),
@@ -236,9 +236,10 @@ class Resnetrs50(nn.Module):
             TimmBottleneck(2048, width=512, avg_down=True, se=True, se_reduction=4),
         )
         self.global_pool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = nn.Linear(2048, 1000)
+        self.fc = nn.Linear(2048, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The stem and the stages: the last stage's feature map."""
         x = self.conv1(x)  # (N, 64, 112, 112)
         x = self.bn1(x)  # (N, 64, 112, 112)
         x = self.act1(x)  # (N, 64, 112, 112)
@@ -247,7 +248,37 @@ class Resnetrs50(nn.Module):
         x = self.layer2(x)  # (N, 512, 28, 28)
         x = self.layer3(x)  # (N, 1024, 14, 14)
         x = self.layer4(x)  # (N, 2048, 7, 7)
+        return x
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """The head, from the last stage's feature map; ``pre_logits=True`` stops before the
+        classifier (the head's last layer with parameters)."""
         x = self.global_pool(x)
         x = torch.flatten(x, 1)  # (N, 2048)
+        if pre_logits:
+            return x
         x = self.fc(x)  # (N, 1000)
+        return x
+
+    def forward_stages(
+        self, x: torch.Tensor, out_indices: list[int] | None = None
+    ) -> list[torch.Tensor]:
+        """The output of every stage (or of those in ``out_indices``, counted from 0; negative
+        counts from the end), for use as a backbone: the head is not run."""
+        x = self.conv1(x)  # (N, 64, 112, 112)
+        x = self.bn1(x)  # (N, 64, 112, 112)
+        x = self.act1(x)  # (N, 64, 112, 112)
+        x = self.maxpool(x)  # (N, 64, 56, 56)
+
+        stages = [self.layer1, self.layer2, self.layer3, self.layer4]
+        outputs = []
+        for index, stage in enumerate(stages):
+            x = stage(x)
+            if out_indices is None or index in out_indices or index - len(stages) in out_indices:
+                outputs.append(x)
+        return outputs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.forward_features(x)
+        x = self.forward_head(x)
         return x

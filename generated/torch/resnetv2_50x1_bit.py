@@ -117,7 +117,7 @@ class Resnetv250x1Bit(nn.Module):
     Spec resnetv2_50x1_bit; the shapes in comments are for an input of (N, 3, 224, 224).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, num_classes: int = 1000) -> None:
         super().__init__()
         self.stem = nn.ModuleDict(
             {
@@ -173,12 +173,13 @@ class Resnetv250x1Bit(nn.Module):
         self.head = nn.ModuleDict(
             {
                 "global_pool": nn.AdaptiveAvgPool2d((1, 1)),
-                "fc": nn.Conv2d(2048, 1000, kernel_size=1, stride=1, padding=0, bias=True),
+                "fc": nn.Conv2d(2048, num_classes, kernel_size=1, stride=1, padding=0, bias=True),
                 "flatten": nn.Flatten(),
             }
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The stem and the stages: the last stage's feature map."""
         x = self.stem.conv(x)  # (N, 64, 112, 112)
         x = self.stem_pool_pad(x)
         x = self.stem.pool(x)  # (N, 64, 56, 56)
@@ -186,9 +187,43 @@ class Resnetv250x1Bit(nn.Module):
         x = self.stages[1].blocks(x)  # (N, 512, 28, 28)
         x = self.stages[2].blocks(x)  # (N, 1024, 14, 14)
         x = self.stages[3].blocks(x)  # (N, 2048, 7, 7)
+        return x
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """The head, from the last stage's feature map; ``pre_logits=True`` stops before the
+        classifier (the head's last layer with parameters)."""
         x = self.norm(x)  # (N, 2048, 7, 7)
         x = self.norm_act(x)  # (N, 2048, 7, 7)
         x = self.head.global_pool(x)  # (N, 2048, 1, 1)
+        if pre_logits:
+            return x
         x = self.head.fc(x)  # (N, 1000, 1, 1)
         x = self.head.flatten(x)  # (N, 1000)
+        return x
+
+    def forward_stages(
+        self, x: torch.Tensor, out_indices: list[int] | None = None
+    ) -> list[torch.Tensor]:
+        """The output of every stage (or of those in ``out_indices``, counted from 0; negative
+        counts from the end), for use as a backbone: the head is not run."""
+        x = self.stem.conv(x)  # (N, 64, 112, 112)
+        x = self.stem_pool_pad(x)
+        x = self.stem.pool(x)  # (N, 64, 56, 56)
+
+        stages = [
+            self.stages[0].blocks,
+            self.stages[1].blocks,
+            self.stages[2].blocks,
+            self.stages[3].blocks,
+        ]
+        outputs = []
+        for index, stage in enumerate(stages):
+            x = stage(x)
+            if out_indices is None or index in out_indices or index - len(stages) in out_indices:
+                outputs.append(x)
+        return outputs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.forward_features(x)
+        x = self.forward_head(x)
         return x
