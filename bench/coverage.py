@@ -152,8 +152,7 @@ def render(rows: list[Row], args, elapsed: float, versions: str) -> str:
         f"**{len(exact)} of {len(rows)} names reproduced exactly ({100 * len(exact) / len(rows):.0f}%)**; "
         f"{len(with_spec)} have a spec.",
         "",
-        "| model | peer | exact | spec | compared / missing construct |"
-        + (" Keras check |" if args.keras else ""),
+        "| model | peer | exact | spec | compared / missing construct |" + (" Keras check |" if args.keras else ""),
         "|---|---|---|---|---|" + ("---|" if args.keras else ""),
     ]
     for r in rows:

@@ -66,6 +66,15 @@ def test_prelu_and_layernorm_tensors():
     assert _infer("layernorm", _attrs("layernorm"), [(96,)])[0] == (96,)
 
 
+@pytest.mark.parametrize(("size", "out"), [(56, 28), (7, 4), (2, 1)])
+def test_blur_pool_shape_has_no_tensors(size, out):
+    # timm's BlurPool2d: reflect padding (stride - 1 + filter - 1) // 2, then the filter with the stride
+    assert _infer("blur_pool", _attrs("blur_pool"), [(64, size, size)]) == ((64, out, out), 0, 0)
+    with pytest.raises(ShapeError) as info:
+        _infer("blur_pool", _attrs("blur_pool"), [(64, 1, 1)])
+    assert info.value.kind == "collapse"
+
+
 def test_standardized_conv_has_a_plain_convs_tensors():
     plain = _attrs("conv", filters=64, kernel=3, bias=False)
     std = _attrs("conv", filters=64, kernel=3, bias=False, standardize=True, std_eps=1e-8)
@@ -107,6 +116,7 @@ def test_generated_code_uses_the_frameworks_layers():
         "nn.ELU(alpha=0.7",
         "nn.PReLU(num_parameters=width, init=0.25)",
         '("b1", EcaBlock(16, width=16))',
+        "BlurPool2d(16, filt_size=3, stride=2)",
     ):
         assert piece in torch_src, piece
     keras_src = archspec.emit(OPS_ALL, backend="keras")
@@ -121,6 +131,7 @@ def test_generated_code_uses_the_frameworks_layers():
         'layers.Activation("mish"',
         "shared_axes=[1, 2]",
         "shared_axes=[1, 2, 3]",
+        "BlurPool2D(filt_size=3, stride=2",
     ):
         assert piece in keras_src, piece
 
@@ -189,7 +200,7 @@ def _module(source: str, name: str):
 def test_helpers_equal_timm_modules(size):
     _timm()
     import torch
-    from timm.layers import EcaModule, LayerNorm2d, StdConv2d, StdConv2dSame
+    from timm.layers import BlurPool2d, EcaModule, LayerNorm2d, StdConv2d, StdConv2dSame
 
     source = archspec.emit(OPS_ALL, backend="torch")
     torch.manual_seed(0)
@@ -209,6 +220,9 @@ def test_helpers_equal_timm_modules(size):
         theirs.bias.normal_()
     ours.load_state_dict(theirs.state_dict(), strict=True)
     assert torch.allclose(ours(x), theirs(x), rtol=0, atol=1e-12)
+    blur = _module(source, "BlurPool2d")(64, filt_size=3, stride=2).double()
+    theirs = BlurPool2d(64, filt_size=3, stride=2).double()
+    assert torch.allclose(blur(x), theirs(x), rtol=0, atol=1e-12)
     # ECA: pooling, our channel convolution, gate, multiply == timm's EcaModule
     for channels in (64, 256, 2048):
         eca = EcaModule(channels).double()

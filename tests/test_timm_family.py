@@ -27,6 +27,7 @@ TIMM_SPECS = {
     "regnetx_002": False,
     "regnety_002": False,
     "resnetv2_50x1_bit": False,
+    "resnetblur50": False,
 }
 
 

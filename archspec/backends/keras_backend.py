@@ -67,6 +67,7 @@ MODULE_NAMES = frozenset(
         "ops",
         "TorchPooling2D",
         "StdConv2D",
+        "BlurPool2D",
         "gelu_tanh",
         "eca_kernel_size",
         "math",
@@ -199,7 +200,7 @@ class _Lowering:
         return Module(
             doc=_wrap(self.net.doc or f"The {self.net.name} network.", 0),
             header=[part for line in render.header_lines(self.net, NAME) for part in _wrap(line, 0)],
-            uses_ops=self.torch_pooling or "StdConv2D" in self.helpers,
+            uses_ops=self.torch_pooling or bool({"StdConv2D", "BlurPool2D"} & self.helpers),
             torch_pooling=self.torch_pooling,
             round_to=self.round_to,
             blocks=blocks,
@@ -921,6 +922,11 @@ class _LayerLowering:
             self.low.helpers.add("gelu_tanh")
             return [self.call("layers.Activation", [Arg("gelu_tanh")], source, target)]
         return [self.call("layers.Activation", [Arg(naming.literal("gelu"))], source, target, "exact (erf)")]
+
+    def _op_blur_pool(self, source: str, target: str) -> list:
+        self.low.helpers.add("BlurPool2D")
+        args = [Arg(self.attrs["filter"].code, "filt_size"), Arg(self.attrs["stride"].code, "stride")]
+        return [self.call("BlurPool2D", args, source, target)]
 
     def _op_elu(self, source: str, target: str) -> list:
         return [self.call("layers.ELU", [Arg(self.attrs["alpha"].code, "alpha")], source, target)]

@@ -26,10 +26,22 @@ MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()
 #: helper definitions the generated module may need (rendered by templates/torch/module.py.j2)
 CONV_SAME, MAXPOOL_SAME, AVGPOOL_SAME = "Conv2dSame", "MaxPool2dSame", "AvgPool2dSame"
 STD_CONV, STD_CONV_SAME, LAYER_NORM_2D, CHANNEL_CONV = "StdConv2d", "StdConv2dSame", "LayerNorm2d", "ChannelConv"
+BLUR_POOL = "BlurPool2d"
 #: helpers that pad by TensorFlow's rule at run time (they need ``pad_same``)
 SAME_HELPERS = frozenset({CONV_SAME, MAXPOOL_SAME, AVGPOOL_SAME, STD_CONV_SAME})
 HELPER_NAMES = frozenset(
-    {CONV_SAME, MAXPOOL_SAME, AVGPOOL_SAME, STD_CONV, STD_CONV_SAME, LAYER_NORM_2D, CHANNEL_CONV, "pad_same", "_pair"}
+    {
+        CONV_SAME,
+        MAXPOOL_SAME,
+        AVGPOOL_SAME,
+        STD_CONV,
+        STD_CONV_SAME,
+        LAYER_NORM_2D,
+        CHANNEL_CONV,
+        BLUR_POOL,
+        "pad_same",
+        "_pair",
+    }
 )
 
 #: ops combined inline in ``forward`` (no module)
@@ -37,7 +49,7 @@ INLINE_OPS = frozenset({"add", "multiply", "concat"})
 #: ops whose module owns tensors (a state-dict entry), so the module path is fixed by the spec
 TENSOR_OPS = frozenset({"conv", "batchnorm", "linear", "groupnorm", "layernorm", "prelu", "channel_conv"})
 #: ops whose constructor takes the input channels
-CHANNEL_OPS = frozenset({"conv", "batchnorm", "linear", "groupnorm", "layernorm", "prelu", "channel_conv"})
+CHANNEL_OPS = frozenset({"conv", "batchnorm", "linear", "groupnorm", "layernorm", "prelu", "channel_conv", "blur_pool"})
 INPLACE_OPS = frozenset({"relu", "relu6", "leaky_relu", "hardswish", "hardsigmoid", "mish", "elu"})
 
 
@@ -201,6 +213,10 @@ def lower(
         else:
             ctor = f"{CHANNEL_CONV}({kernel.src})"
         return Lowered(op, ctor, helpers={CHANNEL_CONV})
+    if op == "blur_pool":
+        channels = _need(in_channels, op, where).src
+        ctor = f"{BLUR_POOL}({channels}, filt_size={a['filter'].src}, stride={a['stride'].src})"
+        return Lowered(op, ctor, helpers={BLUR_POOL})
     if op == "gelu":
         return Lowered(op, f"nn.GELU(approximate={a['approximate'].src})")
     if op == "elu":

@@ -161,6 +161,16 @@ class PReluAttrs(Attrs):
     init: float = Field(0.25, ge=-1000, le=1000, description="initial slope")
 
 
+class BlurPoolAttrs(Attrs):
+    filter: int = Field(3, ge=2, le=16, description="binomial filter size (3: [1, 2, 1] / 4 per axis)")
+    stride: int = Field(2, ge=1, le=MAX_KERNEL)
+
+    @property
+    def pad(self) -> int:
+        """timm's get_padding(filter, stride): reflect padding on every side."""
+        return (self.stride - 1 + self.filter - 1) // 2
+
+
 class ChannelConvAttrs(Attrs):
     """ECA's 1-D convolution across the channels of a pooled (C, 1, 1) tensor."""
 
@@ -392,6 +402,18 @@ def _groupnorm_shape(a: GroupNormAttrs, ins: list[Shape], extra: dict) -> Shape:
     return ins[0]
 
 
+def _blur_shape(a: BlurPoolAttrs, ins: list[Shape], extra: dict) -> Shape:
+    c, h, w = _spatial(ins[0], "blur_pool")
+    if a.pad >= min(h, w):
+        raise ShapeError(
+            "collapse",
+            f"reflect padding of {a.pad} needs a feature map larger than {a.pad}x{a.pad}, got {h}x{w}",
+            "use a larger input size or less downsampling",
+        )
+    p = a.pad
+    return (c, *_conv_like(ins[0], (a.filter, a.filter), (a.stride, a.stride), (p, p, p, p), (1, 1), False))
+
+
 def _prelu_tensors(a: PReluAttrs, ins: list[Shape]) -> list[Tensor]:
     return [Tensor("weight", (ins[0][0] if a.per_channel else 1,))]
 
@@ -552,6 +574,16 @@ register(
         "layer normalization over the channels at each position (ConvNeXt's LayerNorm2d), affine per channel",
         _same,
         _affine_tensors,
+    )
+)
+register(
+    OpDef(
+        "blur_pool",
+        BlurPoolAttrs,
+        "anti-aliased downsampling (timm's BlurPool2d): reflect padding, then a fixed binomial filter "
+        "per channel with the stride",
+        _blur_shape,
+        category="pool",
     )
 )
 register(
