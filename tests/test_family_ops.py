@@ -66,6 +66,14 @@ def test_prelu_and_layernorm_tensors():
     assert _infer("layernorm", _attrs("layernorm"), [(96,)])[0] == (96,)
 
 
+def test_channel_slice_takes_a_part_and_checks_the_range():
+    attrs = _attrs("channel_slice", start=26, size=26)
+    assert _infer("channel_slice", attrs, [(104, 9, 7)]) == ((26, 9, 7), 0, 0)
+    with pytest.raises(ShapeError) as info:
+        _infer("channel_slice", _attrs("channel_slice", start=90, size=26), [(104, 9, 7)])
+    assert info.value.kind == "channels"
+
+
 @pytest.mark.parametrize(("size", "out"), [(56, 28), (7, 4), (2, 1)])
 def test_blur_pool_shape_has_no_tensors(size, out):
     # timm's BlurPool2d: reflect padding (stride - 1 + filter - 1) // 2, then the filter with the stride

@@ -28,6 +28,7 @@ TIMM_SPECS = {
     "regnety_002": False,
     "resnetv2_50x1_bit": False,
     "resnetblur50": False,
+    "res2net50_26w_4s": False,
 }
 
 

@@ -68,6 +68,7 @@ MODULE_NAMES = frozenset(
         "TorchPooling2D",
         "StdConv2D",
         "BlurPool2D",
+        "ChannelSlice",
         "gelu_tanh",
         "eca_kernel_size",
         "math",
@@ -922,6 +923,14 @@ class _LayerLowering:
             self.low.helpers.add("gelu_tanh")
             return [self.call("layers.Activation", [Arg("gelu_tanh")], source, target)]
         return [self.call("layers.Activation", [Arg(naming.literal("gelu"))], source, target, "exact (erf)")]
+
+    def _op_channel_slice(self, source: str, target: str) -> list:
+        self.low.helpers.add("ChannelSlice")
+        start, size = self.attrs["start"], self.attrs["size"]
+        stop = (
+            naming.literal(start.value + size.value) if start.static and size.static else f"{start.code} + {size.code}"
+        )
+        return [self.call("ChannelSlice", [Arg(start.code), Arg(stop)], source, target)]
 
     def _op_blur_pool(self, source: str, target: str) -> list:
         self.low.helpers.add("BlurPool2D")

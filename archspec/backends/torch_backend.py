@@ -686,6 +686,8 @@ class _BlockClass:
             return _text(raw["filters"])
         if op == "linear":
             return _text(raw["units"])
+        if op == "channel_slice":
+            return _text(raw["size"])
         if op == "flatten":
             return None
         return in_text

@@ -26,7 +26,7 @@ MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()
 #: helper definitions the generated module may need (rendered by templates/torch/module.py.j2)
 CONV_SAME, MAXPOOL_SAME, AVGPOOL_SAME = "Conv2dSame", "MaxPool2dSame", "AvgPool2dSame"
 STD_CONV, STD_CONV_SAME, LAYER_NORM_2D, CHANNEL_CONV = "StdConv2d", "StdConv2dSame", "LayerNorm2d", "ChannelConv"
-BLUR_POOL = "BlurPool2d"
+BLUR_POOL, CHANNEL_SLICE = "BlurPool2d", "ChannelSlice"
 #: helpers that pad by TensorFlow's rule at run time (they need ``pad_same``)
 SAME_HELPERS = frozenset({CONV_SAME, MAXPOOL_SAME, AVGPOOL_SAME, STD_CONV_SAME})
 HELPER_NAMES = frozenset(
@@ -39,6 +39,7 @@ HELPER_NAMES = frozenset(
         LAYER_NORM_2D,
         CHANNEL_CONV,
         BLUR_POOL,
+        CHANNEL_SLICE,
         "pad_same",
         "_pair",
     }
@@ -213,6 +214,10 @@ def lower(
         else:
             ctor = f"{CHANNEL_CONV}({kernel.src})"
         return Lowered(op, ctor, helpers={CHANNEL_CONV})
+    if op == "channel_slice":
+        start, size = a["start"], a["size"]
+        stop = known(start.value + size.value) if start.known and size.known else Val(f"{start.src} + {size.src}")
+        return Lowered(op, f"{CHANNEL_SLICE}({start.src}, {stop.src})", helpers={CHANNEL_SLICE})
     if op == "blur_pool":
         channels = _need(in_channels, op, where).src
         ctor = f"{BLUR_POOL}({channels}, filt_size={a['filter'].src}, stride={a['stride'].src})"

@@ -97,7 +97,7 @@ CONTAINER_ATTRS = MODULE_ATTRS | {
     "insert",
 }
 #: ops whose output may be their input tensor itself (or a view of it)
-ALIASING_OPS = frozenset({"identity", "dropout", "flatten"})
+ALIASING_OPS = frozenset({"identity", "dropout", "flatten", "channel_slice"})
 #: names the generated ``forward`` uses for itself
 FORWARD_NAMES = frozenset({"x", "out", "shortcut", "self", "torch", "nn", "F"})
 

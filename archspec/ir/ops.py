@@ -161,6 +161,11 @@ class PReluAttrs(Attrs):
     init: float = Field(0.25, ge=-1000, le=1000, description="initial slope")
 
 
+class ChannelSliceAttrs(Attrs):
+    start: int = Field(0, ge=0, le=MAX_CHANNELS, description="first channel taken (0-based)")
+    size: int = Field(ge=1, le=MAX_CHANNELS, description="number of channels taken")
+
+
 class BlurPoolAttrs(Attrs):
     filter: int = Field(3, ge=2, le=16, description="binomial filter size (3: [1, 2, 1] / 4 per axis)")
     stride: int = Field(2, ge=1, le=MAX_KERNEL)
@@ -414,6 +419,17 @@ def _blur_shape(a: BlurPoolAttrs, ins: list[Shape], extra: dict) -> Shape:
     return (c, *_conv_like(ins[0], (a.filter, a.filter), (a.stride, a.stride), (p, p, p, p), (1, 1), False))
 
 
+def _slice_shape(a: ChannelSliceAttrs, ins: list[Shape], extra: dict) -> Shape:
+    c = ins[0][0]
+    if a.start + a.size > c:
+        raise ShapeError(
+            "channels",
+            f"channels {a.start} to {a.start + a.size - 1} are asked of a tensor with {c} channels",
+            f"keep start + size within {c}",
+        )
+    return (a.size, *ins[0][1:])
+
+
 def _prelu_tensors(a: PReluAttrs, ins: list[Shape]) -> list[Tensor]:
     return [Tensor("weight", (ins[0][0] if a.per_channel else 1,))]
 
@@ -574,6 +590,15 @@ register(
         "layer normalization over the channels at each position (ConvNeXt's LayerNorm2d), affine per channel",
         _same,
         _affine_tensors,
+    )
+)
+register(
+    OpDef(
+        "channel_slice",
+        ChannelSliceAttrs,
+        "channels start .. start + size - 1 of its input (a part of a channel split, as torch.split)",
+        _slice_shape,
+        nonneg=_nonneg_in,
     )
 )
 register(
