@@ -84,12 +84,17 @@ def emit(spec, backend="torch", overrides=None, **variables):
 
 def build_model(spec, backend="torch", input_size=None, overrides=None, **variables):
     """The instantiated model (``torch.nn.Module`` or built ``keras.Model``) for ``spec`` (a
-    path, a catalog name or a network): ``build_model("resnet50", num_classes=10)``."""
+    path, a catalog name or a network): ``build_model("resnet50", num_classes=10)``.
+
+    Raises :class:`archspec.crosscheck.guard.MissingDependency` (an ImportError naming the
+    extra to install) when the backend's framework is not installed."""
     from archspec.backends import get_backend
+    from archspec.crosscheck.guard import require_for_backend
     from archspec.pipeline import checked_network
 
     with _overrides(overrides, variables):
         network = checked_network(spec, input_size)
+    require_for_backend(backend)
     module = get_backend(backend)
     return module.instantiate(module.emit(network), network)
 
@@ -104,6 +109,9 @@ def transfer_weights(torch_model, keras_model, spec, direction="torch_to_keras")
 
 def check(spec, input_size=None, overrides=None, **options):
     """Cross-check the PyTorch and Keras models of ``spec`` numerically (see ``archspec check``)."""
+    from archspec.crosscheck.guard import require_for_check
+
+    require_for_check()
     from archspec.crosscheck.compare import check_spec
 
     with _overrides(overrides, {}):

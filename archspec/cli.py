@@ -74,8 +74,9 @@ def _shape(shape) -> str:
     return "x".join(str(d) for d in shape) if shape is not None else "?"
 
 
-def _network_or_exit(spec: str, size):
-    """(network, exit code): the network when it lowered without errors."""
+def _network_or_exit(spec: str, size, show_warnings: bool = False):
+    """(network, exit code): the network when it lowered without errors.  With
+    ``show_warnings``, the warnings and info findings it goes on with are printed too."""
     from archspec.diagnostics import ArchspecError
     from archspec.ir.build import build_ir
     from archspec.lint import lint_network
@@ -87,25 +88,63 @@ def _network_or_exit(spec: str, size):
         _print_diagnostics(exc.diagnostics)
         return None, EXIT_USAGE if _io_failure(exc.diagnostics) else EXIT_FINDINGS
     network = build_ir(loaded, size)
-    errors = [d for d in lint_network(network) if d.is_error]
+    found = lint_network(network)
+    errors = [d for d in found if d.is_error]
     if errors:
         _print_diagnostics(errors, loaded.sources)
         return None, EXIT_FINDINGS
+    if show_warnings:
+        _print_diagnostics(found, loaded.sources)
     return network, EXIT_OK
 
 
+class _Layers(list):
+    """The per-layer rows of a summary, made as they are read (twice for the text table: the
+    column widths, then the rows), so that a network of hundreds of thousands of layers is
+    streamed out instead of held as a list of dicts.  ``json``'s encoder (with ``indent``) walks
+    it as a list."""
+
+    def __init__(self, network) -> None:
+        super().__init__()
+        self._network = network
+        self._count = sum(1 for _ in network.ops())
+
+    def __iter__(self):
+        for node in self._network.ops():
+            yield {
+                "name": node.torch_path,
+                "keras_name": node.keras_name,
+                "op": node.op,
+                "output_shape": list(node.shape) if node.shape else None,
+                "params": node.params,
+                "macs": node.macs,
+            }
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __bool__(self) -> bool:
+        return self._count > 0
+
+
+def _write_json(obj, stream, level: int = 0) -> None:
+    """``json.dumps(obj, indent=2)`` written piece by piece (nested ``level`` deep in a list)."""
+    pad = "\n" + "  " * level
+    buffer: list[str] = []
+    size = 0
+    for chunk in json.JSONEncoder(indent=2).iterencode(obj):
+        buffer.append(chunk)
+        size += len(chunk)
+        if size > 1 << 16:  # a write per chunk would cost more than the encoding
+            text = "".join(buffer)
+            stream.write(text.replace("\n", pad) if level else text)
+            buffer, size = [], 0
+    text = "".join(buffer)
+    stream.write(text.replace("\n", pad) if level else text)
+
+
 def summary_dict(network) -> dict:
-    layers = [
-        {
-            "name": node.torch_path,
-            "keras_name": node.keras_name,
-            "op": node.op,
-            "output_shape": list(node.shape) if node.shape else None,
-            "params": node.params,
-            "macs": node.macs,
-        }
-        for node in network.ops()
-    ]
+    layers = _Layers(network)
     trainable = buffers = activations = 0
     for node in network.ops():  # one pass: deep networks have hundreds of thousands of layers
         for t in node.tensors():
@@ -142,27 +181,37 @@ def _prod(shape) -> int:
 
 
 def render_summary(data: dict, depth: int | None = None) -> str:
-    rows = [("Layer (module path)", "Op", "Output shape", "Params", "Mult-adds")]
-    for layer in data["layers"]:
-        name = layer["name"]
-        if depth is not None and name.count(".") >= depth and not layer["params"]:
-            continue
-        rows.append((name, layer["op"], _shape(layer["output_shape"]), f"{layer['params']:,}", f"{layer['macs']:,}"))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    return "".join(summary_lines(data, depth))
+
+
+def summary_lines(data: dict, depth: int | None = None):
+    """The text summary, line by line (each ending with a newline)."""
+    header = ("Layer (module path)", "Op", "Output shape", "Params", "Mult-adds")
+
+    def rows():
+        for layer in data["layers"]:
+            name = layer["name"]
+            if depth is not None and name.count(".") >= depth and not layer["params"]:
+                continue
+            yield (name, layer["op"], _shape(layer["output_shape"]), f"{layer['params']:,}", f"{layer['macs']:,}")
+
+    widths = [len(h) for h in header]
+    for r in rows():
+        widths = [max(w, len(c)) for w, c in zip(widths, r)]
     rule = "=" * (sum(widths) + 8)
-    out = [rule, f"{data['name']}  ({data['spec']})  input {_shape(data['input_shape'])}", rule]
 
     def line(r):
         return (
-            f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}  {r[4]:>{widths[4]}}"
+            f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}  {r[4]:>{widths[4]}}\n"
         )
 
-    out.append(line(rows[0]))
-    out.append("-" * len(rule))
-    out.extend(line(r) for r in rows[1:])
-    out.append(rule)
+    yield from (f"{rule}\n", f"{data['name']}  ({data['spec']})  input {_shape(data['input_shape'])}\n", f"{rule}\n")
+    yield line(header)
+    yield "-" * len(rule) + "\n"
+    yield from (line(r) for r in rows())
     mem = data["memory_mb"]
-    out += [
+    for text in (
+        rule,
         f"Total params: {data['params']:,}",
         f"Trainable params: {data['trainable_params']:,}",
         f"Non-trainable buffers: {data['buffers']:,}",
@@ -174,24 +223,39 @@ def render_summary(data: dict, depth: int | None = None) -> str:
         f"Params and buffers size (MB): {mem['params']:.2f}",
         f"Estimated total size (MB): {mem['input'] + mem['forward_activations'] + mem['params']:.2f}",
         rule,
-    ]
-    return "\n".join(out) + "\n"
+    ):
+        yield text + "\n"
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
+    # One spec at a time, written as it is summarized: only one network is held in memory.
     size = _input_size(args.input_size)
-    results = []
     status = EXIT_OK
+    written = 0
+    out = sys.stdout
+    single = args.format == "json" and len(args.specs) == 1
     for spec in args.specs:
         network, code = _network_or_exit(spec, size)
         status = max(status, code)
-        if network is not None:
-            results.append(summary_dict(network))
-    if args.format == "json":
-        payload = results[0] if len(results) == 1 and len(args.specs) == 1 else results
-        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
-    else:
-        sys.stdout.write("\n".join(render_summary(r, args.depth) for r in results))
+        if network is None:
+            continue
+        data = summary_dict(network)
+        if single:
+            _write_json(data, out)
+            out.write("\n")
+        elif args.format == "json":
+            out.write("[\n  " if not written else ",\n  ")
+            _write_json(data, out, level=1)
+        else:
+            if written:
+                out.write("\n")
+            out.writelines(summary_lines(data, args.depth))
+        written += 1
+        del network, data
+    if args.format == "json" and not single:
+        out.write("\n]\n" if written else "[]\n")
+    elif single and not written:
+        out.write("[]\n")
     return status
 
 
@@ -214,10 +278,12 @@ def cmd_build(args: argparse.Namespace) -> int:
         raise UsageError("-o/--output takes one backend; build the backends one at a time")
     if args.inference and backends != ["torch"]:
         raise UsageError("--inference applies to the torch backend only")
+    if args.output and Path(args.output).exists() and not Path(args.output).is_dir():
+        raise UsageError(f"-o {args.output}: not a directory (it is a file); -o names the folder to write into")
     size = _input_size(args.input_size)
     status = EXIT_OK
     for spec in args.specs:
-        network, code = _network_or_exit(spec, size)
+        network, code = _network_or_exit(spec, size, show_warnings=True)
         status = max(status, code)
         if network is None:
             continue
@@ -311,17 +377,27 @@ def render_check(result, verbose: bool = False) -> str:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from archspec.crosscheck.compare import check_spec, quiet_tensorflow
+    from archspec.crosscheck import guard
+
+    try:
+        guard.validate_options(batch=args.batch, seed=args.seed, atol=args.atol, rtol=args.rtol)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    size = _input_size(args.input_size)
+    try:
+        guard.require_for_check(args.torch_inference)
+    except guard.MissingDependency as exc:
+        raise UsageError(str(exc)) from None
+    from archspec.backends import BackendError
+    from archspec.backends.naming import NamingError
+    from archspec.backends.render import RenderError
+    from archspec.crosscheck.compare import CheckResult, check_spec, quiet_tensorflow
     from archspec.diagnostics import ArchspecError
 
     if args.torch_inference:
         from archspec.crosscheck.inference import check_torch_inference as check_spec
     quiet_tensorflow()
-    size = _input_size(args.input_size)
-    if args.batch < 1 or args.batch > 64:
-        raise UsageError("--batch must be between 1 and 64")
-    if args.atol < 0 or args.rtol < 0:
-        raise UsageError("--atol and --rtol must not be negative")
+    options = dict(batch=args.batch, seed=args.seed, atol=args.atol, rtol=args.rtol, dtype=args.dtype)
     results = []
     status = EXIT_OK
     total = len(args.specs)
@@ -330,12 +406,29 @@ def cmd_check(args: argparse.Namespace) -> int:
             sys.stderr.write(f"[{i}/{total}] checking {spec} ...\n")
             sys.stderr.flush()
         try:
-            result = check_spec(
-                spec, size, batch=args.batch, seed=args.seed, atol=args.atol, rtol=args.rtol, dtype=args.dtype
-            )
+            result = check_spec(spec, size, **options)
         except ArchspecError as exc:
             _print_diagnostics(exc.diagnostics)
             status = max(status, EXIT_USAGE if _io_failure(exc.diagnostics) else EXIT_FINDINGS)
+            results.append(CheckResult.refused(spec, [d.to_dict() for d in exc.diagnostics], **options))
+            continue
+        except (guard.TooLarge, BackendError, NamingError, RenderError) as exc:
+            too_large = isinstance(exc, guard.TooLarge)
+            sys.stderr.write(f"error: {spec}: {'' if too_large else 'code generation refused it: '}{exc}\n")
+            status = max(status, EXIT_USAGE if too_large else EXIT_FINDINGS)
+            reason = {
+                "code": None,
+                "name": "too-large" if too_large else "backend-refused",
+                "severity": "error",
+                "message": str(exc),
+                "file": spec,
+                "line": None,
+                "column": None,
+                "hint": None,
+                "url": None,
+                "fix": None,
+            }
+            results.append(CheckResult.refused(spec, [reason], **options))
             continue
         results.append(result)
         if not result.passed:
@@ -348,8 +441,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(payload[0] if total == 1 and payload else payload, indent=2) + "\n")
     elif total > 1:
         sys.stdout.write("\nsummary\n")
-        width = max((len(r.name) for r in results), default=4)
+        width = max((len(r.name or r.spec) for r in results), default=4)
         for r in results:
+            if r.diagnostics:
+                sys.stdout.write(f"  FAIL  {r.name or r.spec:<{width}}  refused: {r.diagnostics[0]['message']}\n")
+                continue
             sys.stdout.write(
                 f"  {'PASS' if r.passed else 'FAIL'}  {r.name:<{width}}  "
                 f"{r.input_size[0]}x{r.input_size[1]}  max abs {_fmt_float(r.max_abs_diff)}  "

@@ -23,20 +23,33 @@ def _references(path: Path) -> tuple[bool, list[Path]]:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
+    from archspec.diagnostics import ArchspecError
+    from archspec.spec.yamlsrc import read_text
+
     try:
-        data = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, YAMLError, ValueError, RecursionError):
+        # read_text: a regular file of a spec's size only (never a FIFO or a device)
+        data = YAML(typ="safe", pure=True).load(read_text(path, str(path)))
+    except (ArchspecError, OSError, UnicodeDecodeError, YAMLError, ValueError, RecursionError):
         return False, []
     if not isinstance(data, dict):
         return False, []
-    named: list[Path] = []
+    named: list[str] = []
     extends = data.get("extends")
     if isinstance(extends, str):
-        named.append((path.parent / extends).resolve())
+        named.append(extends)
     use = data.get("use")
     if isinstance(use, list):
-        named += [(path.parent / u).resolve() for u in use if isinstance(u, str) and u.endswith((".yaml", ".yml"))]
-    return "name" in data, named
+        named += [u for u in use if isinstance(u, str) and u.endswith((".yaml", ".yml"))]
+    resolved = [_resolved(path.parent / name) for name in named]
+    return "name" in data, [r for r in resolved if r is not None]  # a symbolic-link loop names nothing
+
+
+def _resolved(path: Path) -> Path | None:
+    """``path`` with symbolic links followed; None for a link loop."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return None
 
 
 def _folders(changed: Iterable[Path], stop: Path) -> list[Path]:
@@ -56,9 +69,10 @@ def dependents(changed: Iterable[str | os.PathLike[str]], root: str | os.PathLik
     """The specs that extend or use any of ``changed``, directly or through others, found in
     the folders of ``changed`` and above them up to ``root`` (default: the working directory).
     ``changed`` itself is not included."""
-    changed = [Path(c).resolve() for c in changed]
+    changed = [r for r in (_resolved(Path(c)) for c in changed) if r is not None]
     stop = Path(root or Path.cwd()).resolve()
-    candidates = sorted({p.resolve() for f in _folders(changed, stop) for p in (*f.glob("*.yaml"), *f.glob("*.yml"))})
+    found_files = (_resolved(p) for f in _folders(changed, stop) for p in (*f.glob("*.yaml"), *f.glob("*.yml")))
+    candidates = sorted({p for p in found_files if p is not None})
     users: dict[Path, list[Path]] = {}
     is_spec: dict[Path, bool] = {}
     for candidate in candidates:

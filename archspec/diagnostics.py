@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import enum
 import json
+import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,6 +168,9 @@ class ArchspecError(Exception):
         super().__init__(f"{first.span}: {first.code} {first.message}" if first else "spec error")
 
 
+#: the largest file a diagnostic's source snippet is read from (specs are limited to 1,000,000 bytes)
+SNIPPET_MAX_BYTES = 1_000_000
+
 #: texts that are not files but are quoted in diagnostics like files (``--set[1]``: a command
 #: line override), by the name they are reported under
 VIRTUAL_SOURCES: dict[str, list[str]] = {}
@@ -191,7 +196,12 @@ class SourceCache:
             lines = VIRTUAL_SOURCES[file]
         if lines is None:
             try:
-                lines = Path(file).read_text(encoding="utf-8").splitlines()
+                # only a regular, spec-sized file: never a device, a FIFO (opening one blocks) or a directory
+                info = os.stat(file)
+                if stat.S_ISREG(info.st_mode) and info.st_size <= SNIPPET_MAX_BYTES:
+                    lines = Path(file).read_text(encoding="utf-8").splitlines()
+                else:
+                    lines = []
             except (OSError, UnicodeDecodeError):
                 lines = []
             self._texts[file] = lines
@@ -209,6 +219,21 @@ def _printable(text: str) -> str:
     return "".join(ch if ch.isprintable() or ch == "\t" else "\ufffd" for ch in text)
 
 
+SNIPPET_WIDTH = 160
+
+
+def _window(text: str, column: int) -> tuple[str, int]:
+    """At most about ``SNIPPET_WIDTH`` characters of a source line around ``column`` (1-based),
+    elided with "..." (a minified spec can hold a 400 KB line); the column within the window."""
+    if len(text) <= SNIPPET_WIDTH:
+        return text, column
+    start = max(0, min(column - 1 - SNIPPET_WIDTH // 3, len(text) - SNIPPET_WIDTH))
+    window = text[start : start + SNIPPET_WIDTH]
+    prefix = "..." if start else ""
+    suffix = "..." if start + SNIPPET_WIDTH < len(text) else ""
+    return prefix + window + suffix, column - start + len(prefix)
+
+
 def render_one(diag: Diagnostic, sources: SourceCache | None = None, color: bool = False) -> str:
     sources = sources or SourceCache()
     sev = diag.severity.value
@@ -224,10 +249,10 @@ def render_one(diag: Diagnostic, sources: SourceCache | None = None, color: bool
         out.append(f"{gutter}--> {span.file}:{span.line}:{span.column}")
         text = sources.line(span.file, span.line)
         if text is not None:
-            text = _printable(text.replace("\t", " "))
+            text, column = _window(_printable(text.replace("\t", " ")), span.column)
             out.append(f"{gutter} |")
             out.append(f"{span.line} | {text}")
-            caret = " " * (span.column - 1) + "^" * max(1, min(span.length, len(text) - span.column + 1))
+            caret = " " * (column - 1) + "^" * max(1, min(span.length, len(text) - column + 1))
             out.append(f"{gutter} | {caret} {diag.name}")
         for note in diag.notes:
             out.append(f"{gutter} = note: {note}")

@@ -74,8 +74,10 @@ def test_lint_errors_exit_1_and_render_like_rustc():
     assert result.returncode == 1
     out = result.stdout
     assert "error[AS201]: add layer2.0.add: cannot add shapes" in out
-    assert "--> tests/fixtures/rules/AS201_shape_mismatch.yaml:18:7" in out
-    assert "18 |     - [1, 32, 2]" in out and "^ shape-mismatch" in out and "= hint:" in out
+    # the block definition lacks the projection: the finding is at its merge, the instance in a note
+    assert "--> tests/fixtures/rules/AS201_shape_mismatch.yaml:11:12" in out
+    assert "11 |     merge: {op: add}  # expect: AS201" in out and "^ shape-mismatch" in out and "= hint:" in out
+    assert "from tests/fixtures/rules/AS201_shape_mismatch.yaml:18:7" in out
 
 
 @pytest.mark.parametrize(

@@ -35,6 +35,7 @@ ALLOWED_NODES = {
     "Name",
     "Constant",
     "If",
+    "For",  # forward_stages: for index, stage in enumerate(stages)
     "IfExp",
     "Compare",
     "BoolOp",
@@ -68,6 +69,8 @@ ALLOWED_NODES = {
     "GtE",
     "Is",
     "IsNot",
+    "In",
+    "BitOr",  # only in annotations: list[int] | None
 }
 ALLOWED_IMPORTS = {
     "import torch",

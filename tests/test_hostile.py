@@ -15,6 +15,7 @@ HOSTILE = ROOT / "tests" / "hostile"
 
 EXPECTED = {
     # file: (exit code, first diagnostic code)
+    "alias_string_bomb.yaml": (1, "AS109"),
     "billion_laughs.yaml": (1, "AS109"),
     "block_param_self.yaml": (1, "AS108"),
     "comment_only.yaml": (1, "AS101"),
@@ -26,6 +27,7 @@ EXPECTED = {
     "expression_lambda.yaml": (1, "AS104"),
     "extends_missing.yaml": (1, "AS105"),
     "extends_self.yaml": (1, "AS105"),
+    "extends_symlink_loop.yaml": (1, "AS105"),
     "huge_int.yaml": (1, "AS101"),
     "keras_name_injection.yaml": (1, "AS101"),
     "list_document.yaml": (1, "AS101"),
@@ -43,6 +45,7 @@ EXPECTED = {
     "scalar_document.yaml": (1, "AS101"),
     "too_many_blocks.yaml": (1, "AS101"),
     "trillion_filters.yaml": (1, "AS101"),
+    "use_symlink_loop.yaml": (1, "AS102"),
     "utf16.yaml": (2, "AS100"),
     "zero_depth.yaml": (1, "AS101"),
     "zero_size.yaml": (1, "AS101"),

@@ -255,19 +255,19 @@ def test_diff_shows_fixes_and_writes_nothing(tmp_path, capsys):
 
 
 def test_unsafe_fix_needs_unsafe_fixes(tmp_path):
-    # 250 is one digit from both 256 and 260 (both rounder): the evidence is ambiguous
+    # 265 is one typo from both 256 (swapped) and 264 (changed), both rounder: the evidence is ambiguous
     ambiguous = TYPO.replace("[3, 128, 2]", "[3, 256, 2]").replace(
-        '"2.3": {width: 182}', '"2.2": {width: 260}\n    "2.3": {width: 250}'
+        '"2.3": {width: 182}', '"2.2": {width: 264}\n    "2.3": {width: 265}'
     )
     spec = tmp_path / "net.yaml"
     spec.write_text(ambiguous)
     fixes = [d.fix for d in lint_file(spec, LintConfig()).diagnostics if d.code == "AS204" and d.fix]
-    assert [f.edits[0].original for f in fixes] == ["250"]  # 1000 (4 x 250) is no literal: no fix
+    assert [f.edits[0].original for f in fixes] == ["265"]  # 1060 (4 x 265) is no literal: no fix
     fix = fixes[0]
     assert not fix.safe
     safe_only = fix_file(spec, LintConfig())
-    assert "{width: 250}" in safe_only.text
-    assert "{width: 250}" not in fix_file(spec, LintConfig(), unsafe=True).text
+    assert "{width: 265}" in safe_only.text
+    assert "{width: 265}" not in fix_file(spec, LintConfig(), unsafe=True).text
 
 
 def test_fix_keeps_a_byte_order_mark(tmp_path):

@@ -37,7 +37,7 @@ def test_the_tutorial_has_its_three_specs():
 
 def test_lint_and_summary_say_what_the_tutorial_says(workdir, capsys):
     assert main(["lint", "specs/seresnet26.yaml", "specs/seresnet26_widestem.yaml"]) == 0
-    assert "2 specs checked: 0 errors, 0 warnings" in capsys.readouterr().out
+    assert "2 specs checked: 0 errors, 0 warnings, 0 info" in capsys.readouterr().out
     assert main(["summary", "specs/seresnet26.yaml", "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert f"Total params: {data['params']:,}" in TUTORIAL

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import errno
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -31,15 +33,31 @@ def write_atomic_text(path: Path, text: str) -> bool:
 
 def write_atomic_bytes(path: Path, data: bytes) -> bool:
     """Write ``data`` to ``path`` through a temporary file in the same folder, then
-    ``os.replace``.  Returns False when the file already held exactly these bytes."""
+    ``os.replace``.  Returns False when the file already held exactly these bytes.
+
+    The file gets the mode ``open()`` would give it: an existing file keeps its mode, a new
+    one gets ``0o666`` less the umask (``mkstemp`` creates its file ``0o600``: the mode is set
+    before the move).  The temporary name is short, so that a target name near the file-name
+    limit still fits.  A folder in the way that is a file raises NotADirectoryError."""
     if path.is_file() and path.read_bytes() == data:
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    parent = path.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(parent)) from None
+    if not parent.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(parent))
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
+    fd, tmp = tempfile.mkstemp(prefix=".as-", suffix=".tmp", dir=parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
+            os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -49,6 +67,20 @@ def write_atomic_bytes(path: Path, data: bytes) -> bool:
             pass
         raise
     return True
+
+
+def _umask() -> int:
+    """The process's umask (read without changing it where /proc tells it)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
 
 
 def stale_diff(path: Path, text: str) -> str | None:

@@ -60,14 +60,46 @@ class CheckResult:
     seed: int
     dtype: str
     passed: bool
-    max_abs_diff: float
-    max_rel_diff: float
+    max_abs_diff: float | None  # None: refused before the comparison
+    max_rel_diff: float | None
     first_divergence: str | None
     layers: list[TensorDiff] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    #: why a spec was refused before any model ran (lint errors, a backend's refusal, too large)
+    diagnostics: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def refused(
+        cls,
+        spec: str,
+        diagnostics: list[dict[str, Any]],
+        *,
+        name: str | None = None,
+        batch: int,
+        atol: float,
+        rtol: float,
+        seed: int,
+        dtype: str,
+    ) -> CheckResult:
+        """The failed result of a spec that never reached the comparison, with the reasons."""
+        return cls(
+            spec=spec,
+            name=name,
+            input_size=[],
+            batch=batch,
+            atol=atol,
+            rtol=rtol,
+            seed=seed,
+            dtype=dtype,
+            passed=False,
+            max_abs_diff=None,
+            max_rel_diff=None,
+            first_divergence=None,
+            diagnostics=diagnostics,
+        )
 
 
 def result_of(
@@ -279,14 +311,19 @@ def check_spec(
     rtol: float = DEFAULT_RTOL,
     dtype: str = "float64",
 ) -> CheckResult:
-    """Cross-check one spec (a path or a network).  Raises ArchspecError for a spec with errors."""
+    """Cross-check one spec (a path or a network).  Raises ArchspecError for a spec with errors,
+    ValueError for an option out of range, and :class:`~archspec.crosscheck.guard.TooLarge` when
+    the models and activations would not fit in memory (estimated before anything is built)."""
     import torch
 
+    from archspec.crosscheck.guard import ensure_fits, validate_options
     from archspec.pipeline import checked_network
 
+    validate_options(batch=batch, seed=seed, atol=atol, rtol=rtol)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     network = checked_network(spec, input_size)
+    ensure_fits(network, batch=batch, dtype=dtype)
     timings["load_and_lint"] = time.perf_counter() - start
     mark = time.perf_counter()
     torch.manual_seed(seed)

@@ -142,11 +142,14 @@ def check_torch_inference(
     model.  Raises ArchspecError for a spec with errors."""
     import torch
 
+    from archspec.crosscheck.guard import ensure_fits, validate_options
     from archspec.pipeline import checked_network
 
+    validate_options(batch=batch, seed=seed, atol=atol, rtol=rtol)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     network = checked_network(spec, input_size)
+    ensure_fits(network, batch=batch, dtype=dtype)
     timings["load_and_lint"] = time.perf_counter() - start
     mark = time.perf_counter()
     torch.manual_seed(seed)

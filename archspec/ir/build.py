@@ -20,12 +20,13 @@ from pydantic import ValidationError
 from archspec.diagnostics import Diagnostic, Fix, Severity
 from archspec.ir import ops as O
 from archspec.ir.graph import BlockInstance, Network, Node, StageInfo
+from archspec.ir.provenance import blame
 from archspec.spec import expr as E
 from archspec.spec import model as M
 from archspec.spec.load import LoadedSpec, ResolvedBlock, key_fix
 
 MAX_BLOCKS = 100_000
-MAX_NODES = 2_000_000
+MAX_NODES = 500_000  # every command finishes within about a minute and 2 GB (bench/limits.py)
 
 
 class _Abort(Exception):
@@ -148,7 +149,35 @@ class Builder:
             return [self._value(v, env) for v in value]
         return value
 
-    def _attrs(self, opdef: O.OpDef, layer: M.Layer, env: dict[str, Any], path: tuple) -> O.Attrs | None:
+    def _blamed(
+        self,
+        code: str,
+        name: str,
+        message: str,
+        vpath: tuple,
+        hint: str | None,
+        block: BlockInstance | None,
+        attr: str,
+        raw: Any,
+        value: Any = None,
+    ) -> None:
+        """Report a problem with a value written in a block definition at the user's text that
+        supplied it (see :mod:`archspec.ir.provenance`), or at the definition when no
+        argument of the user's is involved."""
+        resolved = self.loaded.block(block.block_type) if block is not None else None
+        site = blame(block, resolved.definition.let, attr, raw, value) if resolved and vpath[0] != "defaults" else None
+        if site is None:
+            self.error(code, name, message, vpath, hint)
+            return
+        path, notes = site
+        defined = self.spans.value(vpath)
+        if defined is not None:
+            notes.append(f"defined at {defined}")
+        self.error(code, name, message, path, hint, notes=notes)
+
+    def _attrs(
+        self, opdef: O.OpDef, layer: M.Layer, env: dict[str, Any], path: tuple, block: BlockInstance | None = None
+    ) -> O.Attrs | None:
         raw: dict[str, Any] = {}
         defaults = self.spec.defaults.get(layer.op, {})
         for key, value in defaults.items():
@@ -180,7 +209,7 @@ class Builder:
                 else:
                     values[key] = self._value(value, env)
             except E.ExprError as exc:
-                self.error("AS104", "bad-expression", f"{key}: {exc.message}", vpath, exc.hint)
+                self._blamed("AS104", "bad-expression", f"{key}: {exc.message}", vpath, exc.hint, block, key, value)
                 ok = False
         if not ok:
             return None
@@ -202,7 +231,11 @@ class Builder:
                     vpath = path
                 else:
                     message = f"{key}: {message}" if key else message
-                self.error("AS101", "schema-error", message, vpath)
+                if key in raw:
+                    value = values.get(key)
+                    self._blamed("AS101", "schema-error", message, vpath, None, block, key, raw[key][0], value)
+                else:
+                    self.error("AS101", "schema-error", message, vpath)
             return None
 
     def _condition(self, when: Any, env: dict[str, Any], path: tuple) -> bool:
@@ -288,7 +321,7 @@ class Builder:
         if opdef is None:
             self.error("AS103", "unknown-op", f"unknown op {layer.op!r}", path + ("op",), _op_hint(layer.op))
         else:
-            node.attrs = self._attrs(opdef, layer, env, path)
+            node.attrs = self._attrs(opdef, layer, env, path, block)
             if opdef.arity == 1 and len(inputs) != 1:
                 self.error(
                     "AS106", "bad-reference", f"op {layer.op!r} takes one input, got {len(inputs)}", path + ("inputs",)
@@ -407,6 +440,7 @@ class Builder:
             plans = self._plan_table(stages)
         else:
             plans = self._plan_list(stages)
+        self.net.plans = plans
         count = sum(len(p["blocks"]) for p in plans)
         if count > MAX_BLOCKS:
             self.error(
@@ -632,10 +666,14 @@ class Builder:
         env: dict[str, Any] = dict(self.vars)
         env["in_channels"] = in_node.shape[0] if in_node.shape else None
         scope = {**self.vars, "stage": info.index, "block": index}
+        unknown: list[str] = []
         for key, (value, vpath) in entry["args"].items():
             if key not in definition.params:
                 if key == "stride" and vpath is None:
                     continue  # the stage stride goes to blocks that take one
+                unknown.append(key)
+                if vpath is not None and vpath[:2] == ("stages", "table") and len(vpath) == 4:
+                    vpath = ("stages", "columns", vpath[3])  # a column name: say it once, where it is written
                 self.error(
                     "AS101",
                     "schema-error",
@@ -657,6 +695,8 @@ class Builder:
             if key in block.args:
                 continue
             if default is None:
+                if any(_close(u, key) for u in unknown):
+                    raise _Abort  # a misspelled argument, already reported with this name as its hint
                 self.error(
                     "AS101",
                     "schema-error",
@@ -675,20 +715,26 @@ class Builder:
         env.update(block.args)
         if env["in_channels"] is None:
             raise _Abort  # upstream error already reported
+        block.env = env
         for key, value in definition.let.items():
             try:
                 env[key] = self._value(value, env)
             except E.ExprError as exc:
-                self.error(
-                    "AS104",
-                    "bad-expression",
-                    f"{key}: {exc.message}",
-                    resolved.prefix + ("let", key),
-                    exc.hint,
-                    notes=[f"in block {block_id} ({type_name}), from {block.site}"],
-                )
+                site = blame(block, definition.let, key, value)
+                if site is None:
+                    self.error(
+                        "AS104",
+                        "bad-expression",
+                        f"{key}: {exc.message}",
+                        resolved.prefix + ("let", key),
+                        exc.hint,
+                        notes=[f"in block {block_id} ({type_name}), from {block.site}"],
+                    )
+                else:
+                    path, notes = site
+                    notes.append(f"defined at {self.spans.value(resolved.prefix + ('let', key))}")
+                    self.error("AS104", "bad-expression", f"{key}: {exc.message}", path, exc.hint, notes=notes)
                 raise _Abort from None
-        block.env = env
 
         try:
             memo = (type_name, _freeze(env), in_node.shape, in_node.nonneg)
@@ -956,6 +1002,12 @@ def _attr_hint(opdef: O.OpDef, attr: str) -> str:
     if close:
         return f"did you mean {close[0]!r}?"
     return f"{opdef.kind} takes: {', '.join(fields) or 'no attributes'}"
+
+
+def _close(written: str, name: str) -> bool:
+    import difflib
+
+    return bool(difflib.get_close_matches(written, [name], n=1))
 
 
 def _param_hint(definition: M.BlockDef, key: str) -> str:

@@ -108,6 +108,9 @@ class Network:
     output: str = "input"
     complete: bool = False  # False when lowering stopped early on an error
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    # the stages as planned from the spec, before lowering: per stage its index, module path
+    # ("torch") and blocks, each with its type and arguments as written (value, spec path)
+    plans: list[dict] = field(default_factory=list)
     _nodes: dict[str, Node] = field(default_factory=dict, repr=False, compare=False)
     _succ: dict[str, list[str]] = field(default_factory=dict, repr=False, compare=False)
     _block_index: dict[str, BlockInstance] = field(default_factory=dict, repr=False, compare=False)

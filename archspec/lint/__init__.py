@@ -10,7 +10,15 @@ import os
 
 from archspec.diagnostics import ArchspecError, Diagnostic
 from archspec.ir.graph import Network
-from archspec.lint import rules_portability, rules_schema, rules_shapes, rules_topology  # noqa: F401  (register)
+from archspec.lint import (  # noqa: F401  (register)
+    rules_design,
+    rules_portability,
+    rules_schema,
+    rules_shapes,
+    rules_topology,
+    rules_widths,
+)
+from archspec.lint.aggregate import merge_instances
 from archspec.lint.noqa import Suppressor
 from archspec.lint.registry import RULES, Rule
 
@@ -28,6 +36,7 @@ def findings(network: Network) -> list[Diagnostic]:
     for rule in RULES.values():
         if rule.check is not None:
             found.extend(rule.check(network))
+    found = merge_instances(network, found)
     unique: dict[tuple, Diagnostic] = {}
     for diag in found:
         unique.setdefault((diag.sort_key(), diag.code), diag)

@@ -219,6 +219,8 @@ def load_config(path: str | os.PathLike[str]) -> LintConfig:
     """Read and validate a configuration file.  Raises :class:`ConfigError`."""
     path = Path(path)
     try:
+        if path.exists() and not path.is_file():  # a folder, a FIFO (reading one blocks), a device
+            raise ConfigError(path, 1, "not a regular file")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(path, 1, "no such configuration file") from None

@@ -39,7 +39,8 @@ def _plural(n: int, word: str) -> str:
 def summary_line(diagnostics: Sequence[Diagnostic], files: int, fixed: int = 0, fixable: int = 0) -> str:
     errors = sum(d.severity is Severity.ERROR for d in diagnostics)
     warnings = sum(d.severity is Severity.WARNING for d in diagnostics)
-    line = f"{_plural(files, 'spec')} checked: {_plural(errors, 'error')}, {_plural(warnings, 'warning')}"
+    infos = sum(d.severity is Severity.INFO for d in diagnostics)
+    line = f"{_plural(files, 'spec')} checked: {_plural(errors, 'error')}, {_plural(warnings, 'warning')}, {infos} info"
     if fixed:
         line += f" ({fixed} fixed)"
     if fixable:

@@ -18,7 +18,8 @@ def same_padding_stride(network: Network) -> Iterator[Diagnostic]:
     Why is this bad: TensorFlow's `same` pads asymmetrically at stride 2 (the extra row and
     column go bottom and right) and the amount depends on the input size; PyTorch's
     `padding=` pads symmetrically.  archspec emits the exact TensorFlow rule in both backends,
-    but a hand port (seed 002's stem: a 7x7/2 conv and a 3x3/2 pool with `padding='same'`)
+    but a hand port (a TensorFlow ResNet-50 whose stem is a 7x7/2 conv and a 3x3/2 pool with
+    `padding='same'`)
     usually gets it wrong, and pretrained weights from one framework then misalign.
 
     Example: `- {op: conv, filters: 64, kernel: 7, stride: 2, padding: same}`

@@ -16,8 +16,9 @@ _E = Severity.ERROR
 @rule("AS100", "unreadable-file", _E, "the spec file cannot be read as UTF-8 text", reported_by="loader")
 def unreadable_file() -> None:
     """
-    What it does: reports a spec path that is missing, a directory, larger than the size cap
-    (1,000,000 bytes), not UTF-8 text, or that contains NUL bytes.
+    What it does: reports a spec path that is missing, a directory, not a regular file (a
+    device such as /dev/zero, a named pipe: refused without being read), larger than the size
+    cap (1,000,000 bytes), not UTF-8 text, or that contains NUL bytes.
 
     Why is this bad: nothing can be checked in a file that cannot be read.
 
@@ -91,7 +92,8 @@ def bad_expression() -> None:
     Why is this bad: expressions are evaluated by archspec's own small interpreter, never by
     `eval`; anything outside the subset is refused rather than guessed.
 
-    Example: `units: num_classes` with no `num_classes` defined (seed 002's bug).
+    Example: `units: num_classes` with no `num_classes` defined (a hand-written TensorFlow ResNet-50 uses an undefined
+    `num_classes` this way).
 
     Use instead: `vars: {num_classes: 1000}` at the top of the spec, then `units: num_classes`.
     """

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterator
 
-from archspec.diagnostics import Diagnostic, Fix, Severity, Span
+from archspec.diagnostics import Diagnostic, Severity, Span
 from archspec.ir.graph import Network, Node
+from archspec.lint.localize import merge_culprit
 from archspec.lint.registry import RULES, rule
 
 
@@ -49,11 +49,15 @@ def shape_mismatch(network: Network) -> Iterator[Diagnostic]:
     for node in network.ops():
         if node.error is not None and node.error.kind in ("mismatch", "rank"):
             span, notes = _where(network, node)
+            hint = node.error.hint
+            culprit = merge_culprit(network, node) if node.part == "merge" else None
+            if culprit is not None:
+                span, notes, hint = culprit
             inputs = ", ".join(_fmt(s) for s in node.in_shapes)
             yield me.diagnostic(
                 f"{node.op} {node.torch_path}: {node.error.message}",
                 span,
-                node.error.hint,
+                hint,
                 notes + [f"input shapes: {inputs}"],
             )
 
@@ -65,8 +69,8 @@ def channel_mismatch(network: Network) -> Iterator[Diagnostic]:
     hand-written code states them) with the channels that actually arrive, and reports groups
     that do not divide the channels.
 
-    Why is this bad: hand-computed channel counts drift as soon as a block changes (seed 000's
-    PyTorch port computes 512, 768, 1024 ... by hand); the framework fails at construction or,
+    Why is this bad: hand-computed channel counts drift as soon as a block changes (a PyTorch
+    port of a concatenating ResNet-50 computes 512, 768, 1024 ... by hand); the framework fails at construction or,
     worse, at the first forward pass.
 
     Example:
@@ -133,105 +137,6 @@ def spatial_collapse(network: Network) -> Iterator[Diagnostic]:
 # -------------------------------------------------------------------------------------------------
 
 
-def _two_adic(value: int) -> int:
-    """How many times 2 divides ``value`` (how "round" a channel count is)."""
-    count = 0
-    while value and value % 2 == 0:
-        value //= 2
-        count += 1
-    return count
-
-
-def _near(a: int, b: int) -> bool:
-    """Two different widths that look like one typo apart: same digit count and either the same
-    digits reordered, or within 10% and one digit different."""
-    sa, sb = str(a), str(b)
-    if a == b or len(sa) != len(sb) or max(a, b) < 16:
-        return False
-    if sorted(sa) == sorted(sb):
-        return True
-    return sum(x != y for x, y in zip(sa, sb)) == 1 and abs(a - b) <= 0.1 * max(a, b)
-
-
-def _literal_paths(value, path: tuple, target: int) -> Iterator[tuple]:
-    if isinstance(value, bool):
-        return
-    if isinstance(value, int) and value == target:
-        yield path
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _literal_paths(item, path + (i,), target)
-
-
-@rule(
-    "AS204",
-    "suspicious-width",
-    Severity.WARNING,
-    "a width that differs from its siblings by what looks like a typo",
-    fixable="safe where the width is written as a number and one sibling width alone is one typo away; "
-    "unsafe (`--unsafe-fixes`) where several are",
-)
-def suspicious_width(network: Network) -> Iterator[Diagnostic]:
-    """
-    What it does: collects the convolution widths (filters) of every block in a stage and
-    reports a width that is one typo away (digits swapped, or one digit off within 10%) from
-    a "rounder" width of the same stage (one divisible by a higher power of two), e.g. 265
-    beside 256.
-
-    Why is this bad: nothing crashes; the model is silently different from the one intended
-    (seed 000's Keras ResNet-50 has `filters = [256, 265, 1024]` in five blocks of stage 4).
-
-    Example:
-        - {block: identity_block, args: {filters: [256, 265, 1024]}}
-
-    Use instead:
-        - {block: identity_block, args: {filters: [256, 256, 1024]}}
-    """
-    me = RULES["AS204"]
-    spans = network.spec.spans
-    for stage in network.stages:
-        widths: dict[int, list[Node]] = defaultdict(list)
-        for block_id in stage.block_ids:
-            block = network.block(block_id)
-            for node_id in block.nodes:
-                node = network.node(node_id)
-                if node.op == "conv" and node.attrs is not None:
-                    widths[node.attrs.filters].append(node)
-        values = sorted(widths)
-        for odd in values:
-            rounder = [v for v in values if _near(odd, v) and _two_adic(v) > _two_adic(odd)]
-            if not rounder:
-                continue
-            suggestion = max(rounder, key=lambda v: (_two_adic(v), len(widths[v])))
-            reported: set[Span] = set()
-            for node in widths[odd]:
-                block = network.block(node.block_id)
-                paths = [
-                    p
-                    for key, value in block.args.items()
-                    if key in block.arg_paths
-                    for p in _literal_paths(value, block.arg_paths[key], odd)
-                ]
-                targets = [spans.value(p) for p in paths] or [block.site]
-                for span in targets:
-                    if span is None or span in reported:
-                        continue
-                    reported.add(span)
-                    # a fix only where the span is the literal itself (not the block's site)
-                    fix = (
-                        Fix.replace(span, str(suggestion), str(odd), safe=len(rounder) == 1)
-                        if paths and span.length == len(str(odd))
-                        else None
-                    )
-                    yield me.diagnostic(
-                        f"width {odd} in block {block.id} ({block.block_type}) differs from its siblings' {suggestion}",
-                        span,
-                        f"did you mean {suggestion}?",
-                        [f"widths in stage {stage.torch_name}: {', '.join(str(v) for v in values)}"],
-                        fix,
-                    )
-
-
 def _feeds_flatten(network: Network, node: Node) -> bool:
     frontier = [node.id]
     seen: set[str] = set()
@@ -260,7 +165,7 @@ def fixed_pool_mismatch(network: Network) -> Iterator[Diagnostic]:
     flatten or linear layer, when its window does not cover the whole feature map at the
     declared input size.
 
-    Why is this bad: the original Keras/Caffe ResNet-50 (seed 003) pools with a fixed 7x7
+    Why is this bad: the original Keras/Caffe ResNet-50 pools with a fixed 7x7
     `AveragePooling2D`: right at 224x224, but at 256x256 the feature map is 8x8, the pooling
     ignores a row and a column (or, at larger sizes, the classifier sees more features than
     it was built for).
@@ -303,7 +208,7 @@ def conv_as_pooling(network: Network) -> Iterator[Diagnostic]:
     feature map (larger than 1x1), so that it collapses it to 1x1.
 
     Why is this bad: it fixes the input size (any other size breaks the classifier) and costs
-    parameters: seed 000's PyTorch port fakes global pooling with a 7x7 `Conv2d(8192, 8192)`,
+    parameters: a hand-written PyTorch ResNet-50 port fakes global pooling with a 7x7 `Conv2d(8192, 8192)`,
     3.3 billion weights.
 
     Example: `- {op: conv, filters: 8192, kernel: 7}` on a 7x7 map before `flatten`.

@@ -17,8 +17,8 @@ def concat_residual(network: Network) -> Iterator[Diagnostic]:
     shortcut) is `concat` instead of `add`, with the channel growth it causes.
 
     Why is this bad: a residual block adds its shortcut; concatenating it makes the channels
-    grow block after block (seed 000: 256 -> 512 -> 768 -> 1024 ... -> 8192), multiplies the
-    parameters, and is no longer a ResNet.
+    grow block after block (a hand-written Keras ResNet-50 that concatenates: 256 -> 512 ->
+    768 ... -> 8192), multiplies the parameters, and is no longer a ResNet.
 
     Example:
         merge: {op: concat}

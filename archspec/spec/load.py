@@ -49,6 +49,9 @@ class LoadedSpec:
     blocks: dict[str, ResolvedBlock]
     files: list[str] = field(default_factory=list)
     digest: str = ""
+    #: the spec's name in generated files: the same whatever the working directory or the
+    #: spelling of the path (see :func:`source_label`)
+    label: str = ""
 
     def block(self, name: str) -> ResolvedBlock | None:
         return self.blocks.get(name)
@@ -61,6 +64,34 @@ def display_path(path: Path) -> str:
     except ValueError:
         return str(path)
     return str(path) if rel.startswith("..") else rel
+
+
+#: files or folders that mark a project's root folder, for :func:`source_label`
+PROJECT_MARKERS = ("pyproject.toml", ".git")
+
+
+def source_label(path: Path) -> str:
+    """How generated files name the spec at ``path``: its path relative to the nearest folder
+    above it that holds a ``pyproject.toml`` or ``.git`` (the project root), in ``/`` form; or
+    its file name when no such folder encloses it.  A catalog spec is ``specs/<name>.yaml``,
+    installed or in a source checkout.  Symbolic links are resolved first, so the label (and
+    every byte of the generated file) is the same whatever the working directory and however
+    the path is spelled.  A path that names no file (a spec given as text) is its file name."""
+    from archspec import catalog
+
+    try:
+        if not path.exists():
+            return path.name
+        real = path.resolve()
+        shipped = catalog.specs_dir().resolve()
+    except (OSError, RuntimeError):
+        return path.name
+    if real.is_relative_to(shipped):
+        return "specs/" + real.relative_to(shipped).as_posix()
+    for folder in real.parents:
+        if any((folder / marker).exists() for marker in PROJECT_MARKERS):
+            return real.relative_to(folder).as_posix()
+    return real.name
 
 
 def _err(code: str, name: str, message: str, span: Span | None, hint: str | None = None) -> ArchspecError:
@@ -185,7 +216,15 @@ def _load_tree(
     root_span = root_span or tspan  # a cycle is reported where the user's own spec starts it
     if not isinstance(target, str) or not target.strip():
         raise _err("AS105", "bad-extends", "'extends' must be a file name", tspan)
-    parent = (path.parent / target).resolve()
+    parent = _resolve(path.parent / target)
+    if parent is None:
+        raise _err(
+            "AS105",
+            "bad-extends",
+            f"'extends' names {target!r}, which is a symbolic link that loops (or cannot be followed)",
+            tspan,
+            "point 'extends' at the base spec file itself",
+        )
     chain = [*stack, path]
     if parent in chain:
         cycle = " -> ".join(display_path(p) for p in [*chain[chain.index(parent) :], parent])
@@ -215,11 +254,27 @@ def _load_tree(
     return merged, base_spans
 
 
+def _resolve(path: Path) -> Path | None:
+    """``path`` made absolute with every symbolic link followed; None for a link loop."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):  # "Symlink loop" (RuntimeError before Python 3.13, OSError after)
+        return None
+
+
 def _resolve_use(entry: Any, path: Path, spans: SpanMap, loc: tuple) -> Any:
     if not isinstance(entry, str):
         return entry  # reported by schema validation
     if entry.endswith((".yaml", ".yml")):
-        target = (path.parent / entry).resolve()
+        target = _resolve(path.parent / entry)
+        if target is None:
+            raise _err(
+                "AS102",
+                "unknown-block",
+                f"'use' names {entry!r}, which is a symbolic link that loops (or cannot be followed)",
+                spans.value(loc),
+                "point 'use' at the block file itself",
+            )
         if not target.is_file():
             raise _err(
                 "AS102",
@@ -374,9 +429,13 @@ def load_spec(path: str | os.PathLike[str], text: str | None = None, overrides=N
         blocks[name] = ResolvedBlock(name, definition, display, ("blocks", name))
 
     used = _referenced_blocks(spec)
+    # block files by their label, not their absolute path: the digest is a function of the text
+    labelled = dict(data)
+    if isinstance(data.get("use"), list):
+        labelled["use"] = [source_label(Path(u)) if u not in library_index() else u for u in data["use"]]
     canonical = json.dumps(
         {
-            "spec": data,
+            "spec": labelled,
             "blocks": {
                 n: b.definition.model_dump(mode="json", by_alias=True) for n, b in sorted(blocks.items()) if n in used
             },
@@ -385,7 +444,7 @@ def load_spec(path: str | os.PathLike[str], text: str | None = None, overrides=N
         default=str,
     )
     digest = hashlib.sha256(canonical.encode()).hexdigest()
-    return LoadedSpec(path, display, spec, spans, sources, blocks, files, digest)
+    return LoadedSpec(path, display, spec, spans, sources, blocks, files, digest, source_label(path))
 
 
 def _referenced_blocks(spec: M.Spec) -> set[str]:

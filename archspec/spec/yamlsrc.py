@@ -13,6 +13,8 @@ alias expansion beyond ``MAX_NODES`` values, nesting deeper than ``MAX_DEPTH``.
 from __future__ import annotations
 
 import math
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,10 @@ from archspec.diagnostics import ArchspecError, Diagnostic, Severity, SourceCach
 
 MAX_FILE_BYTES = 1_000_000
 MAX_NODES = 200_000
+#: characters of text (string values and keys) after alias expansion: a spec file holds at most
+#: MAX_FILE_BYTES, so only aliases can go past this; one long string aliased many times must not
+#: expand to gigabytes
+MAX_EXPANDED_CHARS = 2_000_000
 MAX_DEPTH = 64
 MAX_INT_DIGITS = 18
 
@@ -71,46 +77,79 @@ class SpanMap:
                 del src[path]
 
 
+def _too_big(display: str, size: str, span: Span) -> ArchspecError:
+    message = f"{display} is {size} bytes; specs are limited to {MAX_FILE_BYTES:,}"
+    return ArchspecError([_diag("AS100", "unreadable-file", message, span)])
+
+
 def _diag(code: str, name: str, message: str, span: Span | None, hint: str | None = None) -> Diagnostic:
     return Diagnostic(code, name, Severity.ERROR, message, span, hint)
 
 
+def _kind(mode: int) -> str:
+    """What a non-regular file is, in words."""
+    for test, what in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return what
+    return "not a regular file"
+
+
+def _not_regular(display: str, mode: int, span: Span) -> ArchspecError:
+    what = _kind(mode)
+    hint = (
+        "pass a .yaml file, or a shell glob such as specs/*.yaml"
+        if stat.S_ISDIR(mode)
+        else "specs are read from regular files only; save the spec to a file first"
+    )
+    return ArchspecError([_diag("AS100", "unreadable-file", f"{display} is {what}, not a spec file", span, hint)])
+
+
 def read_text(path: Path, display: str) -> str:
-    """Read a spec file as UTF-8 text, refusing what is not a regular, sane-sized text file."""
+    """Read a spec file as UTF-8 text, refusing what is not a regular, sane-sized text file.
+
+    The file is checked with ``os.stat`` before it is opened, so a device (``/dev/zero``), a
+    named pipe or a directory is refused without being read (a FIFO is never opened: opening
+    one blocks until a writer appears).  The open itself is non-blocking and re-checked with
+    ``fstat`` (the path may change in between), and at most ``MAX_FILE_BYTES + 1`` bytes are read.
+    """
     span = Span(display, 1, 1)
-    if path.is_dir():
-        raise ArchspecError(
-            [
-                _diag(
-                    "AS100",
-                    "unreadable-file",
-                    f"{display} is a directory, not a spec file",
-                    span,
-                    "pass a .yaml file, or a shell glob such as specs/*.yaml",
-                )
-            ]
-        )
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ArchspecError(
-                [
-                    _diag(
-                        "AS100",
-                        "unreadable-file",
-                        f"{display} is {size:,} bytes; specs are limited to {MAX_FILE_BYTES:,}",
-                        span,
-                    )
-                ]
-            )
-        data = path.read_bytes()
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise _not_regular(display, info.st_mode, span)
+        if info.st_size > MAX_FILE_BYTES:
+            raise _too_big(display, f"{info.st_size:,}", span)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise _not_regular(display, info.st_mode, span)
+            chunks = []
+            remaining = MAX_FILE_BYTES + 1
+            while remaining > 0:
+                chunk = os.read(fd, min(remaining, 1 << 20))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                remaining -= len(chunk)
+            data = b"".join(chunks)
+        finally:
+            os.close(fd)
+        if len(data) > MAX_FILE_BYTES:  # it grew after the stat
+            raise _too_big(display, f"over {MAX_FILE_BYTES:,}", span)
     except ArchspecError:
         raise
     except FileNotFoundError:
         raise ArchspecError([_diag("AS100", "unreadable-file", f"no such file: {display}", span)]) from None
     except OSError as exc:
         raise ArchspecError(
-            [_diag("AS100", "unreadable-file", f"cannot read {display}: {exc.strerror}", span)]
+            [_diag("AS100", "unreadable-file", f"cannot read {display}: {exc.strerror or exc}", span)]
         ) from None
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
@@ -144,6 +183,7 @@ def parse_yaml(text: str, display: str, sources: SourceCache | None = None) -> t
         sources.add(display, text)
     yaml = YAML(typ="rt", pure=True)
     yaml.allow_duplicate_keys = False
+    yaml.Composer = _bounded_composer(display)
     try:
         doc = yaml.load(text)
     except MarkedYAMLError as exc:
@@ -181,7 +221,7 @@ def parse_yaml(text: str, display: str, sources: SourceCache | None = None) -> t
             msg = "the document is nested too deeply"
         raise ArchspecError([_diag("AS109", "yaml-syntax", f"invalid YAML: {msg}", Span(display, 1, 1))]) from None
     spans = SpanMap()
-    counter = [0]
+    counter = [0, 0]  # values, characters of text
     data = _convert(doc, (), spans, display, counter, 0, (0, 0))
     return data, spans
 
@@ -191,6 +231,83 @@ def _span(display: str, pos: tuple[int, int] | None) -> Span:
     return Span(display, line + 1, col + 1)
 
 
+def _bounded_composer(display: str):
+    """ruamel's composer, counting what each alias expands to as it is composed.
+
+    An alias costs nothing to parse, but converting the document copies the anchored value
+    once per alias.  Counting here refuses a bomb (one long string aliased 150,000 times, or
+    nested aliases) as soon as the total passes the limits, before the rest of the document
+    is even parsed: the pure-Python parser takes tens of seconds over a megabyte of aliases.
+    """
+    from ruamel.yaml.composer import Composer
+    from ruamel.yaml.events import AliasEvent
+    from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+    class BoundedComposer(Composer):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._weights: dict[int, tuple[int, int]] = {}  # id(node) -> (values, characters)
+            self._expanded = [0, 0]
+            self._mark = None
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.parser.check_event(AliasEvent):
+                self._mark = self.parser.peek_event().start_mark
+            return super().compose_node(parent, index)
+
+        def _weight(self, node: Any, visiting: set[int]) -> tuple[int, int]:
+            key = id(node)
+            if key in self._weights:
+                return self._weights[key]
+            if key in visiting:  # an alias inside its own anchor: expands without end
+                return (MAX_NODES + 1, MAX_EXPANDED_CHARS + 1)
+            visiting.add(key)
+            values, chars = 1, 0
+            if isinstance(node, ScalarNode):
+                chars = len(node.value) if isinstance(node.value, str) else 0
+            elif isinstance(node, SequenceNode):
+                for child in node.value:
+                    v, c = self._weight(child, visiting)
+                    values, chars = values + v, chars + c
+            elif isinstance(node, MappingNode):
+                for k, child in node.value:
+                    for part in (k, child):
+                        v, c = self._weight(part, visiting)
+                        values, chars = values + v, chars + c
+            visiting.discard(key)
+            weight = (min(values, MAX_NODES + 1), min(chars, MAX_EXPANDED_CHARS + 1))
+            self._weights[key] = weight
+            return weight
+
+        def return_alias(self, node: Any) -> Any:
+            values, chars = self._weight(node, set())
+            self._expanded[0] += values
+            self._expanded[1] += chars
+            mark = self._mark
+            span = Span(display, mark.line + 1, mark.column + 1) if mark is not None else Span(display, 1, 1)
+            if self._expanded[0] > MAX_NODES:
+                raise _expansion_error(f"more than {MAX_NODES:,} values", span)
+            if self._expanded[1] > MAX_EXPANDED_CHARS:
+                raise _expansion_error(f"more than {MAX_EXPANDED_CHARS:,} characters of text", span)
+            return node
+
+    return BoundedComposer
+
+
+def _expansion_error(what: str, span: Span) -> ArchspecError:
+    return ArchspecError(
+        [
+            _diag(
+                "AS109",
+                "yaml-syntax",
+                f"the document expands to {what} (anchors and aliases are expanded)",
+                span,
+                "avoid aliasing long or nested values many times; write the spec out",
+            )
+        ]
+    )
+
+
 def _convert(
     node: Any, path: PathT, spans: SpanMap, display: str, counter: list[int], depth: int, pos: tuple[int, int]
 ) -> Any:
@@ -198,18 +315,12 @@ def _convert(
 
     counter[0] += 1
     span = _span(display, pos)
+    if isinstance(node, str):
+        counter[1] += len(node)
+        if counter[1] > MAX_EXPANDED_CHARS:
+            raise _expansion_error(f"more than {MAX_EXPANDED_CHARS:,} characters of text", span)
     if counter[0] > MAX_NODES:
-        raise ArchspecError(
-            [
-                _diag(
-                    "AS109",
-                    "yaml-syntax",
-                    f"the document expands to more than {MAX_NODES:,} values (anchors and aliases are expanded)",
-                    span,
-                    "avoid deeply nested aliases; write the spec out",
-                )
-            ]
-        )
+        raise _expansion_error(f"more than {MAX_NODES:,} values", span)
     if depth > MAX_DEPTH:
         raise ArchspecError(
             [_diag("AS109", "yaml-syntax", f"the document is nested deeper than {MAX_DEPTH} levels", span)]
@@ -238,6 +349,9 @@ def _convert(
                     [_diag("AS101", "schema-error", f"mapping keys must be strings, got {key!r}", _span(display, kpos))]
                 )
             kpos = _safe(lambda key=key: node.lc.key(key))
+            counter[1] += len(key)
+            if counter[1] > MAX_EXPANDED_CHARS:
+                raise _expansion_error(f"more than {MAX_EXPANDED_CHARS:,} characters of text", _span(display, kpos))
             vpos = _safe(lambda key=key: node.lc.value(key))
             spans.keys[path + (key,)] = Span(display, kpos[0] + 1, kpos[1] + 1, len(key)) if kpos else span
             out[key] = _convert(node[key], path + (key,), spans, display, counter, depth + 1, vpos or kpos or pos)
