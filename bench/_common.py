@@ -39,7 +39,7 @@ STUB_TORCHVISION = (
 
 def peer(module: str, pip_name: str | None = None) -> Any | None:
     """Import a peer, or print ``peer not installed: ...`` and return None."""
-    if module == "torchvision":
+    if module in ("torchvision", "timm"):  # timm imports torchvision
         stub_torchvision()
     try:
         return importlib.import_module(module)

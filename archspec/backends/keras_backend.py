@@ -60,14 +60,39 @@ from archspec.spec import model as M
 NAME = "keras"
 
 #: names the generated module defines or uses at module level
-MODULE_NAMES = frozenset({"keras", "layers", "ops", "TorchPooling2D", "round_to", "float", "min", "max"})
+MODULE_NAMES = frozenset(
+    {
+        "keras",
+        "layers",
+        "ops",
+        "TorchPooling2D",
+        "StdConv2D",
+        "BlurPool2D",
+        "ChannelSlice",
+        "gelu_tanh",
+        "eca_kernel_size",
+        "math",
+        "round_to",
+        "float",
+        "min",
+        "max",
+    }
+)
 #: variables of the generated functions
 BLOCK_VARIABLES = frozenset({"x", "shortcut", "inputs", "name", "in_channels"})
 MODEL_VARIABLES = frozenset(
     {"x", "shortcut", "inputs", "features", "input_shape", "include_top", "pooling", "classifier_activation"}
 )
 
-_ACTIVATIONS = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "silu": "silu"}
+_ACTIVATIONS = {
+    "relu": "relu",
+    "sigmoid": "sigmoid",
+    "tanh": "tanh",
+    "silu": "silu",
+    "hardswish": "hard_swish",
+    "hardsigmoid": "hard_sigmoid",
+    "mish": "mish",
+}
 _MERGES = {"add": "layers.Add", "multiply": "layers.Multiply"}
 
 
@@ -157,6 +182,7 @@ class _Lowering:
         self.vars = self._vars()
         self.arguments = model_arguments(network)  # the vars the model function takes
         self.torch_pooling = False
+        self.helpers: set[str] = set()
         self.round_to = False
         self.uses_ops = False
         self.taken = {n.keras_name for n in network.nodes()}
@@ -175,11 +201,12 @@ class _Lowering:
         return Module(
             doc=_wrap(self.net.doc or f"The {self.net.name} network.", 0),
             header=[part for line in render.header_lines(self.net, NAME) for part in _wrap(line, 0)],
-            uses_ops=self.torch_pooling,
+            uses_ops=self.torch_pooling or bool({"StdConv2D", "BlurPool2D"} & self.helpers),
             torch_pooling=self.torch_pooling,
             round_to=self.round_to,
             blocks=blocks,
             model=model,
+            helpers=sorted(self.helpers),
         )
 
     def _vars(self) -> dict[str, Any]:
@@ -874,8 +901,89 @@ class _LayerLowering:
         if not (groups.static and groups.value == 1):
             args.append(Arg(groups.code, "groups"))
         args.append(Arg(self.attrs["bias"].code, "use_bias"))
+        standardize = self.attrs["standardize"]
+        if not standardize.static:
+            raise BackendError("conv's standardize must be a plain true/false")
+        if standardize.value:
+            self.low.helpers.add("StdConv2D")
+            args.append(Arg(self.attrs["std_eps"].code, "eps"))
+            out.append(self.call("StdConv2D", args, source, target))
+            return out
         out.append(self.call("layers.Conv2D", args, source, target))
         return out
+
+    def _op_groupnorm(self, source: str, target: str) -> list:
+        args = [Arg(self.attrs["groups"].code, "groups"), Arg("-1", "axis"), Arg(self.attrs["eps"].code, "epsilon")]
+        return [self.call("layers.GroupNormalization", args, source, target, "contiguous channel groups, as PyTorch")]
+
+    def _op_layernorm(self, source: str, target: str) -> list:
+        args = [Arg("-1", "axis"), Arg(self.attrs["eps"].code, "epsilon")]
+        return [self.call("layers.LayerNormalization", args, source, target, "over the channels")]
+
+    def _op_gelu(self, source: str, target: str) -> list:
+        approximate = self.attrs["approximate"]
+        if not approximate.static:
+            raise BackendError("gelu's approximate must be written plainly (none or tanh)")
+        if approximate.value == "tanh":
+            self.low.helpers.add("gelu_tanh")
+            return [self.call("layers.Activation", [Arg("gelu_tanh")], source, target)]
+        return [self.call("layers.Activation", [Arg(naming.literal("gelu"))], source, target, "exact (erf)")]
+
+    def _op_channel_slice(self, source: str, target: str) -> list:
+        self.low.helpers.add("ChannelSlice")
+        start, size = self.attrs["start"], self.attrs["size"]
+        stop = (
+            naming.literal(start.value + size.value) if start.static and size.static else f"{start.code} + {size.code}"
+        )
+        return [self.call("ChannelSlice", [Arg(start.code), Arg(stop)], source, target)]
+
+    def _op_blur_pool(self, source: str, target: str) -> list:
+        self.low.helpers.add("BlurPool2D")
+        args = [Arg(self.attrs["filter"].code, "filt_size"), Arg(self.attrs["stride"].code, "stride")]
+        return [self.call("BlurPool2D", args, source, target)]
+
+    def _op_elu(self, source: str, target: str) -> list:
+        return [self.call("layers.ELU", [Arg(self.attrs["alpha"].code, "alpha")], source, target)]
+
+    def _op_prelu(self, source: str, target: str) -> list:
+        per_channel = self.attrs["per_channel"]
+        if not per_channel.static:
+            raise BackendError("prelu's per_channel must be a plain true/false")
+        ranks = {len(n.in_shapes[0]) for n in self.unit.nodes if n.in_shapes and n.in_shapes[0] is not None}
+        if len(ranks) > 1:
+            raise BackendError("prelu: the input is a feature map in some blocks and a vector in others")
+        rank = ranks.pop() if ranks else 3
+        shared = list(range(1, rank + (0 if per_channel.value else 1)))
+        args = [Arg(f"keras.initializers.Constant({self.attrs['init'].code})", "alpha_initializer")]
+        if shared:
+            args.append(Arg(repr(shared), "shared_axes"))
+        return [self.call("layers.PReLU", args, source, target)]
+
+    def _op_channel_conv(self, source: str, target: str) -> list:
+        kernel = self.attrs["kernel"]
+        ranks = {len(n.in_shapes[0]) for n in self.unit.nodes if n.in_shapes and n.in_shapes[0] is not None}
+        if len(ranks) > 1:
+            raise BackendError("channel_conv: the input is pooled channels in some blocks and a vector in others")
+        if kernel.static and kernel.value == "auto":
+            self.low.helpers.add("eca_kernel_size")
+            gamma, beta = self.attrs["gamma"].code, self.attrs["beta"].code
+            size = f"eca_kernel_size({target}.shape[1], gamma={gamma}, beta={beta})"  # (N, C, 1) here
+        else:
+            size = kernel.code
+        seq = self.low._aux_name(self.unit, self.scope, "seq", "channels-as-sequence reshape")
+        back = self.low._aux_name(self.unit, self.scope, "unseq", "reshape back")
+        shape = "(-1,)" if ranks == {1} else "(1, 1, -1)"
+        return [
+            LayerCall(target, "layers.Reshape", [Arg("(-1, 1)")], seq, source, "the channels as one sequence"),
+            self.call(
+                "layers.Conv1D",
+                [Arg("1"), Arg(size), Arg(naming.literal("same"), "padding"), Arg("False", "use_bias")],
+                target,
+                target,
+                "odd kernel: 'same' pads (k - 1) / 2 zeros each side, as PyTorch",
+            ),
+            LayerCall(target, "layers.Reshape", [Arg(shape)], back, target),
+        ]
 
     def _op_batchnorm(self, source: str, target: str) -> list:
         momentum = self.attrs["momentum"]

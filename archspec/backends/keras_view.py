@@ -110,3 +110,4 @@ class Module:
     round_to: bool
     blocks: list[BlockFunction]
     model: ModelFunction
+    helpers: list[str] = field(default_factory=list)  # helper layers/functions defined in the file

@@ -25,13 +25,33 @@ MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()
 
 #: helper definitions the generated module may need (rendered by templates/torch/module.py.j2)
 CONV_SAME, MAXPOOL_SAME, AVGPOOL_SAME = "Conv2dSame", "MaxPool2dSame", "AvgPool2dSame"
-HELPER_NAMES = frozenset({CONV_SAME, MAXPOOL_SAME, AVGPOOL_SAME, "pad_same", "_pair"})
+STD_CONV, STD_CONV_SAME, LAYER_NORM_2D, CHANNEL_CONV = "StdConv2d", "StdConv2dSame", "LayerNorm2d", "ChannelConv"
+BLUR_POOL, CHANNEL_SLICE = "BlurPool2d", "ChannelSlice"
+#: helpers that pad by TensorFlow's rule at run time (they need ``pad_same``)
+SAME_HELPERS = frozenset({CONV_SAME, MAXPOOL_SAME, AVGPOOL_SAME, STD_CONV_SAME})
+HELPER_NAMES = frozenset(
+    {
+        CONV_SAME,
+        MAXPOOL_SAME,
+        AVGPOOL_SAME,
+        STD_CONV,
+        STD_CONV_SAME,
+        LAYER_NORM_2D,
+        CHANNEL_CONV,
+        BLUR_POOL,
+        CHANNEL_SLICE,
+        "pad_same",
+        "_pair",
+    }
+)
 
 #: ops combined inline in ``forward`` (no module)
 INLINE_OPS = frozenset({"add", "multiply", "concat"})
 #: ops whose module owns tensors (a state-dict entry), so the module path is fixed by the spec
-TENSOR_OPS = frozenset({"conv", "batchnorm", "linear"})
-INPLACE_OPS = frozenset({"relu", "relu6", "leaky_relu"})
+TENSOR_OPS = frozenset({"conv", "batchnorm", "linear", "groupnorm", "layernorm", "prelu", "channel_conv"})
+#: ops whose constructor takes the input channels
+CHANNEL_OPS = frozenset({"conv", "batchnorm", "linear", "groupnorm", "layernorm", "prelu", "channel_conv", "blur_pool"})
+INPLACE_OPS = frozenset({"relu", "relu6", "leaky_relu", "hardswish", "hardsigmoid", "mish", "elu"})
 
 
 @dataclass(frozen=True)
@@ -172,6 +192,41 @@ def lower(
             op,
             f"{cls}({_need(in_channels, op, where).src}, eps={a['eps'].src}, momentum={a['momentum'].src})",
         )
+    if op == "groupnorm":
+        channels = _need(in_channels, op, where).src
+        return Lowered(op, f"nn.GroupNorm({a['groups'].src}, {channels}, eps={a['eps'].src})")
+    if op == "layernorm":
+        channels = _need(in_channels, op, where).src
+        if rank == 1:
+            return Lowered(op, f"nn.LayerNorm({channels}, eps={a['eps'].src})")
+        return Lowered(op, f"{LAYER_NORM_2D}({channels}, eps={a['eps'].src})", helpers={LAYER_NORM_2D})
+    if op == "prelu":
+        per_channel = a["per_channel"]
+        if not per_channel.known:
+            raise BackendError(f"{where}: per_channel must be a plain true/false for the torch backend")
+        count = _need(in_channels, op, where).src if per_channel.value else "1"
+        return Lowered(op, f"nn.PReLU(num_parameters={count}, init={a['init'].src})")
+    if op == "channel_conv":
+        kernel = a["kernel"]
+        if kernel.known and kernel.value == "auto":
+            channels = _need(in_channels, op, where).src
+            ctor = f"{CHANNEL_CONV}.from_channels({channels}, gamma={a['gamma'].src}, beta={a['beta'].src})"
+        else:
+            ctor = f"{CHANNEL_CONV}({kernel.src})"
+        return Lowered(op, ctor, helpers={CHANNEL_CONV})
+    if op == "channel_slice":
+        start, size = a["start"], a["size"]
+        stop = known(start.value + size.value) if start.known and size.known else Val(f"{start.src} + {size.src}")
+        return Lowered(op, f"{CHANNEL_SLICE}({start.src}, {stop.src})", helpers={CHANNEL_SLICE})
+    if op == "blur_pool":
+        channels = _need(in_channels, op, where).src
+        ctor = f"{BLUR_POOL}({channels}, filt_size={a['filter'].src}, stride={a['stride'].src})"
+        return Lowered(op, ctor, helpers={BLUR_POOL})
+    if op == "gelu":
+        return Lowered(op, f"nn.GELU(approximate={a['approximate'].src})")
+    if op == "elu":
+        extra = ", inplace=True" if inplace else ""
+        return Lowered(op, f"nn.ELU(alpha={a['alpha'].src}{extra})")
     if op == "linear":
         bias = "" if a["bias"].known and a["bias"].value is True else f", bias={a['bias'].src}"
         return Lowered(op, f"nn.Linear({_need(in_channels, op, where).src}, {a['units'].src}{bias})")
@@ -192,6 +247,9 @@ def lower(
         "tanh": "nn.Tanh()",
         "softmax": "nn.Softmax(dim=1)",
         "identity": "nn.Identity()",
+        "hardswish": f"nn.Hardswish({in_place})",
+        "hardsigmoid": f"nn.Hardsigmoid({in_place})",
+        "mish": f"nn.Mish({in_place})",
         "flatten": "nn.Flatten()",
     }
     if op in simple:
@@ -216,11 +274,18 @@ def _conv(a: Mapping[str, Val], padding: Padding | None, in_channels: Val, where
     kind, pads = _resolve(padding, kernel, stride, dilation)
     args = [in_channels.src, a["filters"].src, f"kernel_size={kernel.src}", f"stride={stride.src}"]
     out = Lowered("conv", None)
+    standardize = a.get("standardize", known(False))
+    if not standardize.known:
+        raise BackendError(f"{where}: standardize must be a plain true/false for the torch backend")
     if kind == "dynamic":
-        cls = CONV_SAME
-        out.helpers.add(CONV_SAME)
+        cls = STD_CONV_SAME if standardize.value else CONV_SAME
+        out.helpers.add(cls)
+        if standardize.value:
+            out.helpers.add(STD_CONV)
     else:
-        cls = "nn.Conv2d"
+        cls = STD_CONV if standardize.value else "nn.Conv2d"
+        if standardize.value:
+            out.helpers.add(STD_CONV)
         symmetric = _symmetric_src(pads) if kind == "static" else pads if kind == "sym" else None
         if symmetric is None:
             out.pad = _pad_module(pads, None)
@@ -231,6 +296,8 @@ def _conv(a: Mapping[str, Val], padding: Padding | None, in_channels: Val, where
     if not (a["groups"].known and a["groups"].value == 1):
         args.append(f"groups={a['groups'].src}")
     args.append(f"bias={a['bias'].src}")
+    if standardize.value:
+        args.append(f"eps={a['std_eps'].src}")
     out.ctor = f"{cls}({', '.join(args)})"
     return out
 

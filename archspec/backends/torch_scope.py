@@ -31,7 +31,7 @@ from archspec.backends.torch_lowering import INLINE_OPS, TENSOR_OPS, Lowered
 MODULE_ATTRS = TORCH_MODULE_ATTRS
 CONTAINER_ATTRS = MODULE_ATTRS | TORCH_CONTAINER_ATTRS
 #: ops whose output may be their input tensor itself (or a view of it)
-ALIASING_OPS = frozenset({"identity", "dropout", "flatten"})
+ALIASING_OPS = frozenset({"identity", "dropout", "flatten", "channel_slice"})
 #: names the generated ``forward`` uses for itself
 FORWARD_NAMES = frozenset({"x", "out", "shortcut", "self", "torch", "nn", "F"})
 
@@ -667,6 +667,10 @@ def _call(stmt: Call) -> list[Stmt]:
     unit = stmt.unit
     out = []
     args = list(stmt.args)
+    if unit.inline:  # a merge under a condition (an optional attention's multiply)
+        out.append(Stmt(f"{stmt.target} = {_merge(unit.op, args)}"))
+        _after(out, stmt)
+        return out
     if unit.pad_attr:
         out.append(Stmt(f"{stmt.target} = self.{unit.pad_attr}({args[0]})"))
         args[0] = stmt.target

@@ -8,6 +8,10 @@ named ``node.keras_name``; the op kind says how the tensors map:
 - ``linear``: PyTorch (out, in) <-> Keras (in, out), a transpose.
 - ``batchnorm``: weight, bias, running_mean, running_var <-> gamma, beta, moving_mean,
   moving_variance.
+- ``groupnorm``, ``layernorm``: weight, bias <-> gamma, beta.
+- ``channel_conv``: PyTorch Conv1d (1, 1, k) <-> Keras Conv1D (k, 1, 1), the permutation
+  ``(2, 1, 0)``.
+- ``prelu``: PyTorch (C,) or (1,) <-> Keras alpha (1, 1, C) or (1, 1, 1), a reshape.
 """
 
 from __future__ import annotations
@@ -72,14 +76,18 @@ def transfer_weights(torch_model, keras_model, spec, direction: str = "torch_to_
         names = [t.name for t in tensors]
         if direction == "torch_to_keras":
             values = []
-            for name in names:
+            current = layer.get_weights()
+            for i, name in enumerate(names):
                 value = state[f"{node.torch_path}.{name}"].detach().cpu().numpy()
                 if name == "weight" and node.op == "conv":
                     value = value.transpose(2, 3, 1, 0)
                 elif name == "weight" and node.op == "linear":
                     value = value.T
+                elif name == "weight" and node.op == "channel_conv":
+                    value = value.transpose(2, 1, 0)
+                elif name == "weight" and node.op == "prelu" and i < len(current):
+                    value = value.reshape(current[i].shape)
                 values.append(np.ascontiguousarray(value))
-            current = layer.get_weights()
             if [v.shape for v in current] != [v.shape for v in values]:
                 raise ValueError(
                     f"{node.keras_name}: Keras weights {[v.shape for v in current]} do not match "
@@ -95,6 +103,10 @@ def transfer_weights(torch_model, keras_model, spec, direction: str = "torch_to_
                     value = value.transpose(3, 2, 0, 1)
                 elif name == "weight" and node.op == "linear":
                     value = value.T
+                elif name == "weight" and node.op == "channel_conv":
+                    value = value.transpose(2, 1, 0)
+                elif name == "weight" and node.op == "prelu":
+                    value = value.reshape(tuple(state[f"{node.torch_path}.{name}"].shape))
                 updates[f"{node.torch_path}.{name}"] = torch.from_numpy(np.ascontiguousarray(value))
         copied += len(names)
     if direction == "keras_to_torch":
@@ -121,7 +133,11 @@ def randomize_torch(torch_model, network: Network, seed: int = 0) -> None:
                 shape = tuple(tensor.shape)
                 if tensor.name == "num_batches_tracked":
                     continue
-                if node.op == "batchnorm":
+                if node.op in ("groupnorm", "layernorm"):
+                    value = rng.uniform(0.5, 1.5, shape) if tensor.name == "weight" else rng.normal(0.0, 0.1, shape)
+                elif node.op == "prelu":
+                    value = rng.uniform(0.05, 0.5, shape)
+                elif node.op == "batchnorm":
                     value = {
                         "weight": rng.uniform(0.5, 1.5, shape),
                         "bias": rng.normal(0.0, 0.1, shape),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -558,6 +559,27 @@ class Builder:
             return f"layer{stage}"
         return name
 
+    def _block_name(self, plan: dict, stage: int, block: int) -> str:
+        pattern = plan["block_name"]
+        if pattern == "{block - 1}":
+            return str(block - 1)
+        try:
+            name = E.format_pattern(pattern, {**self.vars, "stage": stage, "block": block})
+        except E.ExprError as exc:
+            self.error(
+                "AS104", "bad-expression", f"block name pattern: {exc.message}", plan["block_name_path"], exc.hint
+            )
+            raise _Abort from None
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+", name):
+            self.error(
+                "AS101",
+                "schema-error",
+                f"block name {name!r} is not a module path part (letters, digits and '_', or a number)",
+                plan["block_name_path"],
+            )
+            raise _Abort
+        return name
+
     def _plan_table(self, table: M.StageTable) -> list[dict]:
         plans = []
         cols = table.columns
@@ -604,6 +626,8 @@ class Builder:
                     "index": stage,
                     "torch": self._stage_name(table.name, stage, ("stages", "name")),
                     "name_path": ("stages", "name"),
+                    "block_name": table.block_name,
+                    "block_name_path": ("stages", "block_name"),
                     "keras": table.keras,
                     "keras_path": ("stages", "keras"),
                     "path": rpath,
@@ -677,6 +701,8 @@ class Builder:
                     "index": index,
                     "torch": self._stage_name(stage.name or "layer{stage}", index, spath + ("name",)),
                     "name_path": spath + ("name",) if stage.name else spath,
+                    "block_name": stage.block_name or "{block - 1}",
+                    "block_name_path": spath + ("block_name",),
                     "keras": stage.keras,
                     "keras_path": spath + ("keras",),
                     "path": spath,
@@ -687,7 +713,7 @@ class Builder:
 
     def _block(self, entry: dict, plan: dict, info: StageInfo, current: str) -> str:
         index = len(info.block_ids) + 1
-        block_id = f"{info.torch_name}.{index - 1}"
+        block_id = f"{info.torch_name}.{self._block_name(plan, info.index, index)}"
         site_path = entry["path"]
         type_name = entry["block"]
         resolved: ResolvedBlock | None = self.loaded.block(type_name) if type_name else None

@@ -117,6 +117,10 @@ class ConvAttrs(Attrs):
     dilation: Pair = (1, 1)
     groups: int = Field(1, ge=1, le=MAX_CHANNELS)
     bias: bool = True
+    standardize: bool = Field(
+        False, description="weight standardization (timm's StdConv2d): each filter to zero mean, unit variance"
+    )
+    std_eps: float = Field(1e-6, gt=0, lt=1, description="added to the filter variance when standardizing")
 
     _k = field_validator("kernel", mode="before")(classmethod(lambda c, v: _pair(v, "kernel", 1)))
     _s = field_validator("stride", mode="before")(classmethod(lambda c, v: _pair(v, "stride", 1)))
@@ -131,6 +135,71 @@ class BatchNormAttrs(Attrs):
 
 class NoAttrs(Attrs):
     pass
+
+
+class GroupNormAttrs(Attrs):
+    groups: int = Field(32, ge=1, le=MAX_CHANNELS, description="channel groups (contiguous channels)")
+    eps: float = Field(1e-5, gt=0, lt=1, description="added to the variance")
+
+
+class LayerNormAttrs(Attrs):
+    eps: float = Field(1e-5, gt=0, lt=1, description="added to the variance")
+
+
+class GeluAttrs(Attrs):
+    KEYWORDS: ClassVar = {"approximate": frozenset({"none", "tanh"})}
+
+    approximate: Literal["none", "tanh"] = Field("none", description="none: exact (erf); tanh: the approximation")
+
+
+class EluAttrs(Attrs):
+    alpha: float = Field(1.0, ge=0, le=1000)
+
+
+class PReluAttrs(Attrs):
+    per_channel: bool = Field(False, description="one slope per channel (true) or one for all (false)")
+    init: float = Field(0.25, ge=-1000, le=1000, description="initial slope")
+
+
+class ChannelSliceAttrs(Attrs):
+    start: int = Field(0, ge=0, le=MAX_CHANNELS, description="first channel taken (0-based)")
+    size: int = Field(ge=1, le=MAX_CHANNELS, description="number of channels taken")
+
+
+class BlurPoolAttrs(Attrs):
+    filter: int = Field(3, ge=2, le=16, description="binomial filter size (3: [1, 2, 1] / 4 per axis)")
+    stride: int = Field(2, ge=1, le=MAX_KERNEL)
+
+    @property
+    def pad(self) -> int:
+        """timm's get_padding(filter, stride): reflect padding on every side."""
+        return (self.stride - 1 + self.filter - 1) // 2
+
+
+class ChannelConvAttrs(Attrs):
+    """ECA's 1-D convolution across the channels of a pooled (C, 1, 1) tensor."""
+
+    KEYWORDS: ClassVar = {"kernel": frozenset({"auto"})}
+
+    kernel: int | Literal["auto"] = Field(
+        "auto", description="odd kernel size, or auto: from the channels as ECA-Net (gamma, beta)"
+    )
+    gamma: float = Field(2.0, gt=0, le=1000)
+    beta: float = Field(1.0, ge=-1000, le=1000)
+
+    @field_validator("kernel")
+    @classmethod
+    def _odd(cls, value: Any) -> Any:
+        if value != "auto" and (isinstance(value, bool) or value < 1 or value > MAX_KERNEL or value % 2 == 0):
+            raise ValueError(f"kernel must be odd, from 1 to {MAX_KERNEL}, or auto; got {value!r}")
+        return value
+
+    def size(self, channels: int) -> int:
+        """The kernel size: as given, or timm's EcaModule rule from the channel count."""
+        if self.kernel != "auto":
+            return self.kernel  # type: ignore[return-value]
+        t = int(abs(math.log(channels, 2) + self.beta) / self.gamma)
+        return max(t if t % 2 else t + 1, 3)
 
 
 class LeakyReluAttrs(Attrs):
@@ -271,6 +340,8 @@ class OpDef:
         params = self.params(attrs, inputs)
         if self.kind == "conv":
             return params * math.prod(output[1:])
+        if self.kind == "channel_conv":  # a Conv1d over the C channel positions
+            return params * output[0]
         return params
 
 
@@ -318,6 +389,64 @@ def _bn_tensors(a: Attrs, ins: list[Shape]) -> list[Tensor]:
         Tensor("running_var", c, False),
         Tensor("num_batches_tracked", (), False),
     ]
+
+
+def _affine_tensors(a: Attrs, ins: list[Shape]) -> list[Tensor]:
+    c = (ins[0][0],)
+    return [Tensor("weight", c), Tensor("bias", c)]
+
+
+def _groupnorm_shape(a: GroupNormAttrs, ins: list[Shape], extra: dict) -> Shape:
+    c, _, _ = _spatial(ins[0], "groupnorm")
+    if c % a.groups:
+        raise ShapeError(
+            "channels",
+            f"groups={a.groups} must divide the channels ({c})",
+            f"choose groups among the divisors of {c}",
+        )
+    return ins[0]
+
+
+def _blur_shape(a: BlurPoolAttrs, ins: list[Shape], extra: dict) -> Shape:
+    c, h, w = _spatial(ins[0], "blur_pool")
+    if a.pad >= min(h, w):
+        raise ShapeError(
+            "collapse",
+            f"reflect padding of {a.pad} needs a feature map larger than {a.pad}x{a.pad}, got {h}x{w}",
+            "use a larger input size or less downsampling",
+        )
+    p = a.pad
+    return (c, *_conv_like(ins[0], (a.filter, a.filter), (a.stride, a.stride), (p, p, p, p), (1, 1), False))
+
+
+def _slice_shape(a: ChannelSliceAttrs, ins: list[Shape], extra: dict) -> Shape:
+    c = ins[0][0]
+    if a.start + a.size > c:
+        raise ShapeError(
+            "channels",
+            f"channels {a.start} to {a.start + a.size - 1} are asked of a tensor with {c} channels",
+            f"keep start + size within {c}",
+        )
+    return (a.size, *ins[0][1:])
+
+
+def _prelu_tensors(a: PReluAttrs, ins: list[Shape]) -> list[Tensor]:
+    return [Tensor("weight", (ins[0][0] if a.per_channel else 1,))]
+
+
+def _channel_conv_shape(a: ChannelConvAttrs, ins: list[Shape], extra: dict) -> Shape:
+    x = ins[0]
+    if not (len(x) == 1 or (len(x) == 3 and x[1:] == (1, 1))):
+        raise ShapeError(
+            "rank",
+            f"channel_conv needs pooled channels (C, 1, 1) or a vector, got {_fmt(x)}",
+            "put a global_avg_pool with keepdims: true before it",
+        )
+    return x
+
+
+def _channel_conv_tensors(a: ChannelConvAttrs, ins: list[Shape]) -> list[Tensor]:
+    return [Tensor("weight", (1, 1, a.size(ins[0][0])))]
 
 
 def _pool_shape(a: PoolAttrs, ins: list[Shape], extra: dict) -> Shape:
@@ -422,6 +551,75 @@ register(OpDef("sigmoid", NoAttrs, "1 / (1 + exp(-x))", _same, nonneg=_true, cat
 register(OpDef("silu", NoAttrs, "x * sigmoid(x) (swish)", _same, category="activation"))
 register(OpDef("tanh", NoAttrs, "hyperbolic tangent", _same, category="activation"))
 register(OpDef("softmax", NoAttrs, "softmax over channels", _same, nonneg=_true, category="activation"))
+register(
+    OpDef(
+        "gelu",
+        GeluAttrs,
+        "x * Phi(x), exact (erf) or with the tanh approximation",
+        _same,
+        category="activation",
+    )
+)
+register(OpDef("hardswish", NoAttrs, "x * relu6(x + 3) / 6", _same, category="activation"))
+register(OpDef("hardsigmoid", NoAttrs, "relu6(x + 3) / 6", _same, nonneg=_true, category="activation"))
+register(OpDef("mish", NoAttrs, "x * tanh(softplus(x))", _same, category="activation"))
+register(OpDef("elu", EluAttrs, "x if x > 0 else alpha * (exp(x) - 1)", _same, category="activation"))
+register(
+    OpDef(
+        "prelu",
+        PReluAttrs,
+        "x if x > 0 else a * x, the slope a learned (per channel or shared)",
+        _same,
+        _prelu_tensors,
+        category="activation",
+    )
+)
+register(
+    OpDef(
+        "groupnorm",
+        GroupNormAttrs,
+        "group normalization: statistics per sample over groups of contiguous channels, affine per channel",
+        _groupnorm_shape,
+        _affine_tensors,
+    )
+)
+register(
+    OpDef(
+        "layernorm",
+        LayerNormAttrs,
+        "layer normalization over the channels at each position (ConvNeXt's LayerNorm2d), affine per channel",
+        _same,
+        _affine_tensors,
+    )
+)
+register(
+    OpDef(
+        "channel_slice",
+        ChannelSliceAttrs,
+        "channels start .. start + size - 1 of its input (a part of a channel split, as torch.split)",
+        _slice_shape,
+        nonneg=_nonneg_in,
+    )
+)
+register(
+    OpDef(
+        "blur_pool",
+        BlurPoolAttrs,
+        "anti-aliased downsampling (timm's BlurPool2d): reflect padding, then a fixed binomial filter "
+        "per channel with the stride",
+        _blur_shape,
+        category="pool",
+    )
+)
+register(
+    OpDef(
+        "channel_conv",
+        ChannelConvAttrs,
+        "ECA's 1-D convolution across channels (no bias, zero padding, C outputs); kernel auto from C",
+        _channel_conv_shape,
+        _channel_conv_tensors,
+    )
+)
 register(OpDef("identity", NoAttrs, "passes its input through", _same, nonneg=_nonneg_in))
 register(OpDef("dropout", DropoutAttrs, "dropout (identity at inference)", _same, nonneg=_nonneg_in))
 register(OpDef("maxpool", MaxPoolAttrs, "max pooling", _pool_shape, nonneg=lambda a, i: all(i), category="pool"))

@@ -264,7 +264,10 @@ def invalid_identifier(network: Network) -> Iterator[Diagnostic]:
         for path, layer in _layers(definition):
             if layer.name:
                 yield from _layer_name(me, layer.name, spans.value(prefix + path + ("name",)))
-        yield from _module_tree(definition, prefix, spans)
+        taken = (
+            {b.shortcut_case for b in network.blocks if b.block_type == type_name} if type_name in used_types else None
+        )
+        yield from _module_tree(definition, prefix, spans, taken)
 
     yield from _model_attributes(me, network)
     yield from _keras_patterns(me, network)
@@ -342,10 +345,12 @@ def _instance_names(me, network: Network) -> Iterator[Diagnostic]:
 _INLINE_OPS = frozenset({"add", "multiply", "concat"})
 
 
-def _module_tree(definition: M.BlockDef, prefix: tuple, spans) -> Iterator[Diagnostic]:
+def _module_tree(definition: M.BlockDef, prefix: tuple, spans, taken: set | None = None) -> Iterator[Diagnostic]:
     """AS107 for what the IR cannot see, as one instance builds one shortcut case only: in the
     block's class every module path holds one layer (or consecutive alternatives of one name),
-    and every top-level attribute is built in one place (the body, or one shortcut case)."""
+    and every top-level attribute is built in one place (the body, or one shortcut case).  The
+    class holds only the shortcut cases some instance takes (``taken``: their indices; None for
+    a block type no instance uses, whose every case counts), as the PyTorch backend writes it."""
     dup = RULES["AS107"]
     units: list[tuple[str, object, tuple]] = []  # module path, placement, spec path
 
@@ -395,7 +400,7 @@ def _module_tree(definition: M.BlockDef, prefix: tuple, spans) -> Iterator[Diagn
     if definition.merge is not None:
         active = 0
         for c, case in enumerate(definition.shortcut):
-            if case.when is False:
+            if case.when is False or (taken is not None and c not in taken):
                 continue
             names = set(body_names)
             always = case.when is None or case.when is True

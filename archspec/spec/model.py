@@ -118,6 +118,9 @@ class Stage(_Strict):
     """A stage: ``depth`` copies of a block, or an explicit ``blocks`` list."""
 
     name: str | None = Field(None, description="module path of the stage (default layer{stage})")
+    block_name: str | None = Field(
+        None, description="module path pattern of a block within the stage (default {block - 1}), e.g. b{block}"
+    )
     keras: str | None = Field(None, description="Keras block-name pattern, e.g. conv{stage + 1}_block{block}")
     block: str | None = None
     depth: int | None = Field(None, ge=1, le=100_000)
@@ -137,6 +140,9 @@ class StageTable(_Strict):
 
     block: str
     name: str = Field("layer{stage}", description="module path pattern of a stage")
+    block_name: str = Field(
+        "{block - 1}", description="module path pattern of a block within its stage (block: 1-based), e.g. b{block}"
+    )
     keras: str | None = Field(None, description="Keras block-name pattern, e.g. conv{stage + 1}_block{block}")
     columns: list[str] = Field(default_factory=lambda: ["depth", "width", "stride"])
     table: list[list[ArgValue]]

@@ -1,0 +1,77 @@
+"""The timm-layout specs against timm itself (skipped where timm is not installed): each
+generated PyTorch model loads timm's state dict with strict=True and gives timm's outputs.
+The offline half, which CI runs without timm, is in test_catalog's comparison with
+tests/reference/torch_models.json."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import pytest
+from conftest import SPECS
+
+import archspec
+
+# spec name (= timm model name) -> whether it is heavy enough to run only with -m slow
+TIMM_SPECS = {
+    "resnet26d": False,
+    "resnet50t": False,
+    "resnet101d": True,
+    "seresnext50_32x4d": False,
+    "resnetaa50d": False,
+    "ecaresnet50d": False,
+    "resnet50_gn": False,
+    "resnetrs50": False,
+    "senet154": True,
+    "regnetx_002": False,
+    "regnety_002": False,
+    "resnetv2_50x1_bit": False,
+    "resnetblur50": False,
+    "res2net50_26w_4s": False,
+}
+
+
+def _timm():
+    sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations"))
+    return pytest.importorskip("timm")
+
+
+def _params():
+    for name, slow in TIMM_SPECS.items():
+        marks = [pytest.mark.slow] if slow else []
+        yield pytest.param(name, marks=marks, id=name)
+
+
+@pytest.mark.parametrize("name", list(_params()))
+def test_spec_loads_timm_state_dict_and_gives_its_outputs(name):
+    timm = _timm()
+    import torch
+
+    path = SPECS / f"{name}.yaml"
+    peer = timm.create_model(name, pretrained=False).double().eval()
+    model = archspec.build_model(path, backend="torch").double().eval()
+    theirs = peer.state_dict()
+    # random statistics, so that every norm and its eps matter
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for key, value in theirs.items():
+            if value.is_floating_point():
+                if key.endswith("running_var"):
+                    value.copy_(torch.rand(value.shape, generator=generator, dtype=value.dtype) + 0.5)
+                elif key.endswith(("weight", "bias", "running_mean")) and value.ndim == 1:
+                    value.copy_(
+                        torch.randn(value.shape, generator=generator, dtype=value.dtype) * 0.1
+                        + 1.0 * key.endswith("weight")
+                    )
+    model.load_state_dict(theirs, strict=True)
+    peer.load_state_dict(theirs, strict=True)
+    net = archspec.load(path)
+    assert net.params == sum(p.numel() for p in peer.parameters())
+    for size in (65, 64):
+        x = torch.randn(2, 3, size, size, generator=generator, dtype=torch.float64)
+        with torch.no_grad():
+            ours, expected = model(x), peer(x)
+        assert ours.shape == expected.shape
+        scale = max(1.0, expected.abs().max().item())
+        assert (ours - expected).abs().max().item() <= 1e-9 * scale, size
