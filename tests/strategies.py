@@ -178,10 +178,16 @@ import keyword as _keyword  # noqa: E402
 
 #: the op kinds the generator below draws; test_invariant checks it is the whole registry
 GENERATED_OPS = (
-    "conv batchnorm relu relu6 leaky_relu sigmoid silu tanh softmax identity dropout maxpool avgpool "
-    "global_avg_pool global_max_pool flatten linear add multiply concat"
+    "conv batchnorm groupnorm layernorm relu relu6 leaky_relu sigmoid silu tanh softmax identity dropout "
+    "elu gelu hardsigmoid hardswish mish prelu maxpool avgpool global_avg_pool global_max_pool flatten linear "
+    "add multiply concat"
 ).split()
+#: ops of the registry the generator does not draw yet (the ResNet-family constructs that need
+#: a context: a blur pool, ECA's channel convolution, Res2Net's channel slices); test_invariant
+#: checks this list, so a new op must be drawn or named here
+NOT_YET_DRAWN = ["blur_pool", "channel_conv", "channel_slice"]
 ACTIVATIONS = ["relu", "relu6", "leaky_relu", "sigmoid", "silu", "tanh", "softmax", "identity", "dropout"]
+ACTIVATIONS += ["elu", "gelu", "hardsigmoid", "hardswish", "mish", "prelu"]
 
 #: names that collide with something: keywords, builtins, nn.Module attributes, the names the
 #: generated modules use (extended from the committed generated files, see generated_names())
@@ -261,6 +267,12 @@ def _activation(draw, name: str | None = None, when=None) -> dict:
         layer["negative_slope"] = draw.pick([0.01, 0.2, 0.5])
     if op == "dropout" and draw.flip():
         layer["rate"] = draw.pick([0.0, 0.1, 0.5])
+    if op == "gelu" and draw.flip():
+        layer["approximate"] = draw.pick(["none", "tanh"])
+    if op == "elu" and draw.flip():
+        layer["alpha"] = draw.pick([1.0, 0.5])
+    if op == "prelu" and draw.flip():
+        layer["per_channel"] = draw.flip()
     if name:
         layer["name"] = name
     if when is not None:
@@ -347,6 +359,8 @@ def block_defs(draw, type_name: str) -> dict:
                 layer["groups"] = draw.pick([1, 2, "groups" if "groups" in params else 1])
             if draw.flip():
                 layer["bias"] = draw.flip()
+        elif kind == "bn" and draw.int(0, 4) == 0:
+            layer = draw.pick([{"op": "groupnorm", "groups": draw.pick([1, 2])}, {"op": "layernorm"}])
         elif kind == "bn":
             layer = {"op": "batchnorm"}
             if draw.flip():

@@ -174,13 +174,16 @@ def test_batch_in_worker_processes_is_one_json_document_in_the_given_order(tmp_p
     result = _run_archspec("check", str(first), str(broken), str(second), "--jobs", "2", "--format", "json")
     assert result.returncode == 1, result.stderr
     data = json.loads(result.stdout)
-    assert [d["name"] for d in data] == ["tiny_a", "tiny_b"]
-    assert all(d["passed"] for d in data)
+    # the spec with errors is a failed result with its diagnostics, in its place
+    assert [d["spec"] for d in data] == [str(first), str(broken), str(second)]
+    assert [d["passed"] for d in data] == [True, False, True]
+    assert [d["code"] for d in data[1]["diagnostics"]] == ["AS201"] and not data[1]["layers"]
+    assert [d["name"] for d in (data[0], data[2])] == ["tiny_a", "tiny_b"]
     assert "AS201" in result.stderr and "[1/3]" not in result.stderr
     # the same results as in this process
     alone = check_spec(second, batch=2)
-    assert data[1]["max_abs_diff"] == alone.max_abs_diff
-    assert [d["name"] for d in data[1]["layers"]] == [d.name for d in alone.layers]
+    assert data[2]["max_abs_diff"] == alone.max_abs_diff
+    assert [d["name"] for d in data[2]["layers"]] == [d.name for d in alone.layers]
 
 
 def test_float32_as_deployed_passes_with_its_depth_allowance():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import math
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -22,7 +23,10 @@ import pytest
 import archspec
 from archspec.backends import BackendError, keras_backend, render
 from archspec.backends.output import output_path
+from archspec.diagnostics import ArchspecError
+from archspec.ir.build import build_ir
 from archspec.pipeline import checked_network
+from archspec.spec.load import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))
@@ -210,13 +214,17 @@ def test_unsupported_combination_is_a_clear_error(tmp_path):
         "stem:\n  - {op: conv, filters: 4, kernel: 3, stride: 2, dilation: 2, padding: 2}\n",
         encoding="utf-8",
     )
+    # lint refuses it at its line (the gate), and the backend itself refuses it clearly too
+    with pytest.raises(ArchspecError) as refused:
+        checked_network(spec)
+    assert [d.code for d in refused.value.diagnostics] == ["AS406"]
     with pytest.raises(BackendError, match="stride and a dilation"):
-        keras_backend.emit(checked_network(spec))
+        keras_backend.emit(build_ir(load_spec(spec)))
 
 
 def test_helper_layer_names_never_collide(tmp_path):
-    """ZeroPadding2D takes the name ``<layer>_pad``: a spec layer of that name is refused
-    clearly, instead of a Keras error at build time."""
+    """ZeroPadding2D takes the name ``<layer>_pad``; when a spec layer already has that name,
+    the padding takes another one, instead of a Keras error at build time."""
     spec = tmp_path / "clash.yaml"
     spec.write_text(
         "archspec: 1\nname: clash\ninput: {channels: 3, size: [32, 32]}\n"
@@ -225,5 +233,7 @@ def test_helper_layer_names_never_collide(tmp_path):
         "  - {op: relu, keras: conv1_pad}\n",
         encoding="utf-8",
     )
-    with pytest.raises(BackendError, match="conv1_pad"):
-        keras_backend.emit(checked_network(spec))
+    # the padding takes another name instead: every layer name in the module is distinct
+    source = keras_backend.emit(checked_network(spec))
+    names = re.findall(r'name="([^"]+)"', source)
+    assert "conv1_pad" in names and len(names) == len(set(names)), names

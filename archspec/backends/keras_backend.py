@@ -357,20 +357,23 @@ class _Lowering:
                 top.append(Assign(current, scope.result))
         # keras.applications' conventions: the head ("top") is optional, a global pooling can
         # replace it, and an activation can follow the classifier.
-        everything = {n.keras_name for n in self.net.ops()}
-        without_top = {n.keras_name for n in self.net.ops() if n.part != "head"}
-        extra = ({"avg_pool", "max_pool"} & without_top) | ({"classifier_activation"} & everything)
-        if extra:
-            raise BackendError(
-                f"the Keras layer name {sorted(extra)[0]!r} is the name of the generated function's "
-                "pooling/classifier_activation layer; rename that layer"
-            )
-        act = LayerCall(
-            current, "layers.Activation", [Arg("classifier_activation")], '"classifier_activation"', current
-        )
+        # keras.applications' names for these layers, unless the spec already uses one (the
+        # pooling replaces the head, so the head's names are free for it)
+        everything = {n.keras_name for n in self.net.ops()} | set(self.aux_names) | set(self.taken)
+        head = {n.keras_name for n in self.net.ops() if n.part == "head"}
+
+        def free(name: str, taken: set[str]) -> str:
+            candidate, n = name, 1
+            while candidate in taken:
+                n += 1
+                candidate = f"{name}_{n}"
+            return naming.literal(candidate)
+
+        activation = free("classifier_activation", everything)
+        act = LayerCall(current, "layers.Activation", [Arg("classifier_activation")], activation, current)
         top.append(If([Branch("classifier_activation is not None", [act])]))
-        avg = LayerCall(current, "layers.GlobalAveragePooling2D", [], '"avg_pool"', current)
-        peak = LayerCall(current, "layers.GlobalMaxPooling2D", [], '"max_pool"', current)
+        avg = LayerCall(current, "layers.GlobalAveragePooling2D", [], free("avg_pool", everything - head), current)
+        peak = LayerCall(current, "layers.GlobalMaxPooling2D", [], free("max_pool", everything - head), current)
         pools = [Branch('pooling == "avg"', [avg]), Branch('pooling == "max"', [peak])]
         statements.append(If([Branch("include_top", top), *pools]))
 

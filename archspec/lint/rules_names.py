@@ -29,7 +29,7 @@ from archspec.spec import model as M
 _E = Severity.ERROR
 
 #: ops whose PyTorch module holds tensors: it gets its own attribute, named or not
-TENSOR_OPS = frozenset({"conv", "batchnorm", "linear"})
+TENSOR_OPS = frozenset({"conv", "batchnorm", "linear", "groupnorm", "layernorm", "prelu", "channel_conv"})
 
 #: nn.Module attributes (generated from torch: archspec/backends/reserved_names.py) and the
 #: PyTorch inference form's own method and class attribute (archspec build --inference)
@@ -49,11 +49,22 @@ MODULE_GLOBALS = frozenset(
         "pad_same",
         "_pair",
         "_fold_batchnorm",
+        "StdConv2d",
+        "StdConv2dSame",
+        "LayerNorm2d",
+        "ChannelConv",
+        "BlurPool2d",
+        "ChannelSlice",
         "keras",
         "layers",
         "ops",
+        "math",
         "round_to",
         "TorchPooling2D",
+        "StdConv2D",
+        "BlurPool2D",
+        "gelu_tanh",
+        "eca_kernel_size",
     }
 )
 CODE_RESERVED = MODULE_GLOBALS | frozenset(
