@@ -42,6 +42,7 @@ from archspec.lint import lint_path
 from archspec.spec import load, yamlsrc
 from archspec.spec.load import load_spec
 
+#: (dev and ci draw the same examples on every run, long new ones: tests/conftest.py)
 COMMON = dict(deadline=None, suppress_health_check=list(HealthCheck))
 #: Hypothesis shrinks a failing spec drawn from the whole language slowly (minutes with the
 #: frameworks): only the long profile does; the others report the spec as drawn
@@ -163,13 +164,18 @@ def write_json_case(case: tuple[dict, dict[str, dict]], folder: Path) -> Path:
 STATS = {"specs": 0, "clean": 0, "seconds": 0.0}
 
 
+#: the profiles' examples are split into shards, so that pytest-xdist runs them in parallel
+SHARDS = 4
+
+
+@pytest.mark.parametrize("shard", range(SHARDS))
 @settings(
-    max_examples=max(1, budget(ci=10_000, dev=400) // BATCH),
+    max_examples=max(1, budget(ci=10_000, dev=400) // BATCH // SHARDS),
     phases=[Phase.explicit, Phase.reuse, Phase.generate],  # seeds do not shrink
     **COMMON,
 )
 @given(st.integers(0, 2**48))
-def test_lint_clean_specs_build_and_the_others_are_refused(seed):
+def test_lint_clean_specs_build_and_the_others_are_refused(shard, seed):
     """BATCH specs per example, from seeds: lint-clean ones are emitted by both backends
     (one ruff run formats the whole batch) and compiled; the others are refused by ``build``."""
     start = time.perf_counter()
@@ -180,7 +186,7 @@ def test_lint_clean_specs_build_and_the_others_are_refused(seed):
     render.format_source = lambda source: source  # formatted below, one ruff run per batch
     try:
         for i in range(BATCH):
-            path = write_json_case(seeded_language_spec(seed * BATCH + i), folder / str(i))
+            path = write_json_case(seeded_language_spec((seed + shard * 2**48) * BATCH + i), folder / str(i))
             if lint_errors(path):
                 work = folder / f"{i}-out"
                 work.mkdir()
