@@ -533,6 +533,21 @@ class Builder:
                 "AS101", "schema-error", f"the network has {count:,} blocks; the limit is {MAX_BLOCKS:,}", ("stages",)
             )
             raise _Abort
+        first_named: dict[str, dict] = {}
+        for plan in plans:
+            earlier = first_named.setdefault(plan["torch"], plan)
+            if earlier is not plan and plan["torch"]:
+                # one cause (a stage copied with its neighbour's name), one finding, at that name;
+                # lowering its blocks would report every layer of them twice
+                self.error(
+                    "AS107",
+                    "duplicate-name",
+                    f"stages {earlier['index']} and {plan['index']} are both named {plan['torch']!r}",
+                    plan["name_path"],
+                    "give each stage its own name (a stage copied from its neighbour keeps the neighbour's name:)",
+                    notes=[f"stage {earlier['index']} is named at {self.spans.value(earlier['name_path'])}"],
+                )
+                raise _Abort
         for plan in plans:
             info = StageInfo(
                 plan["index"],
