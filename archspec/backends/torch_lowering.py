@@ -359,18 +359,7 @@ def _native_pool_padding(kind: str, pads: Any, kernel: Val, zero_fill: bool) -> 
     return None  # an explicit box of expressions
 
 
-def pool_output(n: int, lo: int, hi: int, k: int, s: int, ceil_mode: bool) -> int:
-    """PyTorch's pooling output size after an explicit pad of ``lo + hi`` (padding=0)."""
-    n = n + lo + hi
-    span = n - k
-    if span < 0:
-        return 0
-    if not ceil_mode:
-        return span // s + 1
-    out = -(-span // s) + 1
-    if (out - 1) * s >= n:
-        out -= 1
-    return out
+pool_output = O.pool_output_after_explicit_pad  # one rule, shared with lint (AS407)
 
 
 # --------------------------------------------------------------------------------------------

@@ -677,3 +677,19 @@ register(
 
 def get(kind: str) -> OpDef | None:
     return REGISTRY.get(kind)
+
+
+def pool_output_after_explicit_pad(n: int, lo: int, hi: int, k: int, s: int, ceil_mode: bool) -> int:
+    """PyTorch's pooling output size after an explicit pad of ``lo + hi`` (the pool's own
+    padding 0): how the PyTorch backend writes an asymmetric box, which lint (AS407) checks
+    against the size this registry gives."""
+    n = n + lo + hi
+    span = n - k
+    if span < 0:
+        return 0
+    if not ceil_mode:
+        return span // s + 1
+    out = -(-span // s) + 1
+    if (out - 1) * s >= n:
+        out -= 1
+    return out

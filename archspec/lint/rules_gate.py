@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 from archspec.diagnostics import Diagnostic, Severity
 from archspec.ir.graph import Network
+from archspec.ir.ops import pool_output_after_explicit_pad
 from archspec.lint.registry import RULES, rule
 
 
@@ -42,18 +43,7 @@ def stride_with_dilation(network: Network) -> Iterator[Diagnostic]:
             )
 
 
-def _pool_output(n: int, lo: int, hi: int, k: int, s: int, ceil_mode: bool) -> int:
-    """PyTorch's pooling output size after an explicit pad of ``lo + hi`` (its own padding 0)."""
-    n = n + lo + hi
-    span = n - k
-    if span < 0:
-        return 0
-    if not ceil_mode:
-        return span // s + 1
-    out = -(-span // s) + 1
-    if (out - 1) * s >= n:
-        out -= 1
-    return out
+_pool_output = pool_output_after_explicit_pad
 
 
 @rule(
