@@ -69,7 +69,9 @@ def _network(name: str) -> Network:
 def test_catalog_covers_the_shipped_families():
     expected = set(
         "resnet18 resnet34 resnet50 resnet101 resnet152 resnext50_32x4d resnext101_32x8d "
-        "wide_resnet50_2 wide_resnet101_2 resnet50d seresnet50 resnetv2_50".split()
+        "wide_resnet50_2 wide_resnet101_2 resnet50d seresnet50 resnetv2_50 "
+        "resnet26d resnet50t resnet101d seresnext50_32x4d resnetaa50d ecaresnet50d resnet50_gn "
+        "resnetrs50 senet154 regnetx_002 regnety_002 resnetv2_50x1_bit resnetblur50 res2net50_26w_4s".split()
     )
     assert expected <= set(CATALOG)
 

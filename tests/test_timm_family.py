@@ -38,11 +38,7 @@ def _timm():
 
 
 def _params():
-    # the timm-layout specs are shipped once their Keras side passes every test (they wait on
-    # the `family` branch: generated imports of math, and ecaresnet50d's Keras ECA layer)
     for name, slow in TIMM_SPECS.items():
-        if not (SPECS / f"{name}.yaml").is_file():
-            continue
         marks = [pytest.mark.slow] if slow else []
         yield pytest.param(name, marks=marks, id=name)
 
