@@ -63,11 +63,14 @@ def _nhwc(shape):
 
 
 def _keras_shapes(node, tensor_shapes):
-    """The IR's PyTorch tensor shapes in Keras' layout (conv OIHW -> HWIO, dense transposed)."""
+    """The IR's PyTorch tensor shapes in Keras' layout (conv OIHW -> HWIO, ECA's 1-D conv OIK ->
+    KIO, dense transposed)."""
     out = []
     for name, shape in tensor_shapes:
         if name == "weight" and node.op == "conv":
             shape = (shape[2], shape[3], shape[1], shape[0])
+        elif name == "weight" and node.op == "channel_conv":
+            shape = (shape[2], shape[1], shape[0])
         elif name == "weight" and node.op == "linear":
             shape = (shape[1], shape[0])
         out.append(tuple(shape))

@@ -69,6 +69,7 @@ MODULE_NAMES = frozenset(
         "StdConv2D",
         "BlurPool2D",
         "ChannelSlice",
+        "ChannelConv",
         "gelu_tanh",
         "eca_kernel_size",
         "math",
@@ -201,7 +202,8 @@ class _Lowering:
         return Module(
             doc=_wrap(self.net.doc or f"The {self.net.name} network.", 0),
             header=[part for line in render.header_lines(self.net, NAME) for part in _wrap(line, 0)],
-            uses_ops=self.torch_pooling or bool({"StdConv2D", "BlurPool2D"} & self.helpers),
+            uses_ops=self.torch_pooling
+            or bool({"StdConv2D", "BlurPool2D", "ChannelConv", "eca_kernel_size"} & self.helpers),
             torch_pooling=self.torch_pooling,
             round_to=self.round_to,
             blocks=blocks,
@@ -964,29 +966,14 @@ class _LayerLowering:
 
     def _op_channel_conv(self, source: str, target: str) -> list:
         kernel = self.attrs["kernel"]
-        ranks = {len(n.in_shapes[0]) for n in self.unit.nodes if n.in_shapes and n.in_shapes[0] is not None}
-        if len(ranks) > 1:
-            raise BackendError("channel_conv: the input is pooled channels in some blocks and a vector in others")
+        self.low.helpers.add("ChannelConv")
         if kernel.static and kernel.value == "auto":
             self.low.helpers.add("eca_kernel_size")
             gamma, beta = self.attrs["gamma"].code, self.attrs["beta"].code
-            size = f"eca_kernel_size({target}.shape[1], gamma={gamma}, beta={beta})"  # (N, C, 1) here
+            size = f"eca_kernel_size({source}.shape[-1], gamma={gamma}, beta={beta})"
         else:
             size = kernel.code
-        seq = self.low._aux_name(self.unit, self.scope, "seq", "channels-as-sequence reshape")
-        back = self.low._aux_name(self.unit, self.scope, "unseq", "reshape back")
-        shape = "(-1,)" if ranks == {1} else "(1, 1, -1)"
-        return [
-            LayerCall(target, "layers.Reshape", [Arg("(-1, 1)")], seq, source, "the channels as one sequence"),
-            self.call(
-                "layers.Conv1D",
-                [Arg("1"), Arg(size), Arg(naming.literal("same"), "padding"), Arg("False", "use_bias")],
-                target,
-                target,
-                "odd kernel: 'same' pads (k - 1) / 2 zeros each side, as PyTorch",
-            ),
-            LayerCall(target, "layers.Reshape", [Arg(shape)], back, target),
-        ]
+        return [self.call("ChannelConv", [Arg(size)], source, target)]
 
     def _op_batchnorm(self, source: str, target: str) -> list:
         momentum = self.attrs["momentum"]

@@ -27,6 +27,7 @@ MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()
 CONV_SAME, MAXPOOL_SAME, AVGPOOL_SAME = "Conv2dSame", "MaxPool2dSame", "AvgPool2dSame"
 STD_CONV, STD_CONV_SAME, LAYER_NORM_2D, CHANNEL_CONV = "StdConv2d", "StdConv2dSame", "LayerNorm2d", "ChannelConv"
 BLUR_POOL, CHANNEL_SLICE = "BlurPool2d", "ChannelSlice"
+NAMED_SEQUENTIAL = "named_sequential"  # an nn.Sequential of named blocks (RegNet's s1.b1)
 #: helpers that pad by TensorFlow's rule at run time (they need ``pad_same``)
 SAME_HELPERS = frozenset({CONV_SAME, MAXPOOL_SAME, AVGPOOL_SAME, STD_CONV_SAME})
 HELPER_NAMES = frozenset(
@@ -40,10 +41,14 @@ HELPER_NAMES = frozenset(
         CHANNEL_CONV,
         BLUR_POOL,
         CHANNEL_SLICE,
+        NAMED_SEQUENTIAL,
         "pad_same",
         "_pair",
     }
 )
+
+#: helpers whose definitions call ``torch.nn.functional`` (the module imports it as ``F`` only then)
+FUNCTIONAL_HELPERS = frozenset({STD_CONV, LAYER_NORM_2D, BLUR_POOL, "pad_same"})
 
 #: ops combined inline in ``forward`` (no module)
 INLINE_OPS = frozenset({"add", "multiply", "concat"})

@@ -267,8 +267,6 @@ def compare_models(
         if theirs.ndim == 4:
             theirs = np.transpose(theirs, (0, 3, 1, 2))
         ours = captured.get(node_id)
-        if node.op == "channel_conv" and ours is not None and theirs.size == ours.size:
-            theirs = theirs.reshape(ours.shape)  # Keras' Conv1D gives (N, C, 1): the channels as one sequence
         if ours is None or ours.shape != theirs.shape:
             diffs.append(
                 TensorDiff(

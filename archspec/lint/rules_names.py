@@ -55,6 +55,7 @@ MODULE_GLOBALS = frozenset(
         "ChannelConv",
         "BlurPool2d",
         "ChannelSlice",
+        "named_sequential",
         "keras",
         "layers",
         "ops",

@@ -4,8 +4,6 @@
 specs/seresnext50_32x4d.yaml.
 """
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -22,7 +20,8 @@ class ChannelConv(nn.Conv1d):
     @classmethod
     def from_channels(cls, channels: int, gamma: float = 2.0, beta: float = 1.0) -> "ChannelConv":
         """The kernel size ECA-Net derives from the channel count (timm's rule)."""
-        t = int(abs(math.log(channels, 2) + beta) / gamma)
+        log2 = torch.tensor(float(channels), dtype=torch.float64).log2().item()
+        t = int(abs(log2 + beta) / gamma)
         return cls(max(t if t % 2 else t + 1, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -38,10 +37,12 @@ class BlurPool2d(nn.Module):
         super().__init__()
         self.stride = stride
         self.padding = [(stride - 1 + filt_size - 1) // 2] * 4
-        coeffs = torch.tensor([math.comb(filt_size - 1, k) for k in range(filt_size)]) / 2 ** (
-            filt_size - 1
-        )
-        filt = (coeffs[:, None] * coeffs[None, :])[None, None].repeat(channels, 1, 1, 1)
+        coeffs = torch.ones(1)
+        # the binomial coefficients: Pascal's triangle, row by row
+        for _ in range(filt_size - 1):
+            coeffs = F.pad(coeffs, (0, 1)) + F.pad(coeffs, (1, 0))
+        coeffs = coeffs / coeffs.sum()
+        filt = torch.outer(coeffs, coeffs).repeat(channels, 1, 1, 1)
         self.register_buffer("filt", filt, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
