@@ -132,7 +132,7 @@ def test_generated_code_uses_the_frameworks_layers():
         "class StdConv2D(layers.Conv2D)",
         "layers.GroupNormalization(groups=4, axis=-1, epsilon=1e-05",
         "layers.LayerNormalization(axis=-1, epsilon=1e-06",
-        "layers.Conv1D(",
+        "ChannelConv(eca_kernel_size(",
         "layers.Activation(gelu_tanh",
         'layers.Activation("hard_swish"',
         'layers.Activation("hard_sigmoid"',
@@ -191,6 +191,44 @@ def test_inference_form_does_not_fold_into_a_standardized_conv(tmp_path):
 
 # --------------------------------------------------------------------------------------------
 # against timm's modules (skipped where timm is not installed)
+
+
+def test_generated_helpers_import_the_framework_only_and_are_ruff_clean(tmp_path):
+    """Every helper at once (the fixture uses them all): the modules import only the framework
+    (``F`` only where a helper calls it), and ruff finds no unused or undefined name."""
+    import subprocess
+
+    from archspec.backends import render
+
+    files = []
+    for backend in ("torch", "keras"):
+        path = tmp_path / f"ops_all_{backend}.py"
+        path.write_text(archspec.emit(OPS_ALL, backend=backend))
+        files.append(str(path))
+        imports = [line for line in path.read_text().splitlines() if line.startswith(("import ", "from "))]
+        assert {line.split()[1].split(".")[0] for line in imports} == {backend}, imports
+    check = subprocess.run(
+        [render.ruff_binary(), "check", "--isolated", "--select", "F", *files], capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_generated_eca_kernel_size_follows_the_irs_rule():
+    """The generated code computes ECA's kernel size with the framework's log2; it gives the
+    IR's size (timm's rule, ``math.log``) for every channel count tried, at several gamma and beta."""
+    keras = pytest.importorskip("keras")
+    channel_conv = _module(archspec.emit(OPS_ALL, backend="torch"), "ChannelConv")
+    eca_kernel_size = _module(archspec.emit(OPS_ALL, backend="keras"), "eca_kernel_size")
+    # around every power of two (where the rule's steps fall at gamma 2, beta 1) and a few others
+    counts = sorted({c for k in range(1, 21) for c in (2**k - 1, 2**k, 2**k + 1)} | {3, 5, 7, 24, 48, 999_983})
+    for gamma, beta in ((2.0, 1.0), (1.0, 0.0), (1.5, 0.5), (2.0, -1.0)):
+        attrs = _attrs("channel_conv", gamma=gamma, beta=beta)
+        for channels in counts:
+            expected = attrs.size(channels)
+            assert channel_conv.from_channels(channels, gamma=gamma, beta=beta).kernel_size == (expected,)
+            if gamma == 2.0 and beta == 1.0 or channels in (7, 2048, 999_983):  # keras' eager ops are slower
+                assert eca_kernel_size(channels, gamma=gamma, beta=beta) == expected, (channels, gamma, beta)
+    keras.backend.clear_session()
 
 
 def _timm():

@@ -31,7 +31,8 @@ from archspec.spec.load import load_spec
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))
 #: the deepest networks build in a few seconds each: they are checked at the odd size only
-#: here (resnet{101,152}_v{1,2} are built at 224 by test_keras_applications)
+#: here (resnet{101,152}_v{1,2} are built at 224 by test_keras_applications), as are the
+#: timm-layout specs, whose blocks repeat a few constructs (ops_all in test_family_ops has them all)
 DEEP = {
     "resnet101",
     "resnet152",
@@ -41,6 +42,20 @@ DEEP = {
     "resnet152_v1",
     "resnet101_v2",
     "resnet152_v2",
+    "resnet101d",
+    "senet154",
+    "resnet26d",
+    "resnet50t",
+    "seresnext50_32x4d",
+    "resnetaa50d",
+    "ecaresnet50d",
+    "resnet50_gn",
+    "resnetrs50",
+    "regnetx_002",
+    "regnety_002",
+    "resnetv2_50x1_bit",
+    "resnetblur50",
+    "res2net50_26w_4s",
 }
 
 

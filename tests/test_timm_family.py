@@ -13,18 +13,21 @@ from conftest import SPECS
 
 import archspec
 
-# spec name (= timm model name) -> whether it is heavy enough to run only with -m slow
+# spec name (= timm model name) -> whether it runs only with -m slow: one model per construct
+# runs by default (deep stem and average-pool shortcut, ECA, GroupNorm, named RegNet blocks with
+# SE, weight standardization, Res2Net's split, blur pool); the others repeat a construct or are
+# large. Every one of them is compared offline in test_catalog, and in bench/coverage.py.
 TIMM_SPECS = {
     "resnet26d": False,
-    "resnet50t": False,
+    "resnet50t": True,
     "resnet101d": True,
-    "seresnext50_32x4d": False,
-    "resnetaa50d": False,
+    "seresnext50_32x4d": True,
+    "resnetaa50d": True,
     "ecaresnet50d": False,
     "resnet50_gn": False,
-    "resnetrs50": False,
+    "resnetrs50": True,
     "senet154": True,
-    "regnetx_002": False,
+    "regnetx_002": True,
     "regnety_002": False,
     "resnetv2_50x1_bit": False,
     "resnetblur50": False,

@@ -9,7 +9,7 @@ named ``node.keras_name``; the op kind says how the tensors map:
 - ``batchnorm``: weight, bias, running_mean, running_var <-> gamma, beta, moving_mean,
   moving_variance.
 - ``groupnorm``, ``layernorm``: weight, bias <-> gamma, beta.
-- ``channel_conv``: PyTorch Conv1d (1, 1, k) <-> Keras Conv1D (k, 1, 1), the permutation
+- ``channel_conv``: PyTorch Conv1d (1, 1, k) <-> Keras ChannelConv (k, 1, 1), the permutation
   ``(2, 1, 0)``.
 - ``prelu``: PyTorch (C,) or (1,) <-> Keras alpha (1, 1, C) or (1, 1, 1), a reshape.
 """

@@ -18,7 +18,8 @@ class ChannelConv(nn.Conv1d):
     @classmethod
     def from_channels(cls, channels: int, gamma: float = 2.0, beta: float = 1.0) -> "ChannelConv":
         """The kernel size ECA-Net derives from the channel count (timm's rule)."""
-        log2 = torch.tensor(float(channels), dtype=torch.float64).log2().item()
+        # a CPU scalar, also when the model is built on the meta device
+        log2 = torch.tensor(float(channels), dtype=torch.float64, device="cpu").log2().item()
         t = int(abs(log2 + beta) / gamma)
         return cls(max(t if t % 2 else t + 1, 3))
 
