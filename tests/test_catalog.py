@@ -57,6 +57,8 @@ MACS_BEYOND_TORCHINFO = {
     ),
     "regnetx_002": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
     "regnety_002": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "regnetx_004": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "regnety_004": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
     "resnetv2_50x1_bit": (_groupnorm_affine, _NORM_ACT.format("GroupNormAct")),
 }
 
@@ -71,7 +73,8 @@ def test_catalog_covers_the_shipped_families():
         "resnet18 resnet34 resnet50 resnet101 resnet152 resnext50_32x4d resnext101_32x8d "
         "wide_resnet50_2 wide_resnet101_2 resnet50d seresnet50 resnetv2_50 "
         "resnet26d resnet50t resnet101d seresnext50_32x4d resnetaa50d ecaresnet50d resnet50_gn "
-        "resnetrs50 senet154 regnetx_002 regnety_002 resnetv2_50x1_bit resnetblur50 res2net50_26w_4s".split()
+        "resnetrs50 senet154 regnetx_002 regnety_002 resnetv2_50x1_bit resnetblur50 res2net50_26w_4s "
+        "resnet10t resnet14t resnet18d resnet34d regnetx_004 regnety_004".split()
     )
     assert expected <= set(CATALOG)
 

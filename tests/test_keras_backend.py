@@ -56,6 +56,12 @@ DEEP = {
     "resnetv2_50x1_bit",
     "resnetblur50",
     "res2net50_26w_4s",
+    "resnet10t",
+    "resnet14t",
+    "resnet18d",
+    "resnet34d",
+    "regnetx_004",
+    "regnety_004",
 }
 
 

@@ -32,6 +32,12 @@ TIMM_SPECS = {
     "resnetv2_50x1_bit": False,
     "resnetblur50": False,
     "res2net50_26w_4s": False,
+    "resnet10t": True,
+    "resnet14t": True,
+    "resnet18d": True,
+    "resnet34d": True,
+    "regnetx_004": True,
+    "regnety_004": True,
 }
 
 
