@@ -15,6 +15,10 @@ from hypothesis import settings
 settings.register_profile("archspec", derandomize=os.environ.get("ARCHSPEC_FUZZ") != "long", deadline=None)
 settings.load_profile("archspec")
 
+# `archspec lint` run as a command keeps its reports (archspec/lintcache.py): the suite runs the
+# real thing, except tests/test_lint_cache.py, which turns the cache on in its own folder
+os.environ["ARCHSPEC_NO_CACHE"] = "1"
+
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 FIXTURES = ROOT / "tests" / "fixtures"

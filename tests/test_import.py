@@ -153,7 +153,13 @@ def test_seed_networks_import_and_lint_with_their_known_bugs(target, transcripti
     from archspec.importer.command import lint_target
     from archspec.lint import lint_path
 
-    imported = lint_target(str(SEEDS / target), size, SourceCache())
+    if "keras" in target:
+        imported = lint_target(str(SEEDS / target), size, SourceCache())
+    else:
+        # the seed's "pooling" is a 7x7 Conv2d(8192, 8192): 3.3 G parameters, 13 GB in float32.
+        # Linting needs shapes only, so the model is made and traced on the meta device (no memory)
+        with torch.device("meta"):
+            imported = lint_target(str(SEEDS / target), size, SourceCache())
     by_hand = lint_path(SEEDS / transcription, size)
     assert {d.code for d in imported} == {d.code for d in by_hand}
     assert [d.code for d in imported].count("AS401") == [d.code for d in by_hand].count("AS401")

@@ -102,7 +102,7 @@ def _padding(value: Any) -> PaddingSpec:
 class Attrs(BaseModel):
     """Base of every op's attributes."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
     #: attribute -> string values that are keywords, not expressions
     KEYWORDS: ClassVar[dict[str, frozenset[str]]] = {}
 
