@@ -12,7 +12,8 @@ above (an ``archspec.toml`` created in a parent folder is seen).  Anything chang
 linted again.
 
 Cached: a text, JSON, GitHub or SARIF report of spec files or standard input that exits 0 (a
-report whose findings fail the run is always made afresh, since its spec is being worked on).  Never cached: ``--fix``, ``--diff``, ``--output-file``, import targets (``model.py:Net``).
+report whose findings fail the run is always made afresh, since its spec is being worked on).
+Never cached: ``--fix``, ``--diff``, ``--output-file``, import targets (``model.py:Net``).
 The cache lives in ``$ARCHSPEC_CACHE_DIR``, else ``$XDG_CACHE_HOME/archspec``, else
 ``~/.cache/archspec``; ``ARCHSPEC_NO_CACHE=1`` turns it off.  Any problem with the cache (a
 read-only home, a corrupt entry) only makes the run a normal one.
