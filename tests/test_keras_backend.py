@@ -78,7 +78,10 @@ def _keras_shapes(node, tensor_shapes):
 def test_spec_builds_with_the_irs_figures(spec, size):
     keras = pytest.importorskip("keras")
     network = checked_network(spec, (size, size))
-    model = keras_backend.instantiate(keras_backend.emit(network), network)
+    # shapes only: in a stateless scope Keras creates the variables without running their
+    # initializers (a third less time for 28 builds); the layers, weights and shapes are the same
+    with keras.StatelessScope():
+        model = keras_backend.instantiate(keras_backend.emit(network), network)
     try:
         assert isinstance(model, keras.Model) and model.built
         assert model.output_shape[1:] == _nhwc(network.output_shape)
