@@ -289,3 +289,30 @@ def test_pooling_output_sizes_match_pytorch():
                         assert ours == theirs, (n, k, s, p, ceil, ours, theirs)
                         checked += 1
     assert checked > 400
+
+
+def test_dilated_window_sizes_match_pytorch():
+    """The IR's output size of a dilated convolution and max pooling against PyTorch's own,
+    over every small case (a dilation of 2 or 3 widens the window to (k - 1) * d + 1)."""
+    torch = pytest.importorskip("torch")
+    from archspec.ir import ops as O
+
+    checked = 0
+    for n in range(1, 14):
+        for k in (1, 2, 3):
+            for d in (1, 2, 3):
+                for s in (1, 2):
+                    for p in (0, 1, 2):
+                        attrs = O.ConvAttrs(filters=1, kernel=k, stride=s, padding=p, dilation=d)
+                        try:
+                            ours = O.get("conv").shape(attrs, [(1, n, n)], {})[1]
+                        except O.ShapeError:
+                            ours = None
+                        try:
+                            conv = torch.nn.Conv2d(1, 1, k, s, p, dilation=d)
+                            theirs = conv(torch.zeros(1, 1, n, n)).shape[-1]
+                        except RuntimeError:
+                            theirs = None
+                        assert ours == theirs, (n, k, d, s, p, ours, theirs)
+                        checked += ours is not None
+    assert checked > 300
