@@ -316,3 +316,26 @@ def test_dilated_window_sizes_match_pytorch():
                         assert ours == theirs, (n, k, d, s, p, ours, theirs)
                         checked += ours is not None
     assert checked > 300
+
+
+def test_pooling_padding_limit_is_pytorchs():
+    """A pooling padding above half the window is refused as PyTorch refuses it, and the
+    largest padding PyTorch accepts is accepted (the limit is k // 2, not one more)."""
+    torch = pytest.importorskip("torch")
+    from archspec.ir import ops as O
+
+    for op, module in (("maxpool", torch.nn.MaxPool2d), ("avgpool", torch.nn.AvgPool2d)):
+        for k in (1, 2, 3, 4, 5):
+            for p in range(k // 2 + 2):
+                attrs = O.get(op).attrs.model_validate({"kernel": k, "stride": 1, "padding": p})
+                try:
+                    O.get(op).shape(attrs, [(1, 9, 9)], {})
+                    ours = True
+                except O.ShapeError:
+                    ours = False
+                try:
+                    module(k, 1, p)(torch.zeros(1, 1, 9, 9))
+                    theirs = True
+                except RuntimeError:
+                    theirs = False
+                assert ours == theirs == (p <= k // 2), (op, k, p, ours, theirs)

@@ -45,7 +45,15 @@ DEFAULT_TESTS = [
 #: the tests written for each part of the package, run first: a mutant they kill is reported
 #: in seconds; one they miss runs the whole default subset above before it counts as surviving
 FOCUS = {
-    "archspec/ir/": ["tests/test_mutants.py", "tests/test_ir.py", "tests/test_graph.py"],
+    "archspec/ir/": [
+        "tests/test_mutants.py",
+        "tests/test_ir.py",
+        "tests/test_graph.py",
+        # the catalog against its peers' parameters, mult-adds and state-dict shapes (offline)
+        "tests/test_catalog.py::test_params_equal_the_peer",
+        "tests/test_catalog.py::test_macs_equal_torchinfo",
+        "tests/test_catalog.py::test_state_dict_equals_the_peer",
+    ],
     "archspec/spec/": ["tests/test_mutants.py", "tests/test_expr.py", "tests/test_loader.py", "tests/test_hostile.py"],
     "archspec/lint/": ["tests/test_mutants.py", "tests/test_lint_rules.py", "tests/test_lint_config.py"],
     "archspec/backends/torch": ["tests/test_mutants.py", "tests/test_torch_backend.py", "tests/test_hostile.py"],
