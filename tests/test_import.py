@@ -141,6 +141,7 @@ SEEDS = FIXTURES / "seeds"
         ("seed004_keras.py:model", "seed004_keras.yaml", None),
         ("seed003_keras.py:ResNet50", "seed003_keras.yaml", None),
         ("seed003_keras.py:ResNet50", "seed003_keras.yaml", (256, 256)),
+        pytest.param("seed000_keras.py:ResNet50", "seed000_keras.yaml", None, marks=pytest.mark.slow),
     ],
 )
 def test_seed_networks_import_and_lint_with_their_known_bugs(target, transcription, size):
@@ -155,9 +156,46 @@ def test_seed_networks_import_and_lint_with_their_known_bugs(target, transcripti
 
     imported = lint_target(str(SEEDS / target), size, SourceCache())
     by_hand = lint_path(SEEDS / transcription, size)
+    assert by_hand
     assert {d.code for d in imported} == {d.code for d in by_hand}
     assert [d.code for d in imported].count("AS401") == [d.code for d in by_hand].count("AS401")
     assert all("(imported)" in d.span.file for d in imported)
+
+
+def test_seed_network_without_bugs_imports_to_the_library_bottleneck_and_lints_clean(capsys):
+    """The document's torchvision-style ResNet-50 (it prints the model when imported: that goes
+    to standard error, not into archspec's output)."""
+    from archspec.diagnostics import SourceCache
+    from archspec.importer.command import lint_target
+
+    model, framework, name = resolve(str(SEEDS / "seed001_torch.py:resnet50"))
+    assert capsys.readouterr().out == ""
+    result = import_model(model, framework, name, input_size=(32, 32))
+    assert result.problems == [] and result.check.passed and result.check.max_abs_diff == 0.0
+    spec = result.network.spec.spec
+    assert spec.blocks == {} and spec.stages.block == "bottleneck"
+    assert spec.stages.table == [[3, 64, 1], [4, 128, 2], [6, 256, 2], [3, 512, 2]]
+    assert lint_target(str(SEEDS / "seed001_torch.py:resnet50"), (32, 32), SourceCache()) == []
+
+
+def test_seed_network_with_its_undefined_names_supplied_lints_as_transcribed(capsys):
+    """The TensorFlow ResNet-50 whose document never defines convolutional_block nor
+    num_classes: as published it cannot be made (a usage error naming the NameError); with the
+    two names supplied it imports, and linting it reports the transcription's findings except
+    the undefined num_classes (AS104), which the runnable file must define."""
+    _keras()
+    from archspec.diagnostics import SourceCache
+    from archspec.importer.command import lint_target
+    from archspec.lint import lint_path
+
+    assert main(["import", str(SEEDS / "seed002_tf_as_published.py:resnet50")]) == 2
+    err = capsys.readouterr().err
+    assert "resnet50() failed: NameError: name 'convolutional_block' is not defined" in err
+    imported = lint_target(str(SEEDS / "seed002_tf.py:resnet50"), None, SourceCache())
+    by_hand = lint_path(SEEDS / "seed002_tf.yaml")
+    assert "AS104" in {d.code for d in by_hand}
+    assert sorted(d.code for d in imported) == sorted(d.code for d in by_hand if d.code != "AS104")
+    assert sorted(d.code for d in imported) == ["AS302", "AS401", "AS401"]
 
 
 def _keras():

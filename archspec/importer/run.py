@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import json
@@ -97,7 +98,8 @@ def resolve(target: str, args: str | None = None) -> tuple[Any, str, str]:
         sys.modules[module_name] = module
         sys.path.insert(0, str(path.parent.resolve()))
         try:
-            spec.loader.exec_module(module)  # type: ignore[union-attr]
+            with contextlib.redirect_stdout(sys.stderr):  # the file's prints must not mix with ours
+                spec.loader.exec_module(module)  # type: ignore[union-attr]
         except Exception as exc:  # noqa: BLE001 - the user's file failed: say so
             raise TargetError(f"{where} failed to import: {type(exc).__name__}: {exc}") from None
         finally:
@@ -118,7 +120,8 @@ def resolve(target: str, args: str | None = None) -> tuple[Any, str, str]:
         if not callable(obj):
             raise TargetError(f"{target} is neither a model nor a class or function that makes one")
         try:
-            obj = obj(*pos, **kw)
+            with contextlib.redirect_stdout(sys.stderr):
+                obj = obj(*pos, **kw)
         except Exception as exc:  # noqa: BLE001
             raise TargetError(f"{target}({_show(pos, kw)}) failed: {type(exc).__name__}: {exc}") from None
         framework = _framework(obj)
