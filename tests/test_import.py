@@ -49,10 +49,10 @@ def test_resnet50_imports_to_a_stage_table_with_one_block_type_and_round_trips()
 
 
 def test_block_parameters_are_inferred_from_what_differs():
-    """ResNeXt's bottleneck (its width is the grouped width) is no library block as written:
-    its type is recovered with the parameters that differ between blocks."""
+    """Spelled out (no library blocks), ResNeXt's bottleneck type is recovered with the
+    parameters that differ between blocks (its width is the grouped width)."""
     model, framework, name = _fixture("resnext50_32x4d")
-    result = import_model(model, framework, name, input_size=(32, 32))
+    result = import_model(model, framework, name, input_size=(32, 32), library=False)
     block = result.network.spec.spec.blocks["bottleneck_imported"]
     assert block.params == {"width": None, "stride": 1}
     assert block.shortcut[0].when == "stride != 1 or in_channels != width * 2"
@@ -61,6 +61,22 @@ def test_block_parameters_are_inferred_from_what_differs():
     assert block.body[6].attrs["filters"] == "width * 2"
     assert result.network.spec.spec.stages.table == [[3, 128, 1], [4, 256, 2], [6, 512, 2], [3, 1024, 2]]
     assert result.check.passed
+
+
+def test_a_library_block_is_used_with_its_arguments_solved():
+    """The same ResNeXt is the library's bottleneck with groups 32 and base width 4: the
+    arguments are solved from the layers (not read off the recovered type's parameters), and the
+    spec is shorter and regenerates the same model."""
+    model, framework, name = _fixture("resnext50_32x4d")
+    result = import_model(model, framework, name, input_size=(32, 32))
+    model, framework, name = _fixture("resnext50_32x4d")  # the round trip made the first float64
+    spelled = import_model(model, framework, name, input_size=(32, 32), library=False, roundtrip=False)
+    spec = result.network.spec.spec
+    assert spec.blocks == {} and spec.stages.block == "bottleneck"
+    assert spec.stages.args == {"groups": 32, "base_width": 4}
+    assert spec.stages.table == [[3, 64, 1], [4, 128, 2], [6, 256, 2], [3, 512, 2]]
+    assert result.check.passed and result.check.max_abs_diff == 0.0
+    assert len(result.text.splitlines()) < len(spelled.text.splitlines()) - 15
 
 
 def test_resnet18_uses_the_library_basic_block():
@@ -89,6 +105,11 @@ def test_generated_models_import_back(spec_name, tmp_path):
     result = import_model(cls(), "torch", spec_name, input_size=(32, 32))
     assert result.problems == []
     assert result.check.passed, result.check.first_divergence
+    # the shipped specs' library blocks, found again (with the same stage table)
+    spec = result.network.spec.spec
+    shipped = load_spec(ROOT / "specs" / f"{spec_name}.yaml").spec
+    assert spec.blocks == {} and spec.stages.block == shipped.stages.block
+    assert spec.stages.table == shipped.stages.table
 
 
 def test_unmapped_layer_is_reported_with_its_module_path_and_line(tmp_path, capsys):

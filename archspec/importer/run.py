@@ -207,8 +207,10 @@ def import_model(
     out_dir: str | os.PathLike[str] | None = None,
     roundtrip: bool = True,
     annotate: bool = False,
+    library: bool = True,
 ) -> ImportResult:
-    """Import ``model``: the spec text, the problems and the round trip's result."""
+    """Import ``model``: the spec text, the problems and the round trip's result.  With
+    ``library=False`` every block type is spelled out, none written as a library block."""
     from archspec.importer.structure import StructureError, recover
     from archspec.importer.torch_trace import ImportFailure
     from archspec.importer.writer import render
@@ -222,24 +224,28 @@ def import_model(
     result.problems.extend(flat.problems)
     if flat.problems and not partial:
         return result
+    base = {"name": name, "doc": f"Imported from {target or name} by archspec import.", "input": {}}
+    base["input"] = {"channels": flat.input_shape[0], "size": list(flat.input_shape[1:])}
+    check = None
+    if library and not flat.problems:
+        from archspec.importer.library import fingerprint
+
+        def check(part: dict[str, Any]) -> Any:
+            return fingerprint(render({**base, **part}, []), framework)
+
     try:
-        rec = recover(flat, flat.input_shape[1:])
+        rec = recover(flat, flat.input_shape[1:], check)
     except StructureError as exc:
         result.problems.append(str(exc))
         return result
     result.renames = rec.renames
-    spec = {"name": name, "doc": f"Imported from {target or name} by archspec import.", "input": {}}
-    spec["input"] = {"channels": flat.input_shape[0], "size": list(flat.input_shape[1:])}
+    spec = dict(base)
     head = rec.spec["head"]
     linears = [layer for layer in head if layer.get("op") == "linear"]
     if linears:
         spec["vars"] = {"num_classes": linears[-1]["units"]}
         linears[-1]["units"] = "num_classes"
     spec.update(rec.spec)
-    if not flat.problems:
-        from archspec.importer.library import use_library
-
-        spec = use_library(spec, framework, lambda s: render(s, []))
     header = [
         f"Imported by `archspec import {target or name}`: names are the original's "
         + ("module paths" if framework == "torch" else "layer names")
