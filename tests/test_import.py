@@ -233,6 +233,7 @@ def test_keras_resnet50_imports_with_its_layer_names_and_round_trips():
     assert result.problems == []
     assert result.check.passed, result.check.first_divergence
     spec = result.network.spec.spec
+    assert spec.blocks == {} and spec.stages.block == "bottleneck_v1"  # the library's, as specs/resnet50_v1.yaml
     assert spec.stages.keras == "conv{stage + 1}_block{block}"
     assert spec.stages.table == [[3, 64, 1], [4, 128, 2], [6, 256, 2], [3, 512, 2]]
     assert spec.defaults["batchnorm"] == {"eps": 1.001e-5, "momentum": 0.01}
@@ -241,6 +242,31 @@ def test_keras_resnet50_imports_with_its_layer_names_and_round_trips():
     assert weighted <= {n.keras_name for n in result.network.nodes()}
     # the classifier's fused softmax is its own op
     assert [layer.op for layer in spec.head] == ["global_avg_pool", "linear", "softmax"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "application, shipped",
+    [
+        ("ResNet152", "resnet152_v1"),
+        ("ResNet50V2", "resnet50_v2"),
+        ("ResNet101V2", "resnet101_v2"),
+        ("ResNet152V2", "resnet152_v2"),
+    ],
+)
+def test_keras_applications_import_to_the_shipped_specs_layout(application, shipped):
+    """keras.applications' deeper ResNets and the pre-activation ones: equal outputs, and the
+    shipped spec's block and stage table (V2: the stride on each stage's last block, whose
+    1x1 max-pool shortcut the library block's second case makes)."""
+    keras = _keras()
+    model = getattr(keras.applications, application)(weights=None, input_shape=(32, 32, 3))
+    result = import_model(model, "keras", shipped, input_size=None)
+    assert result.problems == []
+    assert result.check.passed and result.check.max_abs_diff == 0.0, result.check.first_divergence
+    spec, want = result.network.spec.spec, load_spec(ROOT / "specs" / f"{shipped}.yaml").spec
+    assert spec.blocks == {} and spec.stages.block == want.stages.block
+    assert spec.stages.table == want.stages.table and spec.stages.stride_at == want.stages.stride_at
+    assert spec.stages.keras == want.stages.keras
 
 
 def test_keras_file_target_round_trips(tmp_path, capsys):
