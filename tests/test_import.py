@@ -112,6 +112,59 @@ def test_generated_models_import_back(spec_name, tmp_path):
     assert spec.stages.table == shipped.stages.table
 
 
+class _GnBlock(torch.nn.Module):
+    def __init__(self, channels):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.gn = torch.nn.GroupNorm(4, channels, eps=1e-4)
+
+    def forward(self, x):
+        return torch.relu(self.gn(self.conv(x)) + x)
+
+
+class _PaddedGroupNormNet(torch.nn.Module):
+    """A GroupNorm network with a zero padding before its max pool (timm's ResNetV2 stem)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False)
+        self.norm = torch.nn.GroupNorm(2, 8)
+        self.pad = torch.nn.ConstantPad2d(1, 0.0)
+        self.pool = torch.nn.MaxPool2d(3, stride=2)
+        self.layer1 = torch.nn.Sequential(_GnBlock(8), _GnBlock(8))
+        self.fc = torch.nn.Linear(8, 5)
+
+    def forward(self, x):
+        x = self.pool(self.pad(torch.relu(self.norm(self.conv(x)))))
+        return self.fc(torch.flatten(self.layer1(x).mean((2, 3), keepdim=True), 1))
+
+
+def test_group_norm_and_a_zero_padding_before_a_pool_import():
+    result = import_model(_PaddedGroupNormNet(), "torch", "padded", input_size=(16, 16))
+    assert result.problems == []
+    assert result.check.passed and result.check.max_abs_diff == 0.0
+    assert "{op: maxpool, name: pool, kernel: 3, stride: 2, padding: 1, pad_value: 0}" in result.text
+    assert "{op: groupnorm, name: gn, groups: 4, eps: 0.0001}" in result.text
+
+
+TIMM_FAMILY = ["resnet26d", "seresnext50_32x4d", "resnet50_gn", "regnetx_002", "resnetv2_50x1_bit"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", TIMM_FAMILY)
+def test_timm_family_models_round_trip(name):
+    """timm's ResNet-family models whose layers the op registry has (timm's GroupNorm and
+    StdConv2d included): equal outputs, and each block type is a library block."""
+    import types
+
+    sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations"))
+    timm = pytest.importorskip("timm")
+    result = import_model(timm.create_model(name), "torch", name, input_size=(32, 32))
+    assert result.problems == []
+    assert result.check.passed and result.check.max_abs_diff == 0.0, result.check.first_divergence
+    assert result.network.spec.spec.blocks == {}
+
+
 def test_unmapped_layer_is_reported_with_its_module_path_and_line(tmp_path, capsys):
     out = tmp_path / "g.yaml"
     code = main(["import", f"{MODELS}:WithGelu", "-o", str(out)])
