@@ -236,11 +236,10 @@ def test_seed_networks_import_and_lint_with_their_known_bugs(target, transcripti
     assert all("(imported)" in d.span.file for d in imported)
 
 
-def test_seed_network_without_bugs_imports_to_the_library_bottleneck_and_lints_clean(capsys):
+def test_seed_network_without_bugs_imports_to_the_library_bottleneck_and_lints_clean(capsys, tmp_path):
     """The document's torchvision-style ResNet-50 (it prints the model when imported: that goes
     to standard error, not into archspec's output)."""
-    from archspec.diagnostics import SourceCache
-    from archspec.importer.command import lint_target
+    from archspec.lint import lint_path
 
     model, framework, name = resolve(str(SEEDS / "seed001_torch.py:resnet50"))
     assert capsys.readouterr().out == ""
@@ -249,7 +248,8 @@ def test_seed_network_without_bugs_imports_to_the_library_bottleneck_and_lints_c
     spec = result.network.spec.spec
     assert spec.blocks == {} and spec.stages.block == "bottleneck"
     assert spec.stages.table == [[3, 64, 1], [4, 128, 2], [6, 256, 2], [3, 512, 2]]
-    assert lint_target(str(SEEDS / "seed001_torch.py:resnet50"), (32, 32), SourceCache()) == []
+    (tmp_path / "seed001.yaml").write_text(result.text, encoding="utf-8")
+    assert lint_path(tmp_path / "seed001.yaml") == []
 
 
 def test_seed_network_with_its_undefined_names_supplied_lints_as_transcribed(capsys):
