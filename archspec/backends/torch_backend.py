@@ -690,6 +690,8 @@ class _BlockClass:
             return _text(raw["units"])
         if op == "channel_slice":
             return _text(raw["size"])
+        if op == "radix_sum":
+            return None if in_text is None else f"({in_text}) // {_text(raw['radix'])}"
         if op == "flatten":
             return None
         return in_text
