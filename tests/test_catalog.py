@@ -47,6 +47,7 @@ _NORM_ACT = (
     "and totals only leaf modules: the norms' weights and biases are left out"
 )
 
+
 def _selective_kernel_norm_act(net: Network) -> int:
     """The BatchNorms timm's SelectiveKernelBasic builds as ConvNormAct's BatchNormAct2d (the
     selective kernel's paths and conv2), not those of the attention or the shortcut."""
