@@ -204,7 +204,8 @@ class _Lowering:
         return Module(
             doc=_wrap(self.net.doc or f"The {self.net.name} network.", 0),
             header=[part for line in render.header_lines(self.net, NAME) for part in _wrap(line, 0)],
-            uses_ops=self.torch_pooling or bool({"StdConv2D", "BlurPool2D", "RadixSum", "RadixSoftmax"} & self.helpers),
+            uses_ops=self.torch_pooling
+            or bool({"StdConv2D", "BlurPool2D", "RadixSum", "RadixSoftmax", "DilatedConv2D"} & self.helpers),
             torch_pooling=self.torch_pooling,
             round_to=self.round_to,
             blocks=blocks,

@@ -193,7 +193,7 @@ def build_view(network: Network, *, inplace: bool = False, inference: bool = Fal
     if imports:
         imports.append("")
     imports.append("import torch")
-    if helpers:
+    if helpers - {L.RADIX_SUM, L.RADIX_SOFTMAX, L.CHANNEL_SLICE}:  # these helpers call tensor methods only
         imports.append("import torch.nn.functional as F")
     imports.append("from torch import nn")
     return ModuleView(

@@ -25,8 +25,7 @@ class RadixSum(layers.Layer):
         self.radix = radix
 
     def call(self, x):
-        parts = ops.reshape(x, (*ops.shape(x)[:-1], self.radix, x.shape[-1] // self.radix))
-        return ops.sum(parts, axis=-2)
+        return ops.sum(ops.stack(ops.split(x, self.radix, axis=-1), axis=0), axis=0)
 
     def get_config(self):
         return {**super().get_config(), "radix": self.radix}
@@ -43,13 +42,13 @@ class RadixSoftmax(layers.Layer):
         self.cardinality = cardinality
 
     def call(self, x):
-        rank = len(x.shape)
-        rest = x.shape[-1] // (self.cardinality * self.radix)
-        parts = ops.reshape(x, (*ops.shape(x)[:-1], self.cardinality, self.radix, rest))
-        parts = ops.softmax(parts, axis=-2)
-        # (..., cardinality, radix, rest) -> (..., radix, cardinality, rest)
-        parts = ops.transpose(parts, [*range(rank - 1), rank, rank - 1, rank + 1])
-        return ops.reshape(parts, ops.shape(x))
+        channels = x.shape[-1]
+        rest = channels // (self.cardinality * self.radix)
+        # the channels reordered from (cardinality, radix, rest) to (radix, cardinality, rest)
+        order = ops.reshape(ops.arange(channels), (self.cardinality, self.radix, rest))
+        x = ops.take(x, ops.reshape(ops.transpose(order, (1, 0, 2)), (-1,)), axis=-1)
+        parts = ops.softmax(ops.stack(ops.split(x, self.radix, axis=-1), axis=0), axis=0)
+        return ops.concatenate(ops.unstack(parts, axis=0), axis=-1)
 
     def get_config(self):
         return {**super().get_config(), "radix": self.radix, "cardinality": self.cardinality}

@@ -38,8 +38,7 @@ class RadixSum(layers.Layer):
         self.radix = radix
 
     def call(self, x):
-        parts = ops.reshape(x, (*ops.shape(x)[:-1], self.radix, x.shape[-1] // self.radix))
-        return ops.sum(parts, axis=-2)
+        return ops.sum(ops.stack(ops.split(x, self.radix, axis=-1), axis=0), axis=0)
 
     def get_config(self):
         return {**super().get_config(), "radix": self.radix}
@@ -56,13 +55,13 @@ class RadixSoftmax(layers.Layer):
         self.cardinality = cardinality
 
     def call(self, x):
-        rank = len(x.shape)
-        rest = x.shape[-1] // (self.cardinality * self.radix)
-        parts = ops.reshape(x, (*ops.shape(x)[:-1], self.cardinality, self.radix, rest))
-        parts = ops.softmax(parts, axis=-2)
-        # (..., cardinality, radix, rest) -> (..., radix, cardinality, rest)
-        parts = ops.transpose(parts, [*range(rank - 1), rank, rank - 1, rank + 1])
-        return ops.reshape(parts, ops.shape(x))
+        channels = x.shape[-1]
+        rest = channels // (self.cardinality * self.radix)
+        # the channels reordered from (cardinality, radix, rest) to (radix, cardinality, rest)
+        order = ops.reshape(ops.arange(channels), (self.cardinality, self.radix, rest))
+        x = ops.take(x, ops.reshape(ops.transpose(order, (1, 0, 2)), (-1,)), axis=-1)
+        parts = ops.softmax(ops.stack(ops.split(x, self.radix, axis=-1), axis=0), axis=0)
+        return ops.concatenate(ops.unstack(parts, axis=0), axis=-1)
 
     def get_config(self):
         return {**super().get_config(), "radix": self.radix, "cardinality": self.cardinality}
@@ -73,13 +72,15 @@ class DilatedConv2D(layers.Conv2D):
     convolution at stride 1, then every ``subsample``-th row and column, the values PyTorch's
     strided, dilated convolution gives (same weights as ``layers.Conv2D``)."""
 
-    def __init__(self, *args, subsample=1, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, filters, kernel_size, subsample=1, **kwargs):
+        super().__init__(filters, kernel_size, **kwargs)
         self.subsample = (subsample, subsample) if isinstance(subsample, int) else tuple(subsample)
 
     def call(self, inputs):
-        rows, cols = self.subsample
-        return super().call(inputs)[:, ::rows, ::cols, :]
+        # a 1x1 max pool with the stride keeps every stride-th row and column
+        return ops.max_pool(
+            super().call(inputs), pool_size=1, strides=self.subsample, padding="valid"
+        )
 
     def compute_output_shape(self, input_shape):
         batch, height, width, channels = super().compute_output_shape(input_shape)
