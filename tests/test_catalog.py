@@ -70,6 +70,7 @@ MACS_BEYOND_TORCHINFO = {
     "regnety_002": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
     "resnetv2_50x1_bit": (_groupnorm_affine, _NORM_ACT.format("GroupNormAct")),
     "skresnet18": (_selective_kernel_norm_act, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "skresnet34": (_selective_kernel_norm_act, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
 }
 
 
