@@ -49,12 +49,14 @@ _NORM_ACT = (
 
 
 def _selective_kernel_norm_act(net: Network) -> int:
-    """The BatchNorms timm's SelectiveKernelBasic builds as ConvNormAct's BatchNormAct2d (the
-    selective kernel's paths and conv2), not those of the attention or the shortcut."""
+    """The BatchNorms timm's SelectiveKernelBasic/Bottleneck build as ConvNormAct's
+    BatchNormAct2d (the selective kernel's paths, the blocks' other convolutions), not those
+    of the attention or the shortcut."""
     return sum(
         node.params
         for node in net.ops()
-        if node.op == "batchnorm" and (".paths." in node.torch_path or node.torch_path.endswith(".conv2.bn"))
+        if node.op == "batchnorm"
+        and (".paths." in node.torch_path or node.torch_path.endswith((".conv1.bn", ".conv2.bn", ".conv3.bn")))
     )
 
 
@@ -71,6 +73,9 @@ MACS_BEYOND_TORCHINFO = {
     "resnetv2_50x1_bit": (_groupnorm_affine, _NORM_ACT.format("GroupNormAct")),
     "skresnet18": (_selective_kernel_norm_act, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
     "skresnet34": (_selective_kernel_norm_act, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "skresnet50": (_selective_kernel_norm_act, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "skresnet50d": (_selective_kernel_norm_act, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "skresnext50_32x4d": (_selective_kernel_norm_act, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
 }
 
 
