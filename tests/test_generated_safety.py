@@ -45,6 +45,8 @@ ALLOWED_NODES = {
     "List",
     "Dict",
     "Subscript",
+    "Slice",  # x[:, start:stop] (a channel slice)
+    "Starred",  # super().__init__(*args, **kwargs) in a helper layer
     "Raise",
     "JoinedStr",
     "FormattedValue",
@@ -74,6 +76,7 @@ ALLOWED_NODES = {
 }
 ALLOWED_IMPORTS = {
     "import torch",
+    "import torch.nn.functional as F",
     "from torch import nn",
     "import keras",
     "from keras import layers",

@@ -214,7 +214,7 @@ def test_unsupported_combination_is_a_clear_error(tmp_path):
     spec = tmp_path / "dilated.yaml"
     spec.write_text(
         "archspec: 1\nname: dilated\ninput: {channels: 3, size: [32, 32]}\n"
-        "stem:\n  - {op: conv, filters: 4, kernel: 3, stride: 2, dilation: 2, padding: 2}\n",
+        "stem:\n  - {op: conv, filters: 4, kernel: 3, stride: 2, dilation: 2, padding: same}\n",
         encoding="utf-8",
     )
     # lint refuses it at its line (the gate), and the backend itself refuses it clearly too

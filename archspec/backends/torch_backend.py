@@ -194,7 +194,7 @@ def build_view(network: Network, *, inplace: bool = False, inference: bool = Fal
     if imports:
         imports.append("")
     imports.append("import torch")
-    if helpers:
+    if helpers - {L.RADIX_SUM, L.RADIX_SOFTMAX, L.CHANNEL_SLICE}:  # these helpers call tensor methods only
         imports.append("import torch.nn.functional as F")
     imports.append("from torch import nn")
     return ModuleView(
@@ -687,6 +687,8 @@ class _BlockClass:
             return _text(raw["units"])
         if op == "channel_slice":
             return _text(raw["size"])
+        if op == "radix_sum":
+            return None if in_text is None else f"({in_text}) // {_text(raw['radix'])}"
         if op == "flatten":
             return None
         return in_text

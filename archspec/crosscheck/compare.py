@@ -157,9 +157,14 @@ def _points(network: Network) -> list[tuple[str, str]]:
             out.append((node.id, "output"))
         elif node.id in block_outputs:
             out.append((node.id, "block"))
-        elif node.params:
+        elif node.params or node.op in COMPARED_WITHOUT_PARAMS:
             out.append((node.id, "layer"))
     return out
+
+
+#: parameter-free ops each framework computes with archspec's own layer code (not a library
+#: layer), compared layer by layer as well
+COMPARED_WITHOUT_PARAMS = frozenset({"radix_sum", "radix_softmax"})
 
 
 def quiet_tensorflow() -> None:

@@ -17,15 +17,17 @@ from archspec.lint.registry import RULES, rule
 def stride_with_dilation(network: Network) -> Iterator[Diagnostic]:
     """
     What it does: reports a convolution whose stride and dilation are both above 1 (in any
-    direction).
+    direction) and whose padding is `same` or whose weights are standardized.
 
-    Why is this bad: Keras' `Conv2D` refuses `strides > 1` together with `dilation_rate > 1`,
-    so the network cannot be written in Keras (PyTorch accepts it).
+    Why is this bad: Keras' `Conv2D` refuses `strides > 1` together with `dilation_rate > 1`.
+    archspec writes such a convolution in Keras as a stride-1 dilated convolution followed by
+    keeping every stride-th row and column, which gives PyTorch's values only with an explicit
+    padding (TensorFlow's `same` depends on the stride) and a plain convolution.
 
-    Example: `- {op: conv, filters: 64, kernel: 3, stride: 2, dilation: 2, padding: 2}`
+    Example: `- {op: conv, filters: 64, kernel: 3, stride: 2, dilation: 2, padding: same}`
 
-    Use instead: a dilated convolution at stride 1 followed by a strided one (or a pooling), or
-    no dilation where the resolution is reduced.
+    Use instead: an explicit padding (`padding: 2`, as timm's selective-kernel paths), or a
+    dilated convolution at stride 1 followed by a strided one (or a pooling).
     """
     me = RULES["AS406"]
     seen: set = set()
@@ -33,13 +35,16 @@ def stride_with_dilation(network: Network) -> Iterator[Diagnostic]:
         attrs = node.attrs
         if node.op != "conv" or attrs is None:
             continue
+        if not (attrs.padding == "same" or attrs.standardize):
+            continue
         if max(attrs.stride) > 1 and max(attrs.dilation) > 1 and node.span not in seen:
             seen.add(node.span)
+            what = "'same' padding" if attrs.padding == "same" else "weight standardization"
             yield me.diagnostic(
-                f"convolution {node.torch_path} has stride {tuple(attrs.stride)} and dilation "
-                f"{tuple(attrs.dilation)}: Keras cannot combine them",
+                f"convolution {node.torch_path} has stride {tuple(attrs.stride)}, dilation "
+                f"{tuple(attrs.dilation)} and {what}: Keras cannot write them exactly",
                 node.span,
-                "dilate at stride 1 and reduce the resolution in another layer",
+                "give it an explicit padding, or dilate at stride 1 and reduce the resolution in another layer",
             )
 
 
