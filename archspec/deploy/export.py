@@ -83,7 +83,13 @@ def reference_model(network: Network, weights: Path | None, seed: int):
     import torch
 
     from archspec.crosscheck.weights import randomize_torch, transfer_weights
-    from archspec.deploy.convert import keras_model_for, load_keras_file, load_torch_file, torch_model_for
+    from archspec.deploy.convert import (
+        keras_model_for,
+        load_keras_file,
+        load_torch_file,
+        set_batch_counts,
+        torch_model_for,
+    )
 
     torch.manual_seed(seed)
     model = torch_model_for(network)
@@ -94,9 +100,10 @@ def reference_model(network: Network, weights: Path | None, seed: int):
         problems, _ = load_torch_file(model, network, weights)
         return model, problems
     keras_model = keras_model_for(network)
-    problems = load_keras_file(keras_model, network, weights)
+    problems, counts = load_keras_file(keras_model, network, weights)
     if not problems:
         transfer_weights(model, keras_model, network, "keras_to_torch")
+        set_batch_counts(model, counts)
     return model, problems
 
 
