@@ -321,7 +321,7 @@ def summary(rows: list[dict]) -> str:
         f"step{' (failed: ' + ', '.join(failed) + ')' if failed else ''}. Worst scaled differences: "
         f"convert's float64 check {_f(check[0])} ({check[1]}), peer against the converted model (float32) "
         f"{_f(versus[0])} ({versus[1]}), ONNX Runtime against PyTorch (float32) {_f(onnx[0])} ({onnx[1]}). "
-        f"Wall time of the sweep: {total:.0f} s.\n"
+        f"Sum of the per-spec wall times: {total:.0f} s.\n"
     )
 
 
@@ -341,10 +341,11 @@ the reference tensor), as `archspec check` reports it.
 """
 
 
-def write_doc(path: Path, rows: list[dict], args, env: dict) -> None:
+def write_doc(path: Path, rows: list[dict], args, env: dict, processes: int = 1) -> None:
+    side = f" in {processes} processes side by side" if processes > 1 else ""
     when = (
-        f"Run of {env['date']} on the shared {env['nproc']}-core development machine ({env['cpu']}), "
-        f"load average {env['loadavg'][0]:.0f} at the start and {os.getloadavg()[0]:.0f} at the end (other "
+        f"Run of {env['date']}{side} on the shared {env['nproc']}-core development machine ({env['cpu']}), "
+        f"load average {env['loadavg'][0]:.0f} at the start and {env['loadavg_end'][0]:.0f} at the end (other "
         f"sessions' jobs): the times are wall times under that load. Conversion and peer comparison at "
         f"{args.size}x{args.size}, ONNX at {' and '.join(f'{s}x{s}' for s in args.sizes)}; torch "
         f"{env['torch']}, TensorFlow {env['tensorflow']}, Keras {env['keras']}."
@@ -360,7 +361,26 @@ def main() -> int:
     parser.add_argument("--sizes", nargs="*", type=int, default=[64, 97], help="ONNX input sizes")
     parser.add_argument("--json", metavar="PATH")
     parser.add_argument("--doc", metavar="PATH", help="write the Markdown page (docs/deploying.md)")
+    parser.add_argument(
+        "--from-json",
+        nargs="+",
+        metavar="PATH",
+        help="measure nothing: render the rows of earlier --json runs (e.g. two halves run side by side)",
+    )
     args = parser.parse_args()
+    if args.from_json:
+        runs = [json.loads(Path(path).read_text(encoding="utf-8")) for path in args.from_json]
+        rows = sorted((row for run in runs for row in run["rows"]), key=lambda r: r["spec"])
+        env = dict(runs[0]["machine"])
+        # a run without its end load (an older script) is rendered right after it ended: now
+        env["loadavg_end"] = max(
+            (run["machine"].get("loadavg_end") or list(os.getloadavg()) for run in runs), key=lambda x: x[0]
+        )
+        args.size, args.sizes = rows[0].get("size", args.size), [o["size"] for o in rows[0].get("onnx", [])]
+        sys.stdout.write(render(rows) + "\n" + summary(rows))
+        if args.doc:
+            write_doc(Path(args.doc), rows, args, env, len(runs))
+        return 0
     from archspec.crosscheck.compare import quiet_tensorflow
 
     quiet_tensorflow()
@@ -383,9 +403,11 @@ def main() -> int:
         rows.append(row)
         print(json.dumps(row, default=str), file=sys.stderr, flush=True)
         if args.json:
+            env["loadavg_end"] = list(os.getloadavg())
             Path(args.json).write_text(json.dumps({"machine": env, "rows": rows}, indent=2, default=str), "utf-8")
     sys.stdout.write(render(rows) + "\n" + summary(rows))
     if args.doc:
+        env["loadavg_end"] = list(os.getloadavg())
         write_doc(Path(args.doc), rows, args, env)
     return 0
 
