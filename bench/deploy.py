@@ -341,6 +341,9 @@ the reference tensor), as `archspec check` reports it.
 """
 
 
+EARLIER = "## Earlier runs"
+
+
 def write_doc(path: Path, rows: list[dict], args, env: dict, processes: int = 1) -> None:
     side = f" in {processes} processes side by side" if processes > 1 else ""
     when = (
@@ -351,7 +354,11 @@ def write_doc(path: Path, rows: list[dict], args, env: dict, processes: int = 1)
         f"{env['torch']}, TensorFlow {env['tensorflow']}, Keras {env['keras']}."
     )
     text = f"{DOC_HEAD}\n{textwrap.fill(when, 96)}\n\n{render(rows)}\n{textwrap.fill(summary(rows), 96)}\n"
-    Path(path).write_text(text, encoding="utf-8")
+    path = Path(path)
+    previous = path.read_text(encoding="utf-8") if path.is_file() else ""
+    if EARLIER in previous:  # runs at other sizes, kept by hand below this heading
+        text += "\n" + previous[previous.index(EARLIER) :]
+    path.write_text(text, encoding="utf-8")
 
 
 def main() -> int:
@@ -370,7 +377,11 @@ def main() -> int:
     args = parser.parse_args()
     if args.from_json:
         runs = [json.loads(Path(path).read_text(encoding="utf-8")) for path in args.from_json]
-        rows = sorted((row for run in runs for row in run["rows"]), key=lambda r: r["spec"])
+        by_spec: dict[str, dict] = {}
+        for row in (row for run in runs for row in run["rows"]):  # a spec measured twice: the first clean row
+            if row["spec"] not in by_spec or "error" in by_spec[row["spec"]]:
+                by_spec[row["spec"]] = row
+        rows = [by_spec[name] for name in sorted(by_spec)]
         env = dict(runs[0]["machine"])
         # a run without its end load (an older script) is rendered right after it ended: now
         env["loadavg_end"] = max(
