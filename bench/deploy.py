@@ -316,12 +316,16 @@ def summary(rows: list[dict]) -> str:
     versus = worst((r.get("peer_vs_converted", {}).get("scaled"), r["spec"]) for r in done)
     onnx = worst((o["max_scaled"], f"{r['spec']} at {o['size']}") for r in done for o in r.get("onnx", []))
     total = sum(r.get("total_s", 0.0) for r in done)
+    measured = {r["spec"] for r in rows}
+    missing = [p.stem for p in sorted((ROOT / "specs").glob("*.yaml")) if p.stem not in measured]
     return (
         f"{len(rows) - len(failed)} of {len(rows)} specs passed every "
         f"step{' (failed: ' + ', '.join(failed) + ')' if failed else ''}. Worst scaled differences: "
         f"convert's float64 check {_f(check[0])} ({check[1]}), peer against the converted model (float32) "
         f"{_f(versus[0])} ({versus[1]}), ONNX Runtime against PyTorch (float32) {_f(onnx[0])} ({onnx[1]}). "
-        f"Sum of the per-spec wall times: {total:.0f} s.\n"
+        f"Sum of the per-spec wall times: {total:.0f} s."
+        + (f" Not measured in this run: {', '.join(missing)}." if missing else "")
+        + "\n"
     )
 
 
