@@ -102,34 +102,42 @@ def ceil_mode_uneven_padding(network: Network) -> Iterator[Diagnostic]:
     "AS308",
     "shortcut-case-from-layer",
     Severity.ERROR,
-    "a shortcut case without layers that starts from a body layer, beside other cases",
+    "a conditional shortcut case without layers that starts from a body layer",
 )
 def shortcut_case_from_layer(network: Network) -> Iterator[Diagnostic]:
     """
-    What it does: reports a block whose shortcut has several cases, one of which has no layers
-    and starts `from:` a layer of the body instead of the block's input.
+    What it does: reports a block whose shortcut is chosen when the model runs (its first case
+    has a `when:` condition), where a case that blocks take has no layers and starts `from:` a
+    layer of the body instead of the block's input.
 
     Why is this bad: the PyTorch block class chooses among the cases at run time and keeps the
     block's input as the identity case; an empty case that reads a body layer cannot be written
     that way, so the block would not build.
 
-    Example: `shortcut: [{when: stride > 1}, {from: conv1}]`
+    Example: `shortcut: [{when: stride > 1}, {from: conv1}]` where some blocks have a stride, or
+    `[{from: conv1, when: in_channels != width}]`.
 
     Use instead: give that case a layer (`layers: [{op: identity}]`), or start it from `input`.
     """
+    from archspec.ir.shortcuts import chosen_at_run_time, kept_cases
     from archspec.lint.rules_names import checked_blocks
 
     me = RULES["AS308"]
+    taken: dict[str, set] = {}
+    for block in network.blocks:
+        taken.setdefault(block.block_type, set()).add(block.shortcut_case)
     for resolved in checked_blocks(network):
         cases = resolved.definition.shortcut
-        if len(cases) < 2:
-            continue
-        for index, case in enumerate(cases):
+        # an unused type: any case could be taken
+        kept = kept_cases(resolved.definition, taken.get(resolved.name, range(len(cases))))
+        suspects = kept if chosen_at_run_time(resolved.definition, kept) else []
+        for index in sorted(suspects):
+            case = cases[index]
             if not case.layers and case.from_ != "input":
                 span = network.spec.spans.value(resolved.prefix + ("shortcut", index, "from"))
                 yield me.diagnostic(
                     f"block type {resolved.name!r}: shortcut case {index + 1} has no layers and starts "
-                    f"from {case.from_!r}, beside other cases",
+                    f"from {case.from_!r}, under a condition",
                     span,
                     "give that case a layer (op: identity) or start it from input",
                 )
