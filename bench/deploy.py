@@ -349,11 +349,12 @@ EARLIER = "## Earlier runs"
 
 
 def write_doc(path: Path, rows: list[dict], args, env: dict, processes: int = 1) -> None:
-    side = f" in {processes} processes side by side" if processes > 1 else ""
+    side = f" in {processes} processes, partly side by side" if processes > 1 else ""
+    low, high = env.get("load_range") or (env["loadavg"][0], env["loadavg_end"][0])
     when = (
         f"Run of {env['date']}{side} on the shared {env['nproc']}-core development machine ({env['cpu']}), "
-        f"load average {env['loadavg'][0]:.0f} at the start and {env['loadavg_end'][0]:.0f} at the end (other "
-        f"sessions' jobs): the times are wall times under that load. Conversion and peer comparison at "
+        f"load average {low:.0f} to {high:.0f} at the starts and ends of the runs (other sessions' jobs): "
+        f"the times are wall times under that load. Conversion and peer comparison at "
         f"{args.size}x{args.size}, ONNX at {' and '.join(f'{s}x{s}' for s in args.sizes)}; torch "
         f"{env['torch']}, TensorFlow {env['tensorflow']}, Keras {env['keras']}."
     )
@@ -388,9 +389,9 @@ def main() -> int:
         rows = [by_spec[name] for name in sorted(by_spec)]
         env = dict(runs[0]["machine"])
         # a run without its end load (an older script) is rendered right after it ended: now
-        env["loadavg_end"] = max(
-            (run["machine"].get("loadavg_end") or list(os.getloadavg()) for run in runs), key=lambda x: x[0]
-        )
+        ends = [run["machine"].get("loadavg_end") or list(os.getloadavg()) for run in runs]
+        loads = [run["machine"]["loadavg"][0] for run in runs] + [end[0] for end in ends]
+        env["load_range"] = (min(loads), max(loads))
         args.size, args.sizes = rows[0].get("size", args.size), [o["size"] for o in rows[0].get("onnx", [])]
         sys.stdout.write(render(rows) + "\n" + summary(rows))
         if args.doc:
