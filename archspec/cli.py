@@ -623,7 +623,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from archspec.deploy.commands import add_parsers
 
-    add_parsers(sub)
+    add_parsers(sub, size_arg)
 
     p = sub.add_parser("docs", help="regenerate docs/catalog.md and docs/rules.md (--check: verify them)")
     p.add_argument("specs", nargs="*", metavar="SPEC", help="default: specs/*.yaml")
