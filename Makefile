@@ -2,7 +2,7 @@
 # The peers are not dependencies of archspec: pip install '.[bench]' (see docs/benchmarks.md).
 PYTHON ?= python
 
-.PHONY: bench bench-quick bench-limits
+.PHONY: bench bench-quick bench-limits bench-deploy
 
 bench:
 	$(PYTHON) bench/run_all.py
@@ -13,3 +13,7 @@ bench-quick:
 # The worst specs within the limits, each command timed as its own process (README: Limits).
 bench-limits:
 	$(PYTHON) bench/limits.py
+
+# Every shipped spec's peer checkpoint converted both ways and exported to ONNX (docs/deploying.md).
+bench-deploy:
+	$(PYTHON) bench/deploy.py --doc docs/deploying.md

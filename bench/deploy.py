@@ -1,6 +1,6 @@
 """Deployment over the whole catalog: peer checkpoints converted and exported, with timings.
 
-For every shipped spec with a peer:
+For every shipped spec (each has a peer):
 
 1. The peer model itself (torchvision, timm, or keras.applications, built offline without
    pretrained weights) gets random weights and BatchNorm statistics, set here without archspec,
@@ -8,24 +8,32 @@ For every shipped spec with a peer:
 2. ``archspec convert`` (the API behind the command) converts it to the other framework, checks
    every key and shape first and verifies the two files as ``archspec check`` does (float64).
 3. The converted file is converted back (``--no-verify``) and every tensor compared bit for bit
-   with the peer's checkpoint.
+   with the peer's checkpoint (``num_batches_tracked`` included: it travels in the Keras file's
+   metadata).
 4. The peer model and the other framework's generated model, loaded from the converted file, run
    on one random batch in float32: the worst difference in the logits, against the float32
    tolerance of ``archspec check`` at the logits' depth.
 5. ``archspec export --format onnx`` with the peer's weights at two input sizes, verified with
    ONNX Runtime (every block's output and the logits).
 
-Prints a Markdown table and, with ``--json``, writes the figures.  Nothing here asserts a time.
+The weights do not depend on the input size (every shipped spec ends in a global pool), so the
+sweep runs at a small size by default (``--size 64``, ONNX at 64 and 97, an odd size) to finish
+on a shared machine; ``--size 224 --sizes 224 160`` measures the ImageNet size.
 
-    python bench/deploy.py [--quick] [--specs resnet50 resnet152] [--json out.json]
+Prints a Markdown table and, with ``--json``, writes the figures; ``--doc docs/deploying.md``
+writes the page.  Nothing here asserts a time.
+
+    python bench/deploy.py [--specs resnet50 resnet152] [--size 64] [--sizes 64 97] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
+import textwrap
 import time
 import traceback
 from pathlib import Path
@@ -35,7 +43,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ROOT, peer  # noqa: E402
+from _common import ROOT, machine, peer  # noqa: E402
 
 TORCHVISION = {
     "resnet18",
@@ -59,7 +67,7 @@ KERAS = {
 }
 
 
-def randomize_torch_peer(model, seed: int) -> None:
+def randomize_torch_peer(model, seed: int, size: int = 224) -> None:
     """Random weights and statistics for any torch model (no archspec involved): He-normal
     convolution and linear weights, small biases, BatchNorm scales near 1, then running
     statistics measured on a random batch (so that activations stay in range) and perturbed."""
@@ -82,10 +90,11 @@ def randomize_torch_peer(model, seed: int) -> None:
             m.reset_running_stats()
             m.momentum = None
         model.train()
-        model(torch.from_numpy(rng.standard_normal((4, 3, 224, 224)).astype(np.float32)))
+        model(torch.from_numpy(rng.standard_normal((4, 3, size, size)).astype(np.float32)))
         model.eval()
         for m in norms:
             m.momentum = 0.1
+            m.num_batches_tracked.fill_(int(rng.integers(1, 10**6)))  # a count a training run left
             std = m.running_var.sqrt()
             m.running_mean.add_(torch.from_numpy(rng.normal(0, 0.1, m.running_mean.shape)).float() * std)
             m.running_var.mul_(torch.from_numpy(rng.uniform(0.8, 1.25, m.running_var.shape)).float())
@@ -109,7 +118,7 @@ def randomize_keras_peer(model, seed: int) -> None:
             layer.set_weights([v.astype(np.float32) for v in values])
 
 
-def peer_checkpoint(name: str, folder: Path, seed: int):
+def peer_checkpoint(name: str, folder: Path, seed: int, size: int):
     """(framework, checkpoint path, peer model, peer description) or None without a peer."""
     if name in TORCHVISION:
         tv = peer("torchvision")
@@ -126,7 +135,9 @@ def peer_checkpoint(name: str, folder: Path, seed: int):
     elif name in KERAS:
         import keras
 
-        model = getattr(keras.applications, KERAS[name])(weights=None, classifier_activation=None)
+        model = getattr(keras.applications, KERAS[name])(
+            weights=None, input_shape=(size, size, 3), classifier_activation=None
+        )
         randomize_keras_peer(model, seed)
         path = folder / f"{name}.weights.h5"
         model.save_weights(str(path))
@@ -135,7 +146,7 @@ def peer_checkpoint(name: str, folder: Path, seed: int):
         return None
     import torch
 
-    randomize_torch_peer(model, seed)
+    randomize_torch_peer(model, seed, size)
     path = folder / f"{name}.pth"
     torch.save(model.state_dict(), path)
     return "torch", path, model, f"{source} {name}"
@@ -150,7 +161,7 @@ def run_peer(framework: str, model, x: np.ndarray) -> np.ndarray:
     return np.asarray(model(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), training=False))
 
 
-def one_spec(spec: Path, sizes: list[int], seed: int = 0) -> dict:
+def one_spec(spec: Path, size: int, sizes: list[int], seed: int = 0) -> dict:
     import torch
 
     import archspec
@@ -160,15 +171,16 @@ def one_spec(spec: Path, sizes: list[int], seed: int = 0) -> dict:
     from archspec.deploy.export import export
 
     name = spec.stem
-    row: dict = {"spec": name}
+    row: dict = {"spec": name, "size": size}
+    begin = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        made = peer_checkpoint(name, folder, seed)
+        made = peer_checkpoint(name, folder, seed, size)
         if made is None:
             row["peer"] = None
             return row
         framework, checkpoint, peer_model, row["peer"] = made
-        network = archspec.load(spec)
+        network = archspec.load(spec, (size, size))
         other = "keras" if framework == "torch" else "torch"
         out = folder / (f"{name}.weights.h5" if other == "keras" else f"{name}.pt")
 
@@ -190,13 +202,11 @@ def one_spec(spec: Path, sizes: list[int], seed: int = 0) -> dict:
         if framework == "torch":
             a, _ = read_torch(checkpoint)
             b, _ = read_torch(back)
-            # num_batches_tracked counts training steps; Keras has no such thing, so it does not
-            # travel (the converted model's own count, 0, comes back)
-            keys = [k for k in a if not k.endswith("num_batches_tracked")]
-            row["round_trip_differs"] = [k for k in keys if k not in b or not np.array_equal(a[k], b[k])][:5]
+            # every tensor, num_batches_tracked too (carried in the Keras file's metadata)
+            row["round_trip_differs"] = [k for k in a if k not in b or not np.array_equal(a[k], b[k])][:5]
             row["round_trip_bit_exact"] = again.passed and not row["round_trip_differs"]
         else:
-            a, b = read_keras(checkpoint).groups, read_keras(back).groups
+            a, b = read_keras(checkpoint).groups, read_keras(back).groups  # Keras has no counts
             row["round_trip_bit_exact"] = (
                 again.passed
                 and set(a) == set(b)
@@ -204,11 +214,11 @@ def one_spec(spec: Path, sizes: list[int], seed: int = 0) -> dict:
             )
 
         # the peer against the other framework's generated model, loaded from the converted file
-        x = np.random.default_rng(seed + 7).standard_normal((2, 3, 224, 224)).astype(np.float32)
+        x = np.random.default_rng(seed + 7).standard_normal((2, 3, size, size)).astype(np.float32)
         theirs = run_peer(framework, peer_model, x)
         if other == "keras":
             model = keras_model_for(network)
-            assert not load_keras_file(model, network, out)
+            assert not load_keras_file(model, network, out)[0]
             ours = np.asarray(model(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), training=False))
         else:
             model = torch_model_for(network)
@@ -224,16 +234,16 @@ def one_spec(spec: Path, sizes: list[int], seed: int = 0) -> dict:
 
         torch_file = checkpoint if framework == "torch" else out
         row["onnx"] = []
-        for size in sizes:
-            sized = archspec.load(spec, (size, size))
-            onnx_file = folder / f"{name}_{size}.onnx"
+        for onnx_size in sizes:
+            sized = archspec.load(spec, (onnx_size, onnx_size))
+            onnx_file = folder / f"{name}_{onnx_size}.onnx"
             start = time.perf_counter()
             exported = export(sized, "onnx", onnx_file, weights=torch_file)
             elapsed = time.perf_counter() - start
             check = exported.checks[0] if exported.checks else None
             row["onnx"].append(
                 {
-                    "size": size,
+                    "size": onnx_size,
                     "passed": exported.passed,
                     "max_abs": check.max_abs_diff if check else None,
                     "max_scaled": check.max_rel_diff if check else None,
@@ -243,64 +253,178 @@ def one_spec(spec: Path, sizes: list[int], seed: int = 0) -> dict:
                     "mb": onnx_file.stat().st_size / 1e6 if onnx_file.exists() else None,
                 }
             )
+    row["total_s"] = time.perf_counter() - begin
     return row
+
+
+def _f(value, spec: str = ".1e") -> str:
+    return format(value, spec) if isinstance(value, int | float) else "-"
 
 
 def render(rows: list[dict]) -> str:
     lines = [
-        "| spec | peer | convert (s) | check max abs / scaled | round trip | peer vs converted (abs, scaled) | "
-        "ONNX sizes: pass, max scaled, export+verify (s) |",
-        "|---|---|---|---|---|---|---|",
+        "| spec | peer | convert + verify (s) | check float64: max abs / scaled | back (s), round trip | "
+        "peer vs converted, float32: abs, scaled | ONNX per size: verdict, max scaled, export + verify (s) | "
+        "total (s) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if r.get("peer") is None:
-            lines.append(f"| {r['spec']} | none | | | | | |")
+            lines.append(f"| {r['spec']} | none | | | | | | |")
             continue
         if "error" in r:
-            lines.append(f"| {r['spec']} | {r['peer']} | error: {r['error']} | | | | |")
+            lines.append(f"| {r['spec']} | {r['peer']} | error: {r['error']} | | | | | |")
             continue
         pv = r.get("peer_vs_converted", {})
         onnx = "; ".join(
-            f"{o['size']}: {'PASS' if o['passed'] else 'FAIL'} {o['max_scaled']:.1e} {o['total_s']:.1f}"
+            f"{o['size']}: {'PASS' if o['passed'] else 'FAIL'} {_f(o['max_scaled'])} {_f(o['total_s'], '.0f')}"
             for o in r.get("onnx", [])
         )
         lines.append(
-            f"| {r['spec']} | {r['peer']} | {r.get('convert_s', 0):.1f} "
+            f"| {r['spec']} | {r['peer']} | {_f(r.get('convert_s'), '.0f')} "
             f"({'PASS' if r.get('convert_passed') else 'FAIL'}) | "
-            f"{r.get('check_max_abs') or 0:.1e} / {r.get('check_max_scaled') or 0:.1e} | "
-            f"{'bit-exact' if r.get('round_trip_bit_exact') else 'DIFFERS'} | "
-            f"{pv.get('max_abs', float('nan')):.1e}, {pv.get('scaled', float('nan')):.1e} "
-            f"({'ok' if r.get('peer_vs_converted_passed') else 'FAIL'}) | {onnx} |"
+            f"{_f(r.get('check_max_abs'))} / {_f(r.get('check_max_scaled'))} | "
+            f"{_f(r.get('convert_back_s'), '.0f')}, {'bit-exact' if r.get('round_trip_bit_exact') else 'DIFFERS'} | "
+            f"{_f(pv.get('max_abs'))}, {_f(pv.get('scaled'))} "
+            f"({'ok' if r.get('peer_vs_converted_passed') else 'FAIL'}) | {onnx} | {_f(r.get('total_s'), '.0f')} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def summary(rows: list[dict]) -> str:
+    """The worst figures over the measured specs, and what failed."""
+    done = [r for r in rows if r.get("peer") and "error" not in r]
+    failed = [
+        r["spec"]
+        for r in rows
+        if "error" in r
+        or r.get("peer") is None
+        or not (
+            r.get("convert_passed")
+            and r.get("round_trip_bit_exact")
+            and r.get("peer_vs_converted_passed")
+            and r.get("onnx")
+            and all(o["passed"] for o in r["onnx"])
+        )
+    ]
+
+    def worst(values):
+        values = [(v, name) for v, name in values if isinstance(v, int | float)]
+        return max(values) if values else (float("nan"), "-")
+
+    check = worst((r.get("check_max_scaled"), r["spec"]) for r in done)
+    versus = worst((r.get("peer_vs_converted", {}).get("scaled"), r["spec"]) for r in done)
+    onnx = worst((o["max_scaled"], f"{r['spec']} at {o['size']}") for r in done for o in r.get("onnx", []))
+    total = sum(r.get("total_s", 0.0) for r in done)
+    measured = {r["spec"] for r in rows}
+    missing = [p.stem for p in sorted((ROOT / "specs").glob("*.yaml")) if p.stem not in measured]
+    return (
+        f"{len(rows) - len(failed)} of {len(rows)} specs passed every "
+        f"step{' (failed: ' + ', '.join(failed) + ')' if failed else ''}. Worst scaled differences: "
+        f"convert's float64 check {_f(check[0])} ({check[1]}), peer against the converted model (float32) "
+        f"{_f(versus[0])} ({versus[1]}), ONNX Runtime against PyTorch (float32) {_f(onnx[0])} ({onnx[1]}). "
+        f"Sum of the per-spec wall times: {total:.0f} s."
+        + (f" Not measured in this run: {', '.join(missing)}." if missing else "")
+        + "\n"
+    )
+
+
+DOC_HEAD = """# Deploying: measured
+
+`python bench/deploy.py --doc docs/deploying.md` (see its docstring) on every shipped spec: the
+spec's peer model itself (torchvision, timm or keras.applications, built offline) with random
+weights, random BatchNorm statistics and a random `num_batches_tracked`; its own `state_dict()` /
+`save_weights` file converted with `archspec convert` (checked, written, verified in float64 as
+`archspec check` does), converted back and compared bit for bit (every tensor, the BatchNorm
+counts included); the peer against the converted model in float32 (the `check` float32
+tolerance at the logits' depth); `archspec export --format onnx` with the peer's weights at two
+input sizes, verified with ONNX Runtime (every block's output and the logits, float32).
+
+Scaled difference: the largest absolute difference divided by max(1, the largest magnitude of
+the reference tensor), as `archspec check` reports it.
+"""
+
+
+EARLIER = "## Earlier runs"
+
+
+def write_doc(path: Path, rows: list[dict], args, env: dict, processes: int = 1) -> None:
+    side = f" in {processes} processes, partly side by side" if processes > 1 else ""
+    low, high = env.get("load_range") or (env["loadavg"][0], env["loadavg_end"][0])
+    when = (
+        f"Run of {env['date']}{side} on the shared {env['nproc']}-core development machine ({env['cpu']}), "
+        f"load average {low:.0f} to {high:.0f} at the starts and ends of the runs (other sessions' jobs): "
+        f"the times are wall times under that load. Conversion and peer comparison at "
+        f"{args.size}x{args.size}, ONNX at {' and '.join(f'{s}x{s}' for s in args.sizes)}; torch "
+        f"{env['torch']}, TensorFlow {env['tensorflow']}, Keras {env['keras']}."
+    )
+    text = f"{DOC_HEAD}\n{textwrap.fill(when, 96)}\n\n{render(rows)}\n{textwrap.fill(summary(rows), 96)}\n"
+    path = Path(path)
+    previous = path.read_text(encoding="utf-8") if path.is_file() else ""
+    if EARLIER in previous:  # runs at other sizes, kept by hand below this heading
+        text += "\n" + previous[previous.index(EARLIER) :]
+    path.write_text(text, encoding="utf-8")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--specs", nargs="*", help="spec names (default: every shipped spec)")
-    parser.add_argument("--sizes", nargs="*", type=int, default=[224, 160], help="ONNX input sizes")
+    parser.add_argument("--size", type=int, default=64, help="input size of the conversion and peer comparison")
+    parser.add_argument("--sizes", nargs="*", type=int, default=[64, 97], help="ONNX input sizes")
     parser.add_argument("--json", metavar="PATH")
+    parser.add_argument("--doc", metavar="PATH", help="write the Markdown page (docs/deploying.md)")
+    parser.add_argument(
+        "--from-json",
+        nargs="+",
+        metavar="PATH",
+        help="measure nothing: render the rows of earlier --json runs (e.g. two halves run side by side)",
+    )
     args = parser.parse_args()
+    if args.from_json:
+        runs = [json.loads(Path(path).read_text(encoding="utf-8")) for path in args.from_json]
+        by_spec: dict[str, dict] = {}
+        for row in (row for run in runs for row in run["rows"]):  # a spec measured twice: the first clean row
+            if row["spec"] not in by_spec or "error" in by_spec[row["spec"]]:
+                by_spec[row["spec"]] = row
+        rows = [by_spec[name] for name in sorted(by_spec)]
+        env = dict(runs[0]["machine"])
+        # a run without its end load (an older script) is rendered right after it ended: now
+        ends = [run["machine"].get("loadavg_end") or list(os.getloadavg()) for run in runs]
+        loads = [run["machine"]["loadavg"][0] for run in runs] + [end[0] for end in ends]
+        env["load_range"] = (min(loads), max(loads))
+        args.size, args.sizes = rows[0].get("size", args.size), [o["size"] for o in rows[0].get("onnx", [])]
+        sys.stdout.write(render(rows) + "\n" + summary(rows))
+        if args.doc:
+            write_doc(Path(args.doc), rows, args, env, len(runs))
+        return 0
     from archspec.crosscheck.compare import quiet_tensorflow
 
     quiet_tensorflow()
+    env = machine()
     specs = sorted((ROOT / "specs").glob("*.yaml"))
     if args.specs:
         by_name = {s.stem: s for s in specs}
-        specs = [by_name[name] for name in args.specs if name in by_name]
+        unknown = [name for name in args.specs if name not in by_name]
+        if unknown:
+            parser.error(f"no shipped spec named {', '.join(unknown)}")
+        specs = [by_name[name] for name in args.specs]
     rows = []
     for spec in specs:
         print(f"{spec.stem} ...", file=sys.stderr, flush=True)
         try:
-            row = one_spec(spec, args.sizes)
+            row = one_spec(spec, args.size, args.sizes)
         except Exception as exc:  # report and go on: one spec's failure is a figure too
             traceback.print_exc()
             row = {"spec": spec.stem, "peer": "?", "error": f"{type(exc).__name__}: {exc}"}
         rows.append(row)
         print(json.dumps(row, default=str), file=sys.stderr, flush=True)
         if args.json:
-            Path(args.json).write_text(json.dumps(rows, indent=2, default=str), encoding="utf-8")
-    sys.stdout.write(render(rows))
+            env["loadavg_end"] = list(os.getloadavg())
+            Path(args.json).write_text(json.dumps({"machine": env, "rows": rows}, indent=2, default=str), "utf-8")
+    sys.stdout.write(render(rows) + "\n" + summary(rows))
+    if args.doc:
+        env["loadavg_end"] = list(os.getloadavg())
+        write_doc(Path(args.doc), rows, args, env)
     return 0
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import inspect
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -15,10 +17,48 @@ from hypothesis import settings
 settings.register_profile("archspec", derandomize=os.environ.get("ARCHSPEC_FUZZ") != "long", deadline=None)
 settings.load_profile("archspec")
 
+# `archspec lint` run as a command keeps its reports (archspec/lintcache.py): the suite runs the
+# real thing, except tests/test_lint_cache.py, which turns the cache on in its own folder
+os.environ["ARCHSPEC_NO_CACHE"] = "1"
+
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 FIXTURES = ROOT / "tests" / "fixtures"
 GOLDEN = ROOT / "tests" / "golden"
+
+
+# The quick loop (`pytest -m "not slow"`) leaves out what runs the frameworks: these modules
+# entirely (each test builds, runs or converts models), and elsewhere every test whose own code
+# uses torch, Keras, TensorFlow, the cross-check, a model build or the importer.
+SLOW_MODULES = {
+    "test_convert",
+    "test_crosscheck",
+    "test_export",
+    "test_import",
+    "test_inference_form",
+    "test_keras_applications",
+    "test_keras_semantics",
+    "test_timm_family",
+}
+_FRAMEWORK_WORDS = re.compile(
+    r"\b(torch|keras|tensorflow|tf|check_spec|build_pair|build_model|instantiate|import_model|lint_target|"
+    r"frameworks|_meta_model|_randomized|ir_forward)\b|\"(check|export|convert|import)\""
+)
+
+
+def _uses_frameworks(function) -> bool:
+    try:
+        return bool(_FRAMEWORK_WORDS.search(inspect.getsource(function)))
+    except (OSError, TypeError):
+        return False
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.module.__name__.rpartition(".")[2] if getattr(item, "module", None) else ""
+        function = getattr(item, "function", None)
+        if module in SLOW_MODULES or (function is not None and _uses_frameworks(function)):
+            item.add_marker(pytest.mark.slow)
 
 
 def pytest_addoption(parser):

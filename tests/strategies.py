@@ -184,9 +184,10 @@ GENERATED_OPS = (
     "add multiply concat"
 ).split()
 #: ops of the registry the generator does not draw yet (the ResNet-family constructs that need
-#: a context: a blur pool, ECA's channel convolution, Res2Net's channel slices); test_invariant
-#: checks this list, so a new op must be drawn or named here
-NOT_YET_DRAWN = ["blur_pool", "channel_conv", "channel_slice"]
+#: a context: a blur pool, ECA's channel convolution, Res2Net's channel slices, the radix sum and
+#: softmax of selective-kernel and split attention); test_invariant checks this list, so a new op
+#: must be drawn or named here
+NOT_YET_DRAWN = ["blur_pool", "channel_conv", "channel_slice", "radix_softmax", "radix_sum"]
 ACTIVATIONS = ["relu", "relu6", "leaky_relu", "sigmoid", "silu", "tanh", "softmax", "identity", "dropout"]
 ACTIVATIONS += ["elu", "gelu", "hardsigmoid", "hardswish", "mish", "prelu"]
 

@@ -1,6 +1,7 @@
 """archspec convert: PyTorch checkpoints <-> Keras weights files, checked against the IR first.
 
-- A round trip torch -> keras -> torch gives back every tensor bit for bit.
+- A round trip torch -> keras -> torch gives back every tensor bit for bit, BatchNorm's
+  num_batches_tracked too (it travels in the Keras file's metadata, which Keras ignores).
 - A checkpoint laid out as torchvision's (the key list recorded in tests/reference, values
   random) converts and verifies; keras.applications' ResNet50 / ResNet50V2 weights files
   convert to PyTorch, and the PyTorch model then computes what keras.applications computes.
@@ -36,8 +37,8 @@ def reference_state(name: str, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     state = {}
     for key, shape in REFERENCE[name]["state_dict"].items():
-        if key.endswith("num_batches_tracked"):
-            state[key] = torch.tensor(0)
+        if key.endswith("num_batches_tracked"):  # a count a training run left
+            state[key] = torch.tensor(int(rng.integers(1, 10**6)))
             continue
         if key.endswith("running_var"):
             value = rng.uniform(0.5, 2.0, shape)
@@ -69,6 +70,7 @@ def test_torch_to_keras_to_torch_is_bit_exact(tmp_path, capsys):
     assert f"wrote   {keras_file}" in out and "PASS  resnet18" in out
     for back in (tmp_path / "back.pt", tmp_path / "back.safetensors"):
         assert convert("resnet18.yaml", "keras", keras_file, "torch", back, "--no-verify") == 0
+        assert "num_batches_tracked" not in capsys.readouterr().err  # carried: nothing to say
         from archspec.deploy.checkpoint import read_torch
 
         state, _ = read_torch(back)
@@ -147,7 +149,12 @@ def test_keras_applications_weights_convert_to_torch(tmp_path, capsys, spec, app
     reference.save_weights(str(weights))
     out = tmp_path / f"{application}.pth"
     assert convert(spec, "keras", weights, "torch", out) == 0, capsys.readouterr().err
-    assert "PASS" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "PASS" in captured.out
+    # Keras keeps no count of training batches: said, and every count is a fresh model's 0
+    assert "records no num_batches_tracked" in captured.err
+    counts = {k: v for k, v in torch.load(out, weights_only=True).items() if k.endswith("num_batches_tracked")}
+    assert counts and all(int(v) == 0 for v in counts.values())
 
     import archspec
 
@@ -344,6 +351,40 @@ def test_damaged_and_misshaped_keras_files_write_nothing(tmp_path, capsys):
         "layer1_0_1_conv.kernel (layers/conv2d_1/vars/0): the checkpoint has shape (3, 3, 64, 32), "
         "the spec expects (3, 3, 64, 64)",
     )
+
+
+def test_batch_counts_in_a_keras_file_are_checked(tmp_path, capsys):
+    """The counts travel as a root attribute of the Keras file: one for a BatchNorm the spec
+    lacks (the file belongs to another network), or a damaged attribute, writes nothing."""
+    import h5py
+
+    from archspec.deploy.checkpoint import COUNTS_ATTR
+
+    checkpoint = tmp_path / "r18.pth"
+    original = reference_state("resnet18", seed=4)
+    torch.save(original, checkpoint)
+    weights = tmp_path / "r18.weights.h5"
+    assert convert("resnet18.yaml", "torch", checkpoint, "keras", weights, "--no-verify") == 0
+    capsys.readouterr()
+    with h5py.File(weights, "r") as f:
+        carried = json.loads(f.attrs[COUNTS_ATTR])
+    assert carried == {k: int(v) for k, v in original.items() if k.endswith("num_batches_tracked")}
+    # the generated Keras model loads the file as Keras writes it
+    import archspec
+
+    archspec.build_model(SPECS / "resnet18.yaml", "keras", input_size=(32, 32)).load_weights(str(weights))
+
+    out = tmp_path / "out.pt"
+    for value, needle in [
+        (json.dumps({**carried, "layer9.0.bn1.num_batches_tracked": 3}), "layer9.0.bn1.num_batches_tracked: in the"),
+        ("{not json", "attribute is not a mapping of key to count"),
+        (json.dumps({"bn1.num_batches_tracked": -1}), "attribute is not a mapping of key to count"),
+    ]:
+        damaged = tmp_path / "damaged.weights.h5"
+        damaged.write_bytes(weights.read_bytes())
+        with h5py.File(damaged, "r+") as f:
+            f.attrs[COUNTS_ATTR] = value
+        _refused(capsys, convert("resnet18.yaml", "keras", damaged, "torch", out), out, needle)
 
 
 def test_usage_errors_exit_2(tmp_path, capsys):

@@ -153,14 +153,18 @@ def _run_archspec(*args):
     )
 
 
-def test_summary_table_for_several_specs(tmp_path):
-    """In one process (--jobs 1); progress goes to a terminal only, never into a captured log."""
+def test_summary_table_for_several_specs(tmp_path, capsys):
+    """In one process (--jobs 1, here this one); progress goes to a terminal only, never into a
+    captured log."""
+    from archspec.cli import main
+
     spec = tmp_path / "tiny.yaml"
     spec.write_text(textwrap.dedent(TINY).replace("PADDING", "3").replace("EPS", "1.0e-5"))
-    result = _run_archspec("check", str(spec), str(spec), "--jobs", "1")
-    assert result.returncode == 0, result.stderr
-    assert "[1/2]" not in result.stderr and "[2/2]" not in result.stderr
-    assert "summary" in result.stdout and "2/2 specs passed" in result.stdout
+    code = main(["check", str(spec), str(spec), "--jobs", "1"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "[1/2]" not in err and "[2/2]" not in err
+    assert "summary" in out and "2/2 specs passed" in out
 
 
 def test_batch_in_worker_processes_is_one_json_document_in_the_given_order(tmp_path):

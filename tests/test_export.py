@@ -1,7 +1,8 @@
 """archspec export and check --targets: ONNX (run with ONNX Runtime), torch.export, Keras
 SavedModel and .keras, each compared with the PyTorch model in the check format.
 
-Kept to small specs and small inputs (bench/deploy.py measures every shipped spec at 224).
+Small inputs throughout: every catalog spec exports and verifies at 32x32, two of them also at
+49x49 (bench/deploy.py measures every shipped spec at two sizes with its peer's weights).
 """
 
 from __future__ import annotations
@@ -27,21 +28,44 @@ def export(spec, out, *extra):
     return main(["export", str(SPECS / spec), "-o", str(out), *extra])
 
 
-@pytest.mark.parametrize("spec", ["resnet18.yaml", "resnet50d.yaml"])
-@pytest.mark.parametrize("size", ["32", "49"])
-def test_onnx_export_verifies_at_two_sizes(tmp_path, capsys, spec, size):
+def _onnx_verifies(capsys, tmp_path, spec: str, size: int, *extra: str) -> None:
     out = tmp_path / "model.onnx"
-    assert export(spec, out, "--input-size", size, "--report", "json") == 0
+    assert export(spec, out, "--input-size", str(size), "--report", "json", *extra) == 0, capsys.readouterr().err
     report = json.loads(capsys.readouterr().out)
     assert report["passed"] and report["written"] and out.is_file()
     (check,) = report["checks"]
-    assert check["input_size"] == [int(size), int(size)]
+    assert check["input_size"] == [size, size]
     kinds = [layer["kind"] for layer in check["layers"]]
     import archspec
 
-    network = archspec.load(SPECS / spec, (int(size), int(size)))
+    network = archspec.load(SPECS / spec, (size, size))
     assert kinds.count("block") == len(network.blocks) and kinds[-1] == "output"
     assert all(layer["passed"] for layer in check["layers"])
+
+
+#: one spec of each layout of the catalog's ResNets (plain, Keras v1 and v2, pre-activation,
+#: ResNet-D, SE, grouped); bench/deploy.py exports every shipped spec
+ONNX_LAYOUTS = [
+    "resnet18.yaml",
+    "resnet50_v1.yaml",
+    "resnet50_v2.yaml",
+    "resnetv2_50.yaml",
+    "resnet50d.yaml",
+    "seresnet50.yaml",
+    "resnext50_32x4d.yaml",
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", ONNX_LAYOUTS)
+def test_each_catalog_layout_exports_to_onnx_and_verifies(tmp_path, capsys, spec):
+    """Every block's output and the logits from ONNX Runtime, against the PyTorch model."""
+    _onnx_verifies(capsys, tmp_path, spec, 32, "--batch", "1")
+
+
+@pytest.mark.parametrize("spec", ["resnet18.yaml", "resnet50d.yaml"])
+def test_onnx_export_verifies_at_a_second_size(tmp_path, capsys, spec):
+    _onnx_verifies(capsys, tmp_path, spec, 49)
 
 
 def test_onnx_node_and_initializer_names_follow_the_spec(tmp_path, capsys):
@@ -62,9 +86,10 @@ def test_onnx_node_and_initializer_names_follow_the_spec(tmp_path, capsys):
     assert set(state) <= initializers
 
 
-def test_dynamic_batch_and_opset(tmp_path, capsys):
+def test_dynamic_batch_opset_and_set(tmp_path, capsys):
     out = tmp_path / "r18.onnx"
-    assert export("resnet18.yaml", out, "--input-size", "32", "--dynamic-batch", "--opset", "18", "--batch", "5") == 0
+    options = ["--input-size", "32", "--dynamic-batch", "--opset", "18", "--batch", "5", "--set", "vars.num_classes=10"]
+    assert export("resnet18.yaml", out, *options) == 0
     assert "PASS" in capsys.readouterr().out
     model = onnx.load(str(out))
     assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param
@@ -72,7 +97,7 @@ def test_dynamic_batch_and_opset(tmp_path, capsys):
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     for batch in (1, 7):
         (y,) = session.run(None, {"input": np.zeros((batch, 3, 32, 32), np.float32)})
-        assert y.shape == (batch, 1000)
+        assert y.shape == (batch, 10)
 
 
 def test_export_with_weights_runs_those_weights(tmp_path, capsys):
@@ -162,6 +187,8 @@ def test_check_targets_compares_every_pair(capsys):
     assert results[0]["dtype"] == "float64" and results[1]["dtype"] == "float32"
     assert all(r["layers"][-1]["kind"] == "output" for r in results)
     assert main(["check", str(SPECS / "resnet18.yaml"), "--targets", "torch,jax"]) == 2
+    assert main(["check", str(SPECS / "resnet18.yaml"), "--targets", "torch,onnx", "--atol", "-1"]) == 2
+    assert "--atol and --rtol must not be negative" in capsys.readouterr().err
 
 
 def test_missing_onnx_extra_exits_2(tmp_path, capsys, monkeypatch):

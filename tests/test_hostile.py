@@ -69,6 +69,7 @@ EXPECTED = {
     "shortcut_cases_one_name.yaml": (1, "AS107"),
     "avgpool_asymmetric_exclude_pad.yaml": (1, "AS405"),
     "unused_block_unknown_op.yaml": (1, "AS103"),
+    "merge_when.yaml": (1, "AS101"),
 }
 
 

@@ -102,7 +102,10 @@ def _keras_shapes(node, tensor_shapes):
 def test_spec_builds_with_the_irs_figures(spec, size):
     keras = pytest.importorskip("keras")
     network = checked_network(spec, (size, size))
-    model = keras_backend.instantiate(keras_backend.emit(network), network)
+    # shapes only: in a stateless scope Keras creates the variables without running their
+    # initializers (a third less time for 28 builds); the layers, weights and shapes are the same
+    with keras.StatelessScope():
+        model = keras_backend.instantiate(keras_backend.emit(network), network)
     try:
         assert isinstance(model, keras.Model) and model.built
         assert model.output_shape[1:] == _nhwc(network.output_shape)
@@ -235,7 +238,7 @@ def test_unsupported_combination_is_a_clear_error(tmp_path):
     spec = tmp_path / "dilated.yaml"
     spec.write_text(
         "archspec: 1\nname: dilated\ninput: {channels: 3, size: [32, 32]}\n"
-        "stem:\n  - {op: conv, filters: 4, kernel: 3, stride: 2, dilation: 2, padding: 2}\n",
+        "stem:\n  - {op: conv, filters: 4, kernel: 3, stride: 2, dilation: 2, padding: same}\n",
         encoding="utf-8",
     )
     # lint refuses it at its line (the gate), and the backend itself refuses it clearly too

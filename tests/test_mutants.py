@@ -289,3 +289,53 @@ def test_pooling_output_sizes_match_pytorch():
                         assert ours == theirs, (n, k, s, p, ceil, ours, theirs)
                         checked += 1
     assert checked > 400
+
+
+def test_dilated_window_sizes_match_pytorch():
+    """The IR's output size of a dilated convolution and max pooling against PyTorch's own,
+    over every small case (a dilation of 2 or 3 widens the window to (k - 1) * d + 1)."""
+    torch = pytest.importorskip("torch")
+    from archspec.ir import ops as O
+
+    checked = 0
+    for n in range(1, 14):
+        for k in (1, 2, 3):
+            for d in (1, 2, 3):
+                for s in (1, 2):
+                    for p in (0, 1, 2):
+                        attrs = O.ConvAttrs(filters=1, kernel=k, stride=s, padding=p, dilation=d)
+                        try:
+                            ours = O.get("conv").shape(attrs, [(1, n, n)], {})[1]
+                        except O.ShapeError:
+                            ours = None
+                        try:
+                            conv = torch.nn.Conv2d(1, 1, k, s, p, dilation=d)
+                            theirs = conv(torch.zeros(1, 1, n, n)).shape[-1]
+                        except RuntimeError:
+                            theirs = None
+                        assert ours == theirs, (n, k, d, s, p, ours, theirs)
+                        checked += ours is not None
+    assert checked > 300
+
+
+def test_pooling_padding_limit_is_pytorchs():
+    """A pooling padding above half the window is refused as PyTorch refuses it, and the
+    largest padding PyTorch accepts is accepted (the limit is k // 2, not one more)."""
+    torch = pytest.importorskip("torch")
+    from archspec.ir import ops as O
+
+    for op, module in (("maxpool", torch.nn.MaxPool2d), ("avgpool", torch.nn.AvgPool2d)):
+        for k in (1, 2, 3, 4, 5):
+            for p in range(k // 2 + 2):
+                attrs = O.get(op).attrs.model_validate({"kernel": k, "stride": 1, "padding": p})
+                try:
+                    O.get(op).shape(attrs, [(1, 9, 9)], {})
+                    ours = True
+                except O.ShapeError:
+                    ours = False
+                try:
+                    module(k, 1, p)(torch.zeros(1, 1, 9, 9))
+                    theirs = True
+                except RuntimeError:
+                    theirs = False
+                assert ours == theirs == (p <= k // 2), (op, k, p, ours, theirs)

@@ -32,7 +32,7 @@ def workdir(tmp_path):
 
 
 def test_the_tutorial_has_its_three_specs():
-    assert set(FILES) == {"seresnet26.yaml", "seresnet26_widestem.yaml", "seresnet26_typo.yaml"}
+    assert set(FILES) == {"seresnet26.yaml", "seresnet26_widestem.yaml", "seresnet26_typo.yaml", "sk3resnet26.yaml"}
 
 
 def test_lint_and_summary_say_what_the_tutorial_says(workdir, capsys):
@@ -61,7 +61,17 @@ def test_build_both_backends(workdir, capsys):
     assert "def se_bottleneck(" in (workdir / "out" / "keras" / "seresnet26.py").read_text()
 
 
-@pytest.mark.parametrize("name", ["seresnet26", "seresnet26_widestem"])
+def test_the_selective_kernel_section_lints_and_builds(workdir, capsys):
+    assert main(["lint", "specs/sk3resnet26.yaml"]) == 0
+    assert "1 spec checked: 0 errors, 0 warnings, 0 info" in capsys.readouterr().out
+    assert main(["build", "specs/sk3resnet26.yaml", "--backend", "torch", "-o", "out/"]) == 0
+    assert main(["build", "specs/sk3resnet26.yaml", "--backend", "keras", "-o", "out/keras/"]) == 0
+    source = (workdir / "out" / "sk3resnet26.py").read_text()
+    assert "RadixSum(3)" in source and "RadixSoftmax(3, 1)" in source
+    assert "DilatedConv2D(" in (workdir / "out" / "keras" / "sk3resnet26.py").read_text()
+
+
+@pytest.mark.parametrize("name", ["seresnet26", "seresnet26_widestem", "sk3resnet26"])
 def test_check_passes(workdir, name):
     result = check_spec(f"specs/{name}.yaml", (64, 64), batch=1)
     assert result.passed, result.first_divergence

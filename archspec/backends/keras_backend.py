@@ -70,6 +70,9 @@ MODULE_NAMES = frozenset(
         "BlurPool2D",
         "ChannelSlice",
         "ChannelConv",
+        "RadixSum",
+        "RadixSoftmax",
+        "DilatedConv2D",
         "gelu_tanh",
         "eca_kernel_size",
         "math",
@@ -203,7 +206,18 @@ class _Lowering:
             doc=_wrap(self.net.doc or f"The {self.net.name} network.", 0),
             header=[part for line in render.header_lines(self.net, NAME) for part in _wrap(line, 0)],
             uses_ops=self.torch_pooling
-            or bool({"StdConv2D", "BlurPool2D", "ChannelConv", "eca_kernel_size"} & self.helpers),
+            or bool(
+                {
+                    "StdConv2D",
+                    "BlurPool2D",
+                    "ChannelConv",
+                    "eca_kernel_size",
+                    "RadixSum",
+                    "RadixSoftmax",
+                    "DilatedConv2D",
+                }
+                & self.helpers
+            ),
             torch_pooling=self.torch_pooling,
             round_to=self.round_to,
             blocks=blocks,
@@ -881,10 +895,18 @@ class _LayerLowering:
         out: list = []
         static_kernel, static_stride = self.static_pair("kernel"), self.static_pair("stride")
         static_dilation = self.static_pair("dilation")
-        for node in self.unit.nodes:
-            a = node.attrs
-            if max(a.stride) > 1 and max(a.dilation) > 1:
-                raise BackendError(f"{node.keras_name}: Keras convolutions cannot combine a stride and a dilation")
+        # Keras refuses a stride with a dilation: DilatedConv2D convolves at stride 1 and keeps
+        # every stride-th row and column, the values PyTorch's strided, dilated convolution gives
+        subsample = any(max(n.attrs.stride) > 1 and max(n.attrs.dilation) > 1 for n in self.unit.nodes)
+        if subsample:
+            node = self.unit.nodes[0]
+            if box == "same" or self.attrs["standardize"].value is not False:
+                raise BackendError(
+                    f"{node.keras_name}: Keras convolutions cannot combine a stride and a dilation; archspec "
+                    "writes them as a stride-1 convolution then a subsampling only with explicit padding "
+                    "and no standardization"
+                )
+            args = [a for a in args if a.key != "strides"]
         if box == "same":
             args.append(Arg(naming.literal("same"), "padding"))
         elif self.is_zero(box):
@@ -914,6 +936,11 @@ class _LayerLowering:
             args.append(Arg(self.attrs["std_eps"].code, "eps"))
             out.append(self.call("StdConv2D", args, source, target))
             return out
+        if subsample:
+            self.low.helpers.add("DilatedConv2D")
+            args.append(Arg(_pair_code(stride), "subsample"))
+            out.append(self.call("DilatedConv2D", args, source, target, "a stride with a dilation"))
+            return out
         out.append(self.call("layers.Conv2D", args, source, target))
         return out
 
@@ -941,6 +968,15 @@ class _LayerLowering:
             naming.literal(start.value + size.value) if start.static and size.static else f"{start.code} + {size.code}"
         )
         return [self.call("ChannelSlice", [Arg(start.code), Arg(stop)], source, target)]
+
+    def _op_radix_sum(self, source: str, target: str) -> list:
+        self.low.helpers.add("RadixSum")
+        return [self.call("RadixSum", [Arg(self.attrs["radix"].code)], source, target)]
+
+    def _op_radix_softmax(self, source: str, target: str) -> list:
+        self.low.helpers.add("RadixSoftmax")
+        args = [Arg(self.attrs["radix"].code), Arg(self.attrs["groups"].code)]
+        return [self.call("RadixSoftmax", args, source, target, "softmax across the radix parts, per group")]
 
     def _op_blur_pool(self, source: str, target: str) -> list:
         self.low.helpers.add("BlurPool2D")

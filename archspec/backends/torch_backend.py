@@ -25,6 +25,7 @@ from archspec.backends.arguments import model_arguments
 from archspec.ir import ops as O
 from archspec.ir.build import auto_name
 from archspec.ir.graph import BlockInstance, Network, Node
+from archspec.ir.shortcuts import kept_cases
 from archspec.spec import expr as E
 from archspec.spec import model as M
 
@@ -533,13 +534,9 @@ class _BlockClass:
         case_index: dict[int, int] = {}  # filtered case -> index in the definition
         all_case_names: set[str] = set()
         if d.merge is not None:
-            taken = {b.shortcut_case for b in self.instances}
-            for c, case in enumerate(d.shortcut):
+            for c in kept_cases(d, (b.shortcut_case for b in self.instances)):
+                case = d.shortcut[c]
                 cond = self._cond(case.when)
-                if cond is False or c not in taken:
-                    # a case no instance takes: leaving it out keeps the module paths of the
-                    # cases in use (timm's two downsample layouts share their names)
-                    continue
                 names = set(body_names)
                 placement = None if cond is None and not cases else len(cases)
                 units = self._units(case.layers, ("shortcut", c, "layers"), names, placement)
@@ -687,6 +684,8 @@ class _BlockClass:
             return _text(raw["units"])
         if op == "channel_slice":
             return _text(raw["size"])
+        if op == "radix_sum":
+            return None if in_text is None else f"({in_text}) // {_text(raw['radix'])}"
         if op == "flatten":
             return None
         return in_text

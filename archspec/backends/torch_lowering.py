@@ -28,6 +28,7 @@ CONV_SAME, MAXPOOL_SAME, AVGPOOL_SAME = "Conv2dSame", "MaxPool2dSame", "AvgPool2
 STD_CONV, STD_CONV_SAME, LAYER_NORM_2D, CHANNEL_CONV = "StdConv2d", "StdConv2dSame", "LayerNorm2d", "ChannelConv"
 BLUR_POOL, CHANNEL_SLICE = "BlurPool2d", "ChannelSlice"
 NAMED_SEQUENTIAL = "named_sequential"  # an nn.Sequential of named blocks (RegNet's s1.b1)
+RADIX_SOFTMAX, RADIX_SUM = "RadixSoftmax", "RadixSum"
 #: helpers that pad by TensorFlow's rule at run time (they need ``pad_same``)
 SAME_HELPERS = frozenset({CONV_SAME, MAXPOOL_SAME, AVGPOOL_SAME, STD_CONV_SAME})
 HELPER_NAMES = frozenset(
@@ -42,6 +43,8 @@ HELPER_NAMES = frozenset(
         BLUR_POOL,
         CHANNEL_SLICE,
         NAMED_SEQUENTIAL,
+        RADIX_SOFTMAX,
+        RADIX_SUM,
         "pad_same",
         "_pair",
     }
@@ -223,6 +226,10 @@ def lower(
         start, size = a["start"], a["size"]
         stop = known(start.value + size.value) if start.known and size.known else Val(f"{start.src} + {size.src}")
         return Lowered(op, f"{CHANNEL_SLICE}({start.src}, {stop.src})", helpers={CHANNEL_SLICE})
+    if op == "radix_sum":
+        return Lowered(op, f"{RADIX_SUM}({a['radix'].src})", helpers={RADIX_SUM})
+    if op == "radix_softmax":
+        return Lowered(op, f"{RADIX_SOFTMAX}({a['radix'].src}, {a['groups'].src})", helpers={RADIX_SOFTMAX})
     if op == "blur_pool":
         channels = _need(in_channels, op, where).src
         ctor = f"{BLUR_POOL}({channels}, filt_size={a['filter'].src}, stride={a['stride'].src})"

@@ -157,9 +157,14 @@ def _points(network: Network) -> list[tuple[str, str]]:
             out.append((node.id, "output"))
         elif node.id in block_outputs:
             out.append((node.id, "block"))
-        elif node.params:
+        elif node.params or node.op in COMPARED_WITHOUT_PARAMS:
             out.append((node.id, "layer"))
     return out
+
+
+#: parameter-free ops each framework computes with archspec's own layer code (not a library
+#: layer), compared layer by layer as well
+COMPARED_WITHOUT_PARAMS = frozenset({"radix_sum", "radix_softmax"})
 
 
 def quiet_tensorflow() -> None:
@@ -267,38 +272,55 @@ def compare_models(
         if theirs.ndim == 4:
             theirs = np.transpose(theirs, (0, 3, 1, 2))
         ours = captured.get(node_id)
-        if ours is None or ours.shape != theirs.shape:
-            diffs.append(
-                TensorDiff(
-                    node.torch_path,
-                    node.keras_name,
-                    kind,
-                    list(ours.shape if ours is not None else ()),
-                    float("inf"),
-                    float("inf"),
-                    0.0,
-                    depth[node_id],
-                    False,
-                )
-            )
-            continue
-        scale = float(np.max(np.abs(ours))) if ours.size else 0.0
-        delta = np.abs(theirs.astype(np.float64) - ours.astype(np.float64))
-        allowed = atol * max(1.0, scale) * growth(depth[node_id], dtype == torch.float64) + rtol * np.abs(ours)
+        name = node.block_id if kind == "block" else node.torch_path
         diffs.append(
-            TensorDiff(
-                name=node.block_id if kind == "block" else node.torch_path,
-                keras_name=node.keras_name,
-                kind=kind,
-                shape=list(ours.shape[1:]),
-                max_abs_diff=float(delta.max()) if delta.size else 0.0,
-                max_rel_diff=float(delta.max() / max(1.0, scale)) if delta.size else 0.0,
-                scale=scale,
-                depth=depth[node_id],
-                passed=bool(np.all(delta <= allowed)),
+            diff_tensor(
+                name,
+                node.keras_name,
+                kind,
+                ours,
+                theirs,
+                depth[node_id],
+                atol=atol,
+                rtol=rtol,
+                float64=dtype == torch.float64,
             )
         )
     return diffs
+
+
+def diff_tensor(
+    name: str,
+    other_name: str,
+    kind: str,
+    reference: np.ndarray | None,
+    candidate: np.ndarray | None,
+    depth: int,
+    *,
+    atol: float,
+    rtol: float,
+    float64: bool,
+) -> TensorDiff:
+    """One compared tensor: ``candidate`` against ``reference`` (the same layout, batch first)
+    with the tolerance of the module docstring.  A tensor missing on either side, or of another
+    shape, fails with an infinite difference; so does a NaN."""
+    if reference is None or candidate is None or reference.shape != candidate.shape:
+        shape = list(reference.shape[1:]) if reference is not None else []
+        return TensorDiff(name, other_name, kind, shape, float("inf"), float("inf"), 0.0, depth, False)
+    scale = float(np.max(np.abs(reference))) if reference.size else 0.0
+    delta = np.abs(candidate.astype(np.float64) - reference.astype(np.float64))
+    allowed = atol * max(1.0, scale) * growth(depth, float64) + rtol * np.abs(reference)
+    return TensorDiff(
+        name=name,
+        keras_name=other_name,
+        kind=kind,
+        shape=list(reference.shape[1:]),
+        max_abs_diff=float(delta.max()) if delta.size else 0.0,
+        max_rel_diff=float(delta.max() / max(1.0, scale)) if delta.size else 0.0,
+        scale=scale,
+        depth=depth,
+        passed=bool(np.all(delta <= allowed)),  # a NaN compares False
+    )
 
 
 def check_spec(

@@ -19,7 +19,15 @@ import time
 
 import numpy as np
 
-from archspec.crosscheck.compare import DEFAULT_ATOL, DEFAULT_RTOL, CheckResult, TensorDiff, depths, growth, result_of
+from archspec.crosscheck.compare import (
+    DEFAULT_ATOL,
+    DEFAULT_RTOL,
+    CheckResult,
+    TensorDiff,
+    depths,
+    diff_tensor,
+    result_of,
+)
 from archspec.ir.graph import Network
 
 
@@ -100,31 +108,13 @@ def compare_inference(
     )
     ours = _run(plain, network, points, x)
     theirs = _run(fused, network, points, x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x)
+    float64 = dtype == torch.float64
     diffs = []
     for node_id, kind in points:
         node = network.node(node_id)
         name = node.block_id if kind == "block" else node.torch_path
         a, b = ours.get(node_id), theirs.get(node_id)
-        if a is None or b is None or a.shape != b.shape:
-            shape = list(a.shape[1:]) if a is not None else []
-            diffs.append(TensorDiff(name, name, kind, shape, float("inf"), float("inf"), 0.0, depth[node_id], False))
-            continue
-        scale = float(np.max(np.abs(a))) if a.size else 0.0
-        delta = np.abs(b.astype(np.float64) - a.astype(np.float64))
-        allowed = atol * max(1.0, scale) * growth(depth[node_id], dtype == torch.float64) + rtol * np.abs(a)
-        diffs.append(
-            TensorDiff(
-                name=name,
-                keras_name=name,
-                kind=kind,
-                shape=list(a.shape[1:]),
-                max_abs_diff=float(delta.max()) if delta.size else 0.0,
-                max_rel_diff=float(delta.max() / max(1.0, scale)) if delta.size else 0.0,
-                scale=scale,
-                depth=depth[node_id],
-                passed=bool(np.all(delta <= allowed)),
-            )
-        )
+        diffs.append(diff_tensor(name, name, kind, a, b, depth[node_id], atol=atol, rtol=rtol, float64=float64))
     return diffs
 
 

@@ -7,6 +7,12 @@
 - Keras: a Keras 3 weights file (``.weights.h5``: ``layers/<class name>_<n>/vars/<i>``, one group
   per layer in the model's layer order, which is how Keras itself loads it) or a Keras 2 HDF5
   weights file (``.h5``: one group per layer name, as keras.applications' downloads are).
+- PyTorch's BatchNorm ``num_batches_tracked`` (a count of training batches; Keras has no such
+  variable) travels in a Keras file archspec writes as the root attribute
+  ``archspec.num_batches_tracked``: JSON, state-dict key to count.  Keras ignores the attribute,
+  so the file still loads with ``load_weights``; converted back, every count comes back.  A Keras
+  file without it (one Keras wrote) gives the PyTorch model 0 in every BatchNorm, the count of a
+  freshly built model, and the conversion says so.
 
 The expected tensors come from the IR (:meth:`Node.tensors`, PyTorch layout; Keras' layout is
 the same permutation :mod:`archspec.crosscheck.weights` applies).  Every missing, unexpected or
@@ -16,6 +22,7 @@ nothing unless there are none.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import zipfile
@@ -37,6 +44,8 @@ KERAS_VAR_NAMES = {
     "batchnorm": ["gamma", "beta", "moving_mean", "moving_variance"],
 }
 WRAPPERS = ("state_dict", "model_state_dict", "model", "module", "net")
+#: the root attribute of a Keras weights file that carries PyTorch's BatchNorm batch counts
+COUNTS_ATTR = "archspec.num_batches_tracked"
 
 
 class CheckpointError(Exception):
@@ -56,6 +65,8 @@ class Problem:
         def fmt(shape):
             return "(" + ", ".join(map(str, shape)) + ")" if shape is not None else "-"
 
+        if self.note:
+            return f"{self.key}: {self.note}"
         if self.kind == "missing":
             return f"{self.key}: missing from the checkpoint (the spec expects shape {fmt(self.expected)})"
         if self.kind == "unexpected":
@@ -275,6 +286,23 @@ def keras_expected(network: Network, keras_model) -> list[KerasSlot]:
 class KerasWeights:
     format: str  # keras3 | legacy
     groups: dict[str, list[np.ndarray]]  # file key (keras3) or layer name (legacy) -> arrays
+    #: PyTorch's num_batches_tracked per state-dict key, from the file's metadata (None: absent)
+    counts: dict[str, int] | None = None
+
+
+def _read_counts(f) -> dict[str, int] | None:
+    if COUNTS_ATTR not in f.attrs:
+        return None
+    raw = f.attrs[COUNTS_ATTR]
+    try:
+        counts = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
+    except ValueError:
+        counts = None
+    if not isinstance(counts, dict) or not all(
+        isinstance(k, str) and type(v) is int and v >= 0 for k, v in counts.items()
+    ):
+        raise CheckpointError(f"its {COUNTS_ATTR} attribute is not a mapping of key to count")
+    return counts
 
 
 def read_keras(path: Path) -> KerasWeights:
@@ -297,7 +325,7 @@ def read_keras(path: Path) -> KerasWeights:
                     groups[f"layers/{key}"] = [
                         np.asarray(variables[str(i)]) for i in sorted(int(i) for i in variables.keys())
                     ]
-                return KerasWeights("keras3", groups)
+                return KerasWeights("keras3", groups, _read_counts(f))
             root = f["model_weights"] if "model_weights" in f else f
             if "layer_names" not in root.attrs:
                 raise CheckpointError("an HDF5 file, but neither a Keras 3 weights file nor a Keras 2 one")
@@ -308,7 +336,7 @@ def read_keras(path: Path) -> KerasWeights:
                 names = [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs.get("weight_names", [])]
                 if names:
                     groups[layer] = [np.asarray(group[n]) for n in names]
-            return KerasWeights("legacy", groups)
+            return KerasWeights("legacy", groups, _read_counts(f))
     except CheckpointError:
         raise
     except Exception as exc:  # a damaged HDF5 structure surfaces as KeyError, OSError, RuntimeError
@@ -343,6 +371,17 @@ def check_keras(weights: KerasWeights, slots: list[KerasSlot]) -> list[Problem]:
     return problems
 
 
+def check_counts(counts: dict[str, int] | None, network: Network) -> list[Problem]:
+    """A count in the file's metadata for a BatchNorm the spec does not have is a problem (the
+    file belongs to another network); a BatchNorm without one is not (its count is 0)."""
+    expected = {k for k in torch_expected(network) if k.endswith(".num_batches_tracked")}
+    return [
+        Problem(key, "unexpected", [], None, f"in the file's {COUNTS_ATTR}, but the spec has no such tensor")
+        for key in (counts or {})
+        if key not in expected
+    ]
+
+
 def load_keras(keras_model, weights: KerasWeights, slots: list[KerasSlot]) -> None:
     """Set the checked ``weights`` on the generated model's layers."""
     for slot in slots:
@@ -352,11 +391,20 @@ def load_keras(keras_model, weights: KerasWeights, slots: list[KerasSlot]) -> No
         layer.set_weights([v.astype(c.dtype) for v, c in zip(values, current)])
 
 
-def write_keras(keras_model, path: Path) -> None:
-    """``keras_model.save_weights`` (a Keras 3 ``.weights.h5``), atomically."""
+def write_keras(keras_model, path: Path, counts: dict[str, int] | None = None) -> None:
+    """``keras_model.save_weights`` (a Keras 3 ``.weights.h5``), with PyTorch's BatchNorm
+    ``counts`` in its metadata when given, atomically."""
     if not str(path).lower().endswith(".weights.h5"):
         raise ValueError("Keras weights are written as a .weights.h5 file")
-    atomic_write(path, lambda tmp: keras_model.save_weights(str(tmp)), suffix=".weights.h5")
+
+    def write(tmp: Path) -> None:
+        keras_model.save_weights(str(tmp))
+        if counts:
+            h5py = require("h5py", "writing Keras weights files")
+            with h5py.File(str(tmp), "r+") as f:
+                f.attrs[COUNTS_ATTR] = json.dumps(counts)
+
+    atomic_write(path, write, suffix=".weights.h5")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -16,30 +16,25 @@ EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 EXPORT_FORMATS = ("onnx", "torch-export", "saved-model", "keras")
 
 
-def _size_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a spec value without editing it (vars.num_classes=10, input.size=[160,160]); repeatable",
-    )
-    p.add_argument(
-        "--input-size", nargs="+", type=int, metavar="N", help="input height [width] (default: the spec's input size)"
-    )
-
-
-def _verify_args(p: argparse.ArgumentParser) -> None:
+def _verify_args(p: argparse.ArgumentParser, size_arg) -> None:
+    """The options of the verification run, as ``archspec check`` names them, and the CLI's
+    ``--set`` / ``--input-size`` (``size_arg``)."""
     p.add_argument("--batch", type=int, default=2, help="batch size of the verification run")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--atol", type=float, default=1e-4, help="absolute tolerance (as archspec check)")
-    p.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance (as archspec check)")
-    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument(
+        "--atol",
+        type=float,
+        default=1e-4,
+        help="absolute tolerance, scaled by max(1, largest |value|) (and, in float32, by depth), as archspec check",
+    )
+    p.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance per element, as archspec check")
     p.add_argument("--verbose", "-v", action="store_true", help="list every compared tensor")
-    _size_args(p)
+    size_arg(p)
 
 
-def add_parsers(sub) -> None:
+def add_parsers(sub, size_arg) -> None:
+    """Register ``convert`` and ``export``; ``size_arg`` adds the CLI's ``--set`` and
+    ``--input-size`` to a parser."""
     p = sub.add_parser(
         "convert",
         help="convert a checkpoint between PyTorch and Keras, checked against the spec, then verified",
@@ -58,7 +53,8 @@ def add_parsers(sub) -> None:
         default="float64",
         help="precision of the verification run (float64, the default, as archspec check)",
     )
-    _verify_args(p)
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    _verify_args(p, size_arg)
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser(
@@ -75,16 +71,12 @@ def add_parsers(sub) -> None:
     p.add_argument("--dynamic-batch", action="store_true", help="the batch dimension is dynamic")
     p.add_argument("--no-verify", action="store_true", help="export, but do not run the artifact")
     p.add_argument("--report", choices=["text", "json"], default="text", help="report format")
-    p.add_argument("--batch", type=int, default=2, help="batch size of the verification run")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--atol", type=float, default=1e-4, help="absolute tolerance (float32, grows with depth)")
-    p.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance")
-    p.add_argument("--verbose", "-v", action="store_true", help="list every compared tensor")
-    _size_args(p)
+    _verify_args(p, size_arg)
     p.set_defaults(func=cmd_export)
 
 
 def _common(args):
+    """The input size, once the verification options are checked (exit 2 when out of range)."""
     from archspec.cli import UsageError, _input_size
 
     size = _input_size(args.input_size)
@@ -259,7 +251,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_check_targets(args: argparse.Namespace) -> int:
     """``archspec check --targets a,b,...``: every selected pair on the same input and weights."""
-    from archspec.cli import UsageError, _fmt_float, _input_size, _io_failure, _print_diagnostics, render_check
+    from archspec.cli import UsageError, _fmt_float, _io_failure, _print_diagnostics, render_check
     from archspec.deploy.deps import MissingDependency
     from archspec.diagnostics import ArchspecError
 
@@ -269,9 +261,7 @@ def cmd_check_targets(args: argparse.Namespace) -> int:
         raise UsageError("--targets takes two or three distinct names of torch, keras, onnx (e.g. torch,keras,onnx)")
     if args.torch_inference:
         raise UsageError("--torch-inference and --targets do not combine")
-    size = _input_size(args.input_size)
-    if args.batch < 1 or args.batch > 64:
-        raise UsageError("--batch must be between 1 and 64")
+    size = _common(args)
     from archspec.crosscheck.compare import quiet_tensorflow
     from archspec.deploy.targets import check_targets
 

@@ -20,6 +20,7 @@ from typing import Any
 from archspec.deploy.checkpoint import (
     CheckpointError,
     Problem,
+    check_counts,
     check_keras,
     check_torch,
     keras_expected,
@@ -110,14 +111,39 @@ def load_torch_file(model, network: Network, path: Path) -> tuple[list[Problem],
     return problems, notes
 
 
-def load_keras_file(model, network: Network, path: Path) -> list[Problem]:
-    """Read, check and (only when it is clean) load a Keras weights file into ``model``."""
+def load_keras_file(model, network: Network, path: Path) -> tuple[list[Problem], dict[str, int] | None]:
+    """Read, check and (only when it is clean) load a Keras weights file into ``model``.  Also
+    returns the PyTorch BatchNorm counts the file carries (None when it carries none)."""
     weights = read_keras(path)
     slots = keras_expected(network, model)
-    problems = check_keras(weights, slots)
+    problems = check_keras(weights, slots) + check_counts(weights.counts, network)
     if not problems:
         load_keras(model, weights, slots)
-    return problems
+    return problems, weights.counts
+
+
+def batch_counts(torch_model) -> dict[str, int]:
+    """Every BatchNorm's ``num_batches_tracked`` of ``torch_model``, by state-dict key."""
+    return {k: int(v) for k, v in torch_model.state_dict().items() if k.endswith(".num_batches_tracked")}
+
+
+def set_batch_counts(torch_model, counts: dict[str, int] | None) -> list[str]:
+    """Set the BatchNorm counts a Keras file carried; without any, every count is 0 (a fresh
+    model's).  Returns the note to show when the file carried none."""
+    import torch
+
+    state = torch_model.state_dict()
+    keys = [k for k in state if k.endswith(".num_batches_tracked")]
+    with torch.no_grad():
+        for key in keys:
+            state[key].fill_((counts or {}).get(key, 0))
+    if counts is None and keys:
+        return [
+            "the file records no num_batches_tracked (PyTorch's count of BatchNorm training batches, "
+            "which Keras does not keep): every BatchNorm's is 0, as in a freshly built model; it matters "
+            "only to training with momentum=None"
+        ]
+    return []
 
 
 def convert(
@@ -145,10 +171,11 @@ def convert(
     keras_model = keras_model_for(network)
     result.timings["build_models"] = time.perf_counter() - start
     mark = time.perf_counter()
+    counts = None
     if source == "torch":
         result.problems, result.notes = load_torch_file(torch_model, network, checkpoint)
     else:
-        result.problems = load_keras_file(keras_model, network, checkpoint)
+        result.problems, counts = load_keras_file(keras_model, network, checkpoint)
     result.timings["read_and_validate"] = time.perf_counter() - mark
     if result.problems:
         return result
@@ -156,8 +183,9 @@ def convert(
     direction = "torch_to_keras" if source == "torch" else "keras_to_torch"
     result.tensors = transfer_weights(torch_model, keras_model, network, direction)
     if target == "keras":
-        write_keras(keras_model, output)
+        write_keras(keras_model, output, batch_counts(torch_model))
     else:
+        result.notes += set_batch_counts(torch_model, counts)
         write_torch(torch_model.state_dict(), output)
     result.written = True
     result.timings["convert_and_write"] = time.perf_counter() - mark
@@ -190,7 +218,7 @@ def verify_files(
     torch_model = torch_model_for(network, dtype)
     keras_model = keras_model_for(network, dtype)
     problems, _ = load_torch_file(torch_model, network, torch_file)
-    problems += load_keras_file(keras_model, network, keras_file)
+    problems += load_keras_file(keras_model, network, keras_file)[0]
     if problems:  # a file that changed under us, or a writer bug: never report a pass
         raise CheckpointError("re-reading the files failed: " + "; ".join(p.message() for p in problems[:3]))
     loaded = time.perf_counter()

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from archspec.crosscheck.compare import DEFAULT_ATOL, DEFAULT_RTOL, TensorDiff, depths, growth, result_of
+from archspec.crosscheck.compare import DEFAULT_ATOL, DEFAULT_RTOL, TensorDiff, depths, diff_tensor, result_of
 from archspec.deploy.checkpoint import Problem, atomic_write, framework_of
 from archspec.deploy.deps import require
 from archspec.ir.graph import Network
@@ -83,7 +83,13 @@ def reference_model(network: Network, weights: Path | None, seed: int):
     import torch
 
     from archspec.crosscheck.weights import randomize_torch, transfer_weights
-    from archspec.deploy.convert import keras_model_for, load_keras_file, load_torch_file, torch_model_for
+    from archspec.deploy.convert import (
+        keras_model_for,
+        load_keras_file,
+        load_torch_file,
+        set_batch_counts,
+        torch_model_for,
+    )
 
     torch.manual_seed(seed)
     model = torch_model_for(network)
@@ -94,9 +100,10 @@ def reference_model(network: Network, weights: Path | None, seed: int):
         problems, _ = load_torch_file(model, network, weights)
         return model, problems
     keras_model = keras_model_for(network)
-    problems = load_keras_file(keras_model, network, weights)
+    problems, counts = load_keras_file(keras_model, network, weights)
     if not problems:
         transfer_weights(model, keras_model, network, "keras_to_torch")
+        set_batch_counts(model, counts)
     return model, problems
 
 
@@ -134,26 +141,7 @@ def diff_outputs(
         name = node.block_id if kind == "block" else node.torch_path
         other = (names or {}).get(node_id, node.keras_name)
         a, b = reference.get(node_id), candidate.get(node_id)
-        if a is None or b is None or a.shape != b.shape:
-            shape = list(a.shape[1:]) if a is not None else []
-            diffs.append(TensorDiff(name, other, kind, shape, float("inf"), float("inf"), 0.0, depth[node_id], False))
-            continue
-        scale = float(np.max(np.abs(a))) if a.size else 0.0
-        delta = np.abs(b.astype(np.float64) - a.astype(np.float64))
-        allowed = atol * max(1.0, scale) * growth(depth[node_id], float64) + rtol * np.abs(a)
-        diffs.append(
-            TensorDiff(
-                name=name,
-                keras_name=other,
-                kind=kind,
-                shape=list(a.shape[1:]),
-                max_abs_diff=float(delta.max()) if delta.size else 0.0,
-                max_rel_diff=float(delta.max() / max(1.0, scale)) if delta.size else 0.0,
-                scale=scale,
-                depth=depth[node_id],
-                passed=bool(np.all(delta <= allowed)) and bool(np.all(np.isfinite(b))),
-            )
-        )
+        diffs.append(diff_tensor(name, other, kind, a, b, depth[node_id], atol=atol, rtol=rtol, float64=float64))
     return diffs
 
 

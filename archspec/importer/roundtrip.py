@@ -180,8 +180,8 @@ def keras_roundtrip(original, network: Network, flat: FlatGraph, rec: Recovered,
     by_keras = {node.keras_name: node.id for node in network.ops()}
     moved = []
     for n, k, name in points:  # a layer with a fused activation: compare after the activation
-        if k == "layer" and name in fused:
-            n = by_keras[rec.node_paths[fused[name]][1]]
+        if k == "layer" and name in fused:  # (a renamed activation: compared before it, and reported)
+            n = by_keras.get(rec.node_paths[fused[name]][1], n)
         moved.append((n, k, name))
     points = moved
     probe_ours = keras.Model(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import json
@@ -97,7 +98,8 @@ def resolve(target: str, args: str | None = None) -> tuple[Any, str, str]:
         sys.modules[module_name] = module
         sys.path.insert(0, str(path.parent.resolve()))
         try:
-            spec.loader.exec_module(module)  # type: ignore[union-attr]
+            with contextlib.redirect_stdout(sys.stderr):  # the file's prints must not mix with ours
+                spec.loader.exec_module(module)  # type: ignore[union-attr]
         except Exception as exc:  # noqa: BLE001 - the user's file failed: say so
             raise TargetError(f"{where} failed to import: {type(exc).__name__}: {exc}") from None
         finally:
@@ -118,7 +120,8 @@ def resolve(target: str, args: str | None = None) -> tuple[Any, str, str]:
         if not callable(obj):
             raise TargetError(f"{target} is neither a model nor a class or function that makes one")
         try:
-            obj = obj(*pos, **kw)
+            with contextlib.redirect_stdout(sys.stderr):
+                obj = obj(*pos, **kw)
         except Exception as exc:  # noqa: BLE001
             raise TargetError(f"{target}({_show(pos, kw)}) failed: {type(exc).__name__}: {exc}") from None
         framework = _framework(obj)
@@ -204,8 +207,10 @@ def import_model(
     out_dir: str | os.PathLike[str] | None = None,
     roundtrip: bool = True,
     annotate: bool = False,
+    library: bool = True,
 ) -> ImportResult:
-    """Import ``model``: the spec text, the problems and the round trip's result."""
+    """Import ``model``: the spec text, the problems and the round trip's result.  With
+    ``library=False`` every block type is spelled out, none written as a library block."""
     from archspec.importer.structure import StructureError, recover
     from archspec.importer.torch_trace import ImportFailure
     from archspec.importer.writer import render
@@ -219,24 +224,28 @@ def import_model(
     result.problems.extend(flat.problems)
     if flat.problems and not partial:
         return result
+    base = {"name": name, "doc": f"Imported from {target or name} by archspec import.", "input": {}}
+    base["input"] = {"channels": flat.input_shape[0], "size": list(flat.input_shape[1:])}
+    check = None
+    if library and not flat.problems:
+        from archspec.importer.library import fingerprint
+
+        def check(part: dict[str, Any]) -> Any:
+            return fingerprint(render({**base, **part}, []), framework)
+
     try:
-        rec = recover(flat, flat.input_shape[1:])
+        rec = recover(flat, flat.input_shape[1:], check)
     except StructureError as exc:
         result.problems.append(str(exc))
         return result
     result.renames = rec.renames
-    spec = {"name": name, "doc": f"Imported from {target or name} by archspec import.", "input": {}}
-    spec["input"] = {"channels": flat.input_shape[0], "size": list(flat.input_shape[1:])}
+    spec = dict(base)
     head = rec.spec["head"]
     linears = [layer for layer in head if layer.get("op") == "linear"]
     if linears:
         spec["vars"] = {"num_classes": linears[-1]["units"]}
         linears[-1]["units"] = "num_classes"
     spec.update(rec.spec)
-    if not flat.problems:
-        from archspec.importer.library import use_library
-
-        spec = use_library(spec, framework, lambda s: render(s, []))
     header = [
         f"Imported by `archspec import {target or name}`: names are the original's "
         + ("module paths" if framework == "torch" else "layer names")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -330,8 +331,11 @@ class Recover:
             raise StructureError(f"{inst.path}: the shortcut does not end in the merge")
 
     # -- the whole ----------------------------------------------------------------------------
-    def run(self) -> Recovered:
+    def run(self, check: Callable[[dict[str, Any]], Any] | None = None) -> Recovered:
+        """``check``: the spec's network as a comparable value (None: it does not build);
+        with it, block types the library reproduces are written as library blocks."""
         stem, instances, head = self.split()
+        self.instances = instances
         torch_ok = self.framework == "torch" and all(_indexed(i.path) for i in instances) and _stage_runs(instances)
         for inst in instances:
             prefix = inst.path if self.framework == "torch" else ""
@@ -341,19 +345,29 @@ class Recover:
         types = self.block_types(instances)
         self.defaults = _choose_defaults(self.flat.nodes)
         blocks = {name: self.block_def(name, group) for name, group in types.items()}
-        stages = self.stages(instances, torch_ok)
-        spec: dict[str, Any] = {}
         (stem_layers,), _ = _name_scope([stem], "", self.framework, "input", ["input"])
         out_of_blocks = instances[-1].output if instances else (stem[-1].id if stem else "input")
         (head_layers,), _ = _name_scope([head], "", self.framework, out_of_blocks, [out_of_blocks])
         if self.framework == "keras":
             for lay in stem_layers + head_layers:
                 lay.keras = lay.node.path
-        spec["defaults"] = self.defaults
-        spec["blocks"] = blocks
-        spec["stem"] = [self.layer_dict(lay, False) for lay in stem_layers]
-        spec["stages"] = stages
-        spec["head"] = [self.layer_dict(lay, False) for lay in head_layers]
+
+        def assemble(blocks: dict[str, Any]) -> dict[str, Any]:
+            self.renames = {}
+            spec: dict[str, Any] = {}
+            spec["defaults"] = self.defaults
+            spec["blocks"] = blocks
+            spec["stem"] = [self.layer_dict(lay, False) for lay in stem_layers]
+            spec["stages"] = self.stages(instances, torch_ok)
+            spec["head"] = [self.layer_dict(lay, False) for lay in head_layers]
+            return spec
+
+        spec = assemble(blocks)
+        if check is not None and instances:
+            blocks = self.use_library(types, blocks, assemble, check)
+            spec = assemble(blocks)
+        if not spec["blocks"]:
+            del spec["blocks"]
         for lay in stem_layers + head_layers:
             self.node_paths[lay.node.id] = (lay.name, lay.keras or lay.name.replace(".", "_"))
         for inst in instances:
@@ -361,6 +375,75 @@ class Recover:
                 kpart = lay.keras or lay.name.replace(".", "_")
                 self.node_paths[lay.node.id] = (f"{inst.spec_id}.{lay.name}", f"{inst.keras_prefix}_{kpart}")
         return Recovered(spec, self.renames, self.node_paths, list(self.flat.problems))
+
+    # -- library blocks -------------------------------------------------------------------------
+    def use_library(self, types: dict[str, list[Instance]], blocks: dict[str, Any], assemble, check) -> dict:
+        """Each recovered type that a library block reproduces (the same network, node for
+        node, with the library's arguments solved per instance) becomes that library block."""
+        from archspec.importer import library
+
+        base = check(assemble(blocks))
+        if base is None:
+            return blocks
+        for name, group in types.items():
+            for lib_name, definition in library.candidates():
+                solved = self._fit_group(definition, group)
+                if solved is None:
+                    continue
+                saved = [(i.type_name, i.args) for i in group]
+                for inst, args in zip(group, solved):
+                    inst.type_name, inst.args = lib_name, args
+                _same_keys([i for i in self.instances if i.type_name == lib_name], definition.params)
+                trial = {k: v for k, v in blocks.items() if k != name}
+                if check(assemble(trial)) == base:
+                    blocks = trial
+                    break
+                for inst, (type_name, args) in zip(group, saved):
+                    inst.type_name, inst.args = type_name, args
+        return blocks
+
+    def _fit_group(self, definition, group: list[Instance]) -> list[dict[str, Any]] | None:
+        from archspec.importer import library
+
+        found: dict[tuple, dict[str, Any] | None] = {}
+        out = []
+        for inst in group:
+            sig = (inst.in_channels, repr(sorted(inst.args.items())), bool(inst.shortcut), inst.shortcut_from)
+            if sig not in found:
+                found[sig] = library.solve(definition, self.framework, self._fit_sections(inst), inst.in_channels)
+            if found[sig] is None:
+                return None
+            out.append(found[sig])
+        # an argument is written where it is not the library's default somewhere
+        keep = [
+            p for p, default in definition.params.items() if default is None or any(args[p] != default for args in out)
+        ]
+        return [{p: args[p] for p in keep} for args in out]
+
+    def _fit_sections(self, inst: Instance) -> dict[str, list]:
+        from archspec.importer import library
+
+        def entries(layers: list[Layer]) -> list:
+            out = []
+            for lay in layers:
+                if lay.node.op == "identity":
+                    continue
+                if self.framework == "torch":
+                    key = lay.name if lay.explicit else None
+                    must = lay.node.weighted
+                else:
+                    key = lay.keras
+                    must = key is not None
+                attrs = library._normal(lay.node.op or "", {k: _fmt_attr(v) for k, v in lay.node.attrs.items()})
+                out.append((key, lay.node.op, attrs, must))
+            return out
+
+        return {
+            "body": entries(inst.body),
+            "shortcut": entries(inst.shortcut),
+            "merge": entries([inst.merge]) if inst.merge else [],
+            "post": entries(inst.post),
+        }
 
     # -- block types ----------------------------------------------------------------------------
     def block_types(self, instances: list[Instance]) -> dict[str, list[Instance]]:
@@ -538,11 +621,13 @@ class Recover:
                     runs.append([inst])
             names = [r[0].path.rpartition(".")[0] for r in runs]
         else:
-            for inst in instances:
-                if not runs or (inst.shortcut and not _same_stage_keras(runs[-1][-1], inst)):
-                    runs.append([inst])
-                else:
-                    runs[-1].append(inst)
+            runs = _numbered_runs(instances) if self.framework == "keras" else []
+            if not runs:
+                for inst in instances:
+                    if not runs or inst.shortcut:
+                        runs.append([inst])
+                    else:
+                        runs[-1].append(inst)
             names = [f"layer{i + 1}" for i in range(len(runs))]
         for run, sname in zip(runs, names):
             for b, inst in enumerate(run):
@@ -672,6 +757,13 @@ class Recover:
         return d
 
 
+def _same_keys(instances: list[Instance], params: dict[str, Any]) -> None:
+    """Instances of one library type, solved separately, all get the arguments any of them has."""
+    keys = {k for i in instances for k in i.args}
+    for inst in instances:
+        inst.args = {p: inst.args.get(p, params[p]) for p in params if p in keys}
+
+
 def _key(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
@@ -704,8 +796,24 @@ def _stage_runs(instances: list[Instance]) -> bool:
     return True
 
 
-def _same_stage_keras(prev: Instance, inst: Instance) -> bool:
-    return False
+def _numbered_runs(instances: list[Instance]) -> list[list[Instance]]:
+    """Keras stages by block name: ``conv2_block1``, ``conv2_block2``... are one stage (the
+    blocks' numbers counting from 1 under one prefix); [] when the names do not say."""
+    runs: list[list[Instance]] = []
+    prefixes: list[str] = []
+    for inst in instances:
+        found = re.fullmatch(r"(.*\D)(\d+)", inst.path or "")
+        if found is None:
+            return []
+        prefix, number = found.group(1), int(found.group(2))
+        if runs and prefixes[-1] == prefix and number == len(runs[-1]) + 1:
+            runs[-1].append(inst)
+        elif number == 1 and prefix not in prefixes:
+            runs.append([inst])
+            prefixes.append(prefix)
+        else:
+            return []
+    return runs
 
 
 def _param_name(attr: str, params: dict[str, Any]) -> str:
@@ -821,8 +929,8 @@ def _choose_defaults(nodes: list[FNode]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def recover(flat: FlatGraph, input_size: tuple[int, int]) -> Recovered:
-    return Recover(flat, input_size).run()
+def recover(flat: FlatGraph, input_size: tuple[int, int], check=None) -> Recovered:
+    return Recover(flat, input_size).run(check)
 
 
 __all__ = ["recover", "Recovered", "StructureError", "O"]

@@ -55,12 +55,26 @@ def _display(file: str) -> str:
     return rel if not rel.startswith("..") else file
 
 
+def _std_conv(module: nn.Module) -> bool:
+    """timm's StdConv2d: a Conv2d whose forward standardizes each filter (F.batch_norm over
+    the weight, biased variance, ``eps`` inside the root), which the conv op's ``standardize``
+    computes; traced as one layer."""
+    cls = type(module)
+    return cls.__name__ == "StdConv2d" and cls.__module__.startswith("timm.") and isinstance(module, nn.Conv2d)
+
+
+class _Tracer(fx.Tracer):
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return _std_conv(m) or super().is_leaf_module(m, module_qualified_name)
+
+
 def _module_map(module: nn.Module) -> tuple[str, dict[str, Any]] | None:
     """(op, attrs) for a torch.nn layer, or None if it maps to no op."""
-    if type(module) is nn.Conv2d:
+    if type(module) is nn.Conv2d or _std_conv(module):
         if module.padding_mode != "zeros":
             return None
         padding = module.padding if isinstance(module.padding, str) else _pair(module.padding)
+        extra = {"standardize": True, "std_eps": float(module.eps)} if _std_conv(module) else {}
         return "conv", {
             "filters": module.out_channels,
             "kernel": _pair(module.kernel_size),
@@ -69,7 +83,16 @@ def _module_map(module: nn.Module) -> tuple[str, dict[str, Any]] | None:
             "dilation": _pair(module.dilation),
             "groups": module.groups,
             "bias": module.bias is not None,
+            **extra,
         }
+    if type(module) in (nn.ConstantPad2d, nn.ZeroPad2d):  # folded into the conv or pool it feeds
+        left, right, top, bottom = (int(v) for v in module.padding)
+        padding = top if len({left, right, top, bottom}) == 1 else [[top, bottom], [left, right]]
+        return "_pad", {"padding": padding, "value": float(module.value)}
+    if type(module) is nn.GroupNorm:
+        if not module.affine:
+            return None
+        return "groupnorm", {"groups": module.num_groups, "eps": float(module.eps)}
     if type(module) is nn.BatchNorm2d:
         if module.momentum is None or not module.affine or not module.track_running_stats:
             return None
@@ -227,7 +250,7 @@ def trace(model: nn.Module, input_shape: tuple[int, int, int], name: str) -> Fla
     from torch.fx.passes.shape_prop import ShapeProp
 
     model.eval()
-    tracer = fx.Tracer()
+    tracer = _Tracer()
     tracer.record_stack_traces = True
     try:
         graph = tracer.trace(model)
@@ -319,6 +342,7 @@ def trace(model: nn.Module, input_shape: tuple[int, int, int], name: str) -> Fla
             )
         flat.nodes.append(fnode)
         alias[node.name] = fnode.id
+    _fold_pads(flat)
     flat.classes = {path: type(m).__name__ for path, m in modules.items()}
     for n in flat.nodes:
         if n.path is not None:
@@ -326,9 +350,51 @@ def trace(model: nn.Module, input_shape: tuple[int, int, int], name: str) -> Fla
     return flat
 
 
+def _fold_pads(flat: FlatGraph) -> None:
+    """A constant padding read only by a convolution (zeros) or a pooling without padding of
+    its own becomes that layer's padding (a max pool's ``pad_value``: timm's ResNetV2 stem)."""
+    users = flat.users()
+    by_id = flat.by_id()
+    drop = set()
+    for pad in [n for n in flat.nodes if n.op == "_pad"]:
+        after = [by_id[u] for u in users.get(pad.id, [])]
+        value = pad.attrs["value"]
+        if len(after) == 1 and after[0].op in ("conv", "maxpool", "avgpool") and after[0].attrs.get("padding") == 0:
+            layer = after[0]
+            if layer.op == "conv" and value != 0.0:
+                continue
+            if layer.op == "avgpool" and (value != 0.0 or not layer.attrs.get("count_include_pad", True)):
+                continue
+            layer.attrs = {**layer.attrs, "padding": pad.attrs["padding"]}
+            if layer.op == "maxpool":
+                layer.attrs["pad_value"] = value
+            layer.inputs = [pad.inputs[0] if i == pad.id else i for i in layer.inputs]
+            drop.add(pad.id)
+    flat.nodes = [n for n in flat.nodes if n.id not in drop]
+    for n in flat.nodes:
+        if n.op == "_pad":
+            n.op = None  # a padding nothing takes: reported as unmapped
+            where = n.path or n.scope or "the model"
+            flat.problems.append(f"{where}: {n.what} feeds no convolution or pooling that can take its padding")
+
+
 def _functional_batchnorm(node: fx.Node, modules: dict[str, nn.Module]):
     """(module path, (op, attrs)) for ``F.batch_norm(x, self.running_mean, ...)`` inside a
-    BatchNorm2d subclass, read from the module itself; None otherwise."""
+    BatchNorm2d subclass, or ``F.group_norm(x, groups, self.weight, ...)`` inside a GroupNorm
+    subclass (timm's GroupNorm, GroupNormAct), read from the module itself; None otherwise."""
+    if node.op == "call_function" and node.target is F.group_norm:
+        weight = _arg(node, 2, "weight")
+        if not isinstance(weight, fx.Node) or weight.op != "get_attr":
+            return None
+        path = str(weight.target).rpartition(".")[0]
+        module = modules.get(path)
+        if (
+            not isinstance(module, nn.GroupNorm)
+            or not module.affine
+            or _arg(node, 1, "num_groups") != module.num_groups
+        ):
+            return None
+        return path, ("groupnorm", {"groups": module.num_groups, "eps": float(module.eps)})
     if node.op != "call_function" or node.target is not F.batch_norm or len(node.args) < 2:
         return None
     stat = node.args[1]

@@ -98,6 +98,7 @@ class Builder:
         self._add(node)
         self._vars()
         self._defaults()
+        self._merge_conditions()
         try:
             current = self._scope(self.spec.stem, "stem", ("stem",), "input", {}, "", "")
             current = self._stages(current)
@@ -108,6 +109,20 @@ class Builder:
         net.complete = True
         self._unused_blocks()
         return net
+
+    def _merge_conditions(self) -> None:
+        """A block's merge is the residual itself: it runs in every instance of the block, so a
+        ``when:`` on it (which neither backend could honour) is refused, used block or not."""
+        for resolved in self.loaded.blocks.values():
+            merge = resolved.definition.merge
+            if merge is not None and merge.when is not None and merge.when is not True:
+                self.error(
+                    "AS101",
+                    "schema-error",
+                    "a block's merge cannot have a 'when:' condition: it is the residual of every block of this type",
+                    resolved.prefix + ("merge", "when"),
+                    "for blocks without a residual, define a second block type with 'merge: null' and use it there",
+                )
 
     def _unused_blocks(self) -> None:
         """Block types the spec (or a ``use:`` file) defines but no stage uses are never lowered:

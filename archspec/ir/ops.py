@@ -102,7 +102,7 @@ def _padding(value: Any) -> PaddingSpec:
 class Attrs(BaseModel):
     """Base of every op's attributes."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
     #: attribute -> string values that are keywords, not expressions
     KEYWORDS: ClassVar[dict[str, frozenset[str]]] = {}
 
@@ -200,6 +200,15 @@ class ChannelConvAttrs(Attrs):
             return self.kernel  # type: ignore[return-value]
         t = int(abs(math.log(channels, 2) + self.beta) / self.gamma)
         return max(t if t % 2 else t + 1, 3)
+
+
+class RadixSumAttrs(Attrs):
+    radix: int = Field(ge=1, le=MAX_CHANNELS, description="the number of equal, contiguous channel parts summed")
+
+
+class RadixSoftmaxAttrs(Attrs):
+    radix: int = Field(ge=2, le=MAX_CHANNELS, description="the number of parts the softmax runs across")
+    groups: int = Field(1, ge=1, le=MAX_CHANNELS, description="cardinality: groups of contiguous channels")
 
 
 class LeakyReluAttrs(Attrs):
@@ -430,6 +439,28 @@ def _slice_shape(a: ChannelSliceAttrs, ins: list[Shape], extra: dict) -> Shape:
     return (a.size, *ins[0][1:])
 
 
+def _radix_sum_shape(a: RadixSumAttrs, ins: list[Shape], extra: dict) -> Shape:
+    c = ins[0][0]
+    if c % a.radix:
+        raise ShapeError(
+            "channels",
+            f"radix={a.radix} must divide the channels ({c}) into equal parts",
+            f"choose radix among the divisors of {c}",
+        )
+    return (c // a.radix, *ins[0][1:])
+
+
+def _radix_softmax_shape(a: RadixSoftmaxAttrs, ins: list[Shape], extra: dict) -> Shape:
+    c = ins[0][0]
+    if c % (a.radix * a.groups):
+        raise ShapeError(
+            "channels",
+            f"radix={a.radix} times groups={a.groups} must divide the channels ({c})",
+            f"make the channels a multiple of {a.radix * a.groups}",
+        )
+    return ins[0]
+
+
 def _prelu_tensors(a: PReluAttrs, ins: list[Shape]) -> list[Tensor]:
     return [Tensor("weight", (ins[0][0] if a.per_channel else 1,))]
 
@@ -618,6 +649,27 @@ register(
         "ECA's 1-D convolution across channels (no bias, zero padding, C outputs); kernel auto from C",
         _channel_conv_shape,
         _channel_conv_tensors,
+    )
+)
+register(
+    OpDef(
+        "radix_sum",
+        RadixSumAttrs,
+        "the sum of the input's radix equal, contiguous channel parts (radix-major: part i is channels "
+        "i * C / radix onwards); SKNet's and ResNeSt's sum over branches",
+        _radix_sum_shape,
+        nonneg=_nonneg_in,
+    )
+)
+register(
+    OpDef(
+        "radix_softmax",
+        RadixSoftmaxAttrs,
+        "softmax across radix parts of the channels, per cardinality group (timm's RadixSoftmax): the "
+        "input read as (groups, radix, C / (groups * radix)), the output written as (radix, groups, ...)",
+        _radix_softmax_shape,
+        nonneg=_true,
+        category="activation",
     )
 )
 register(OpDef("identity", NoAttrs, "passes its input through", _same, nonneg=_nonneg_in))

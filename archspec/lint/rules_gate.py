@@ -17,15 +17,17 @@ from archspec.lint.registry import RULES, rule
 def stride_with_dilation(network: Network) -> Iterator[Diagnostic]:
     """
     What it does: reports a convolution whose stride and dilation are both above 1 (in any
-    direction).
+    direction) and whose padding is `same` or whose weights are standardized.
 
-    Why is this bad: Keras' `Conv2D` refuses `strides > 1` together with `dilation_rate > 1`,
-    so the network cannot be written in Keras (PyTorch accepts it).
+    Why is this bad: Keras' `Conv2D` refuses `strides > 1` together with `dilation_rate > 1`.
+    archspec writes such a convolution in Keras as a stride-1 dilated convolution followed by
+    keeping every stride-th row and column, which gives PyTorch's values only with an explicit
+    padding (TensorFlow's `same` depends on the stride) and a plain convolution.
 
-    Example: `- {op: conv, filters: 64, kernel: 3, stride: 2, dilation: 2, padding: 2}`
+    Example: `- {op: conv, filters: 64, kernel: 3, stride: 2, dilation: 2, padding: same}`
 
-    Use instead: a dilated convolution at stride 1 followed by a strided one (or a pooling), or
-    no dilation where the resolution is reduced.
+    Use instead: an explicit padding (`padding: 2`, as timm's selective-kernel paths), or a
+    dilated convolution at stride 1 followed by a strided one (or a pooling).
     """
     me = RULES["AS406"]
     seen: set = set()
@@ -33,13 +35,16 @@ def stride_with_dilation(network: Network) -> Iterator[Diagnostic]:
         attrs = node.attrs
         if node.op != "conv" or attrs is None:
             continue
+        if not (attrs.padding == "same" or attrs.standardize):
+            continue
         if max(attrs.stride) > 1 and max(attrs.dilation) > 1 and node.span not in seen:
             seen.add(node.span)
+            what = "'same' padding" if attrs.padding == "same" else "weight standardization"
             yield me.diagnostic(
-                f"convolution {node.torch_path} has stride {tuple(attrs.stride)} and dilation "
-                f"{tuple(attrs.dilation)}: Keras cannot combine them",
+                f"convolution {node.torch_path} has stride {tuple(attrs.stride)}, dilation "
+                f"{tuple(attrs.dilation)} and {what}: Keras cannot write them exactly",
                 node.span,
-                "dilate at stride 1 and reduce the resolution in another layer",
+                "give it an explicit padding, or dilate at stride 1 and reduce the resolution in another layer",
             )
 
 
@@ -102,34 +107,42 @@ def ceil_mode_uneven_padding(network: Network) -> Iterator[Diagnostic]:
     "AS308",
     "shortcut-case-from-layer",
     Severity.ERROR,
-    "a shortcut case without layers that starts from a body layer, beside other cases",
+    "a conditional shortcut case without layers that starts from a body layer",
 )
 def shortcut_case_from_layer(network: Network) -> Iterator[Diagnostic]:
     """
-    What it does: reports a block whose shortcut has several cases, one of which has no layers
-    and starts `from:` a layer of the body instead of the block's input.
+    What it does: reports a block whose shortcut is chosen when the model runs (its first case
+    has a `when:` condition), where a case that blocks take has no layers and starts `from:` a
+    layer of the body instead of the block's input.
 
     Why is this bad: the PyTorch block class chooses among the cases at run time and keeps the
     block's input as the identity case; an empty case that reads a body layer cannot be written
     that way, so the block would not build.
 
-    Example: `shortcut: [{when: stride > 1}, {from: conv1}]`
+    Example: `shortcut: [{when: stride > 1}, {from: conv1}]` where some blocks have a stride, or
+    `[{from: conv1, when: in_channels != width}]`.
 
     Use instead: give that case a layer (`layers: [{op: identity}]`), or start it from `input`.
     """
+    from archspec.ir.shortcuts import chosen_at_run_time, kept_cases
     from archspec.lint.rules_names import checked_blocks
 
     me = RULES["AS308"]
+    taken: dict[str, set] = {}
+    for block in network.blocks:
+        taken.setdefault(block.block_type, set()).add(block.shortcut_case)
     for resolved in checked_blocks(network):
         cases = resolved.definition.shortcut
-        if len(cases) < 2:
-            continue
-        for index, case in enumerate(cases):
+        # an unused type: any case could be taken
+        kept = kept_cases(resolved.definition, taken.get(resolved.name, range(len(cases))))
+        suspects = kept if chosen_at_run_time(resolved.definition, kept) else []
+        for index in sorted(suspects):
+            case = cases[index]
             if not case.layers and case.from_ != "input":
                 span = network.spec.spans.value(resolved.prefix + ("shortcut", index, "from"))
                 yield me.diagnostic(
                     f"block type {resolved.name!r}: shortcut case {index + 1} has no layers and starts "
-                    f"from {case.from_!r}, beside other cases",
+                    f"from {case.from_!r}, under a condition",
                     span,
                     "give that case a layer (op: identity) or start it from input",
                 )

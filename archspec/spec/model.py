@@ -23,7 +23,7 @@ ArgValue = Union[ArgScalar, list[ArgScalar]]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
 
 def _check_name(value: str | None) -> str | None:
@@ -48,7 +48,7 @@ def _check_keras(value: str | None) -> str | None:
 class Layer(BaseModel):
     """One op.  ``op`` names the kind; the other keys are the op's attributes."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True, defer_build=True)
 
     op: str = Field(description="op kind: conv, batchnorm, relu, maxpool, add, ...")
     name: str | None = Field(None, description="module path inside its scope, e.g. conv1 or downsample.0")
