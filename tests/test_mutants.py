@@ -339,3 +339,12 @@ def test_pooling_padding_limit_is_pytorchs():
                 except RuntimeError:
                     theirs = False
                 assert ours == theirs == (p <= k // 2), (op, k, p, ours, theirs)
+
+
+def test_a_check_that_compared_nothing_does_not_pass():
+    """The verdict on no compared tensors is a failure, never a vacuous pass."""
+    from archspec.crosscheck.compare import result_of
+
+    network = build_ir(load_spec(Path(__file__).resolve().parent.parent / "specs" / "resnet18.yaml"))
+    options = {"batch": 1, "atol": 1e-6, "rtol": 1e-6, "seed": 0, "dtype": "float64", "timings": {}}
+    assert result_of(network, [], **options).passed is False
