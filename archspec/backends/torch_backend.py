@@ -279,7 +279,7 @@ def _check_pool(node: Node, lowered: L.Lowered, where: str) -> None:
     )
     if size != tuple(node.shape[1:]):
         raise BackendError(
-            f"{where}: with ceil_mode and this asymmetric padding, PyTorch would give "
+            f"{where}: with ceil_mode and this padding (applied before the pool), PyTorch would give "
             f"{size[0]}x{size[1]} where the spec says {node.shape[1]}x{node.shape[2]}"
         )
 

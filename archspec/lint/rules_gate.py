@@ -55,16 +55,18 @@ _pool_output = pool_output_after_explicit_pad
     "AS407",
     "ceil-mode-uneven-padding",
     Severity.ERROR,
-    "a ceil-mode pooling with an asymmetric padding PyTorch would size differently",
+    "a ceil-mode pooling padded before the pool, which PyTorch would size differently",
 )
 def ceil_mode_uneven_padding(network: Network) -> Iterator[Diagnostic]:
     """
     What it does: reports a max or average pooling with `ceil_mode: true` and a fixed
-    asymmetric padding (`[[0, 1], [0, 1]]`) whose output size, as PyTorch computes it after
-    padding explicitly, differs from the size the spec language gives it.
+    padding that PyTorch must apply before the pool (an asymmetric box such as
+    `[[0, 1], [0, 1]]`, or any padding of a max pooling with `pad_value: 0`), whose output
+    size, as PyTorch computes it after padding explicitly, differs from the size the spec
+    language gives it.
 
-    Why is this bad: PyTorch's pooling takes only symmetric padding, so an asymmetric box is
-    padded before the pool; with `ceil_mode` the last, partial window is then counted
+    Why is this bad: PyTorch's pooling takes only symmetric padding, and pads a max pooling
+    with -inf, so such a padding is applied before the pool; with `ceil_mode` the last, partial window is then counted
     differently and the PyTorch model's feature maps would not have the spec's shape.
 
     Example: `- {op: maxpool, kernel: 2, padding: [[0, 1], [0, 1]], ceil_mode: true}` on a
@@ -82,7 +84,10 @@ def ceil_mode_uneven_padding(network: Network) -> Iterator[Diagnostic]:
         if not node.pads or attrs.padding == "same" or node.shape is None or not node.in_shapes:
             continue
         t, b, left, right = node.pads
-        if t == b and left == right:
+        # PyTorch pads before the pool where its pooling cannot pad itself: an asymmetric box,
+        # or a max pooling padded with zeros (its own padding is -inf)
+        zero_filled_max = node.op == "maxpool" and getattr(attrs, "pad_value", None) == 0 and any(node.pads)
+        if t == b and left == right and not zero_filled_max:
             continue
         shape = node.in_shapes[0]
         if shape is None or len(shape) != 3:
