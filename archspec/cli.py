@@ -12,6 +12,7 @@ tensorflow nor keras: they start fast and run with the core dependencies alone.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import traceback
@@ -279,16 +280,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     size = _input_size(args.input_size)
-    try:
-        guard.require_for_check(args.torch_inference)
-    except guard.MissingDependency as exc:
-        raise UsageError(str(exc)) from None
-    from archspec.crosscheck.batch import check_many
-
     if args.targets not in (None, "torch,keras"):
+        try:
+            guard.require_for_check(args.torch_inference)
+        except guard.MissingDependency as exc:
+            raise UsageError(str(exc)) from None
         from archspec.deploy.commands import cmd_check_targets
 
         return cmd_check_targets(args)
+    from archspec.crosscheck.batch import check_many
+
     options = dict(
         input_size=size,
         batch=args.batch,
@@ -309,7 +310,14 @@ def cmd_check(args: argparse.Namespace) -> int:
             sys.stderr.write(f"[{count}/{total}] {outcome.spec}: {verdict} ({outcome.seconds:.1f}s)\n")
             sys.stderr.flush()
 
-    for outcome in check_many(args.specs, options, jobs=args.jobs, color=_color(sys.stderr), on_done=on_done):
+    # the specs are screened first (loading, lint, memory) without the frameworks: a missing
+    # framework is reported only when a spec is to be compared
+    outcomes = check_many(args.specs, options, jobs=args.jobs, color=_color(sys.stderr), on_done=on_done)
+    try:
+        first = next(outcomes, None)
+    except guard.MissingDependency as exc:
+        raise UsageError(str(exc)) from None
+    for outcome in itertools.chain([first] if first is not None else [], outcomes):
         status = max(status, outcome.status)
         if outcome.diagnostics:
             sys.stderr.write(outcome.diagnostics)

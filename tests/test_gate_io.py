@@ -226,6 +226,26 @@ def test_check_without_a_framework_names_the_extra_to_install(tmp_path, module, 
     assert f"pip install '{extra}'" in result.stderr and "not installed" in result.stderr
 
 
+def test_check_refuses_specs_with_errors_before_needing_a_framework(tmp_path):
+    """A spec check would refuse anyway is answered from the spec alone: its lint errors or its
+    unreadable file, with no framework imported (none is installed here), and so in a fraction
+    of a second rather than after loading PyTorch and TensorFlow.  A missing framework is
+    reported only when a spec is to be compared."""
+    bad = FIXTURES / "rules" / "AS201_shape_mismatch.yaml"
+    (tmp_path / "tiny.yaml").write_text(TINY)
+    shim = "import sys\nfor name in ('numpy', 'torch', 'tensorflow', 'keras'):\n    sys.modules[name] = None\n"
+    refused = _run("check", str(bad), str(tmp_path / "missing.yaml"), "--format", "json", cwd=tmp_path, shim=shim)
+    assert refused.returncode == 2, refused.stderr  # the unreadable file is an I/O failure
+    _no_internal_error(refused.stderr)
+    results = json.loads(refused.stdout)
+    assert [[d["code"] for d in r["diagnostics"]] for r in results] == [["AS201"], ["AS100"]]
+    assert "AS201" in refused.stderr and "pip install" not in refused.stderr
+    # one spec to compare among them: now the framework is needed, and named
+    mixed = _run("check", str(bad), "tiny.yaml", cwd=tmp_path, shim=shim)
+    assert mixed.returncode == 2 and "pip install 'archspec-nn[torch,keras]'" in mixed.stderr, mixed.stderr
+    _no_internal_error(mixed.stderr)
+
+
 def test_lint_and_build_need_no_framework_and_build_model_names_the_extra(tmp_path):
     (tmp_path / "tiny.yaml").write_text(TINY)
     shim = "import sys\nfor name in ('torch', 'tensorflow', 'keras'):\n    sys.modules[name] = None\n"

@@ -26,11 +26,12 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from archspec.ir.graph import Network
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DEFAULT_ATOL = 1e-4
 DEFAULT_RTOL = 1e-4
@@ -114,6 +115,8 @@ def result_of(
     timings: dict[str, float],
 ) -> CheckResult:
     """The verdict on ``diffs``: passed, the worst differences, the first divergent tensor."""
+    import numpy as np
+
     failed = [d for d in diffs if not d.passed]
     finite = [d for d in diffs if np.isfinite(d.max_abs_diff)]
     return CheckResult(
@@ -214,6 +217,7 @@ def compare_models(
 ) -> list[TensorDiff]:
     """Run both models on the same random input; one :class:`TensorDiff` per compared tensor."""
     import keras
+    import numpy as np
     import torch
 
     points = _points(network)
@@ -304,6 +308,8 @@ def diff_tensor(
     """One compared tensor: ``candidate`` against ``reference`` (the same layout, batch first)
     with the tolerance of the module docstring.  A tensor missing on either side, or of another
     shape, fails with an infinite difference; so does a NaN."""
+    import numpy as np
+
     if reference is None or candidate is None or reference.shape != candidate.shape:
         shape = list(reference.shape[1:]) if reference is not None else []
         return TensorDiff(name, other_name, kind, shape, float("inf"), float("inf"), 0.0, depth, False)
