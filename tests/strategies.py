@@ -600,9 +600,13 @@ def block_defs(draw, type_name: str) -> dict:
             case["when"] = cw
         if draw.int(0, 3) == 0 and body[0].get("name"):
             case["from"] = body[0]["name"]
-        how = draw.pick(["conv", "conv", "pool_conv", "pool", "empty"])
+        how = draw.pick(["conv", "conv", "pool_conv", "pool", "empty", "blur_conv"])
         layers: list[dict] = []
-        if how in ("pool_conv", "pool"):
+        if how == "blur_conv":
+            # a blur pool carries the stride (a careless one: its default stride, 2, everywhere)
+            layers.append(_blur(draw, "stride", draw.int(0, 4) == 0))
+            how = "pool_conv"
+        elif how in ("pool_conv", "pool"):
             pool = _pool(draw, draw.pick(["maxpool", "avgpool"]), "stride")
             pool["kernel"] = draw.pick([1, 2])
             pool.pop("padding", None)
@@ -633,6 +637,8 @@ def block_defs(draw, type_name: str) -> dict:
             block["merge"]["when"] = draw.pick(cond_pool)
     if draw.flip():
         block["post"] = [_activation(draw, name=draw.pick([None, "act_out", ident(draw, 0.5, ["out"])]), when=when())]
+        if draw.int(0, 7) == 0:
+            block["post"].insert(0, _family_op(draw))
     return block
 
 
@@ -665,9 +671,16 @@ def _stem(draw, channels: int) -> list[dict]:
     if draw.int(0, 5) == 0:
         # a blur pool carries the stride (timm's resnetblur: the max pool at stride 1 before it)
         stem.append(_blur(draw, draw.pick([2, 2, 1]), draw.int(0, 4) == 0) | {"name": "maxpool.1"})
+        for layer in stem[:-1]:
+            if layer.get("name") == "maxpool" and draw.int(0, 3) > 0:
+                layer["name"] = "maxpool.0"  # a group of two (else a layer and a group: AS107)
+    if draw.int(0, 7) == 0:
+        # the stem convolution reads some of the input's channels (or more than there are)
+        size = draw.pick([1, 2, channels, channels])
+        stem.insert(0, {"op": "channel_slice", "name": "in_slice", "start": draw.pick([0, 0, 1]), "size": size})
     if draw.int(0, 5) == 0:
         # a merge in the stem through inputs:, with a `when:` that holds
-        first = stem[0]["name"]
+        first = conv["name"]
         stem.append({"op": "conv", "name": "side", "filters": conv["filters"], "kernel": 1, "inputs": [first]})
         stem.append(
             {
