@@ -301,6 +301,12 @@ def _pool(draw, kind: str, stride) -> dict:
     return layer
 
 
+def _one_in(draw, n: int) -> bool:
+    """True one time in n: the highest of n values, not the lowest, as Hypothesis draws zeros
+    far more often than their share (its simplest examples are all zeros)."""
+    return draw.int(1, n) == n
+
+
 def _blur(draw, stride=1, careless: bool = False) -> dict:
     """A blur pool (timm's BlurPool2d); careless: a filter too large for a small map, or the
     default stride (2) where the block keeps its size."""
@@ -328,7 +334,7 @@ def _eca(draw, i: int, careless: bool) -> tuple[list[dict], dict]:
     kernel = draw.pick([None, "auto", 1, 3, 5, 9])
     if kernel is not None:
         conv["kernel"] = kernel
-    if draw.int(0, 3) == 0:
+    if _one_in(draw, 4):
         conv["gamma"], conv["beta"] = draw.pick([(2.0, 1.0), (1.0, 0.5), (3.0, 2.0), (0.5, -1.0)])
     layers += [conv, {"op": "sigmoid", "name": f"eca{i}.gate"}]
     gate = {"op": "multiply", "inputs": [src, f"eca{i}.gate"]}
@@ -342,7 +348,7 @@ def _split(draw, i: int, careless: bool) -> tuple[list[dict], dict]:
     the last through a 3x3 convolution (the later ones after adding the previous part's
     output), concatenated; or SKNet's halves of the block's input.  Careless: a part out of
     range, or parts that overlap the end for some widths."""
-    if draw.int(0, 3) == 0:
+    if _one_in(draw, 4):
         # SKNet's split_input: the halves of the block's input
         half = "in_channels // 2"
         parts = [("input", "0", half), ("input", half, half)]
@@ -360,7 +366,7 @@ def _split(draw, i: int, careless: bool) -> tuple[list[dict], dict]:
             )
             outs.append(f"sk{i}.path{j}")
         return layers, {"op": draw.pick(["concat", "add"]), "inputs": outs}
-    n = draw.pick([2, 2, 3, 4])
+    n = draw.pick([2, 2, 3])
     src = f"sp{i}.reduce"
     layers = [{"op": "conv", "filters": draw.pick(["width", f"{n} * width", "width // 2 * 2"]), "kernel": 1}]
     layers[0]["name"] = src
@@ -383,7 +389,7 @@ def _split(draw, i: int, careless: bool) -> tuple[list[dict], dict]:
         if previous is not None and draw.flip():
             layers.append({"op": "add", "name": f"sp{i}.mix{j}", "inputs": [previous, part]})
         layers.append({"op": "conv", "name": f"sp{i}.conv{j}", "filters": sz, "kernel": 3, "padding": 1})
-        if draw.flip():
+        if _one_in(draw, 3):
             layers.append(_activation(draw, name=f"sp{i}.act{j}"))
         previous = layers[-1]["name"]
         outs.append(previous)
@@ -424,7 +430,7 @@ def _radix(draw, i: int, careless: bool) -> tuple[list[dict], dict]:
     layers.append(_activation(draw, name=f"rx{i}.act0"))
     stack = layers[-1]["name"]
     sum_radix, softmax = radix, {"op": "radix_softmax", "name": f"rx{i}.softmax", "radix": radix}
-    if groups > 1 or draw.int(0, 3) == 0:
+    if groups > 1 or _one_in(draw, 4):
         softmax["groups"] = groups
     if careless:
         what = draw.pick(["sum", "softmax_radix", "softmax_groups"])
@@ -450,9 +456,9 @@ def _family_op(draw, block: bool = True) -> dict:
     """One of the family ops with plain attributes, wherever the body (or the head: no width
     there) puts it: on a feature map a channel_conv is refused, on a vector a blur pool, and the
     others may hold or not (a radix that does not divide the channels, a slice past them)."""
-    op = draw.pick(["blur_pool", "channel_conv", "channel_slice", "radix_sum", "radix_softmax"])
+    op = draw.pick(["channel_conv", "channel_slice", "radix_sum", "radix_softmax", "blur_pool"])
     if op == "blur_pool":
-        return _blur(draw, draw.pick([1, 2]), draw.int(0, 2) == 0)
+        return _blur(draw, draw.pick([1, 2]), _one_in(draw, 3))
     if op == "channel_conv":
         return {"op": op, "kernel": draw.pick(["auto", 3])}
     if op == "channel_slice":
@@ -497,7 +503,7 @@ def block_defs(draw, type_name: str) -> dict:
     for i in range(draw.int(1, 5)):
         kind = draw.pick(["conv", "conv", "bn", "act", "pool", "se", "branch", "concat_branch", "family"])
         if kind == "family":
-            kind = draw.pick(["blur", "eca", "split", "radix", "family_op"])
+            kind = draw.pick(["eca", "split", "radix", "family_op", "blur"])
         w = when()
         if kind == "conv":
             kernel = draw.pick([1, 3, [1, 3], [3, 1]])
@@ -534,7 +540,7 @@ def block_defs(draw, type_name: str) -> dict:
         elif kind == "act":
             layer = _activation(draw)
         elif kind == "blur":
-            careless = draw.int(0, 5) == 0
+            careless = _one_in(draw, 6)
             if not strided and draw.flip():
                 layer = _blur(draw, "stride", careless)
                 strided = True
@@ -543,7 +549,7 @@ def block_defs(draw, type_name: str) -> dict:
             else:
                 layer = _blur(draw, 1, careless)
         elif kind in ("eca", "split", "radix"):
-            extra, layer = {"eca": _eca, "split": _split, "radix": _radix}[kind](draw, i, draw.int(0, 5) == 0)
+            extra, layer = {"eca": _eca, "split": _split, "radix": _radix}[kind](draw, i, _one_in(draw, 6))
             body += extra
         elif kind == "family_op":
             layer = _family_op(draw)
@@ -600,11 +606,11 @@ def block_defs(draw, type_name: str) -> dict:
             case["when"] = cw
         if draw.int(0, 3) == 0 and body[0].get("name"):
             case["from"] = body[0]["name"]
-        how = draw.pick(["conv", "conv", "pool_conv", "pool", "empty", "blur_conv"])
+        how = draw.pick(["conv", "conv", "pool_conv", "pool", "empty"] * 2 + ["blur_conv"])
         layers: list[dict] = []
         if how == "blur_conv":
             # a blur pool carries the stride (a careless one: its default stride, 2, everywhere)
-            layers.append(_blur(draw, "stride", draw.int(0, 4) == 0))
+            layers.append(_blur(draw, "stride", _one_in(draw, 8)))
             how = "pool_conv"
         elif how in ("pool_conv", "pool"):
             pool = _pool(draw, draw.pick(["maxpool", "avgpool"]), "stride")
@@ -637,7 +643,7 @@ def block_defs(draw, type_name: str) -> dict:
             block["merge"]["when"] = draw.pick(cond_pool)
     if draw.flip():
         block["post"] = [_activation(draw, name=draw.pick([None, "act_out", ident(draw, 0.5, ["out"])]), when=when())]
-        if draw.int(0, 7) == 0:
+        if _one_in(draw, 12):
             block["post"].insert(0, _family_op(draw))
     return block
 
@@ -668,13 +674,13 @@ def _stem(draw, channels: int) -> list[dict]:
         pool = _pool(draw, draw.pick(["maxpool", "avgpool"]), draw.pick([1, 2]))
         pool["name"] = ident(draw, 0.2, ["pool", "maxpool", "stem_pool"])
         stem.append(pool)
-    if draw.int(0, 5) == 0:
+    if _one_in(draw, 10):
         # a blur pool carries the stride (timm's resnetblur: the max pool at stride 1 before it)
-        stem.append(_blur(draw, draw.pick([2, 2, 1]), draw.int(0, 4) == 0) | {"name": "maxpool.1"})
+        stem.append(_blur(draw, draw.pick([2, 2, 1]), _one_in(draw, 5)) | {"name": "maxpool.1"})
         for layer in stem[:-1]:
             if layer.get("name") == "maxpool" and draw.int(0, 3) > 0:
                 layer["name"] = "maxpool.0"  # a group of two (else a layer and a group: AS107)
-    if draw.int(0, 7) == 0:
+    if _one_in(draw, 12):
         # the stem convolution reads some of the input's channels (or more than there are)
         size = draw.pick([1, 2, channels, channels])
         stem.insert(0, {"op": "channel_slice", "name": "in_slice", "start": draw.pick([0, 0, 1]), "size": size})
@@ -704,13 +710,13 @@ def _head(draw, classes) -> list[dict]:
         head.append({"op": "flatten", "name": ident(draw, 0.3, ["flatten"])})
     else:
         head.append({"op": kind, "name": ident(draw, 0.2, ["avgpool", "pool_out"])})
-    if draw.int(0, 7) == 0:
+    if _one_in(draw, 12):
         # a family op on the pooled vector: ECA's channel convolution, a radix softmax or sum, a
         # slice; a blur pool there has the wrong rank
         op = _family_op(draw, block=False)
         op["name"] = "head_" + op["op"]
         head.append(op)
-    elif draw.int(0, 9) == 0:
+    elif _one_in(draw, 16):
         head.insert(0, _blur(draw, draw.pick([1, 2])) | {"name": "head_blur"})
     if draw.flip():
         head.append({"op": "dropout", "name": "drop", "rate": 0.2})
