@@ -131,7 +131,42 @@ def test_a_ten_class_model_loads_a_thousand_class_checkpoint_but_its_head():
     assert ten.fc.out_features == 10
 
 
+#: one spec of each kind of stem, block, stage and head in the catalog: the backbone methods'
+#: values are compared on these (real weights, a real forward pass), their shapes on every spec
+BACKBONE_LAYOUTS = [
+    "resnet18",  # torchvision, basic blocks
+    "resnet50_v1",  # keras.applications, biased convolutions
+    "resnet50_v2",  # pre-activation, a final norm before the head
+    "resnetv2_50",  # timm's pre-activation
+    "resnet50d",  # deep stem, average-pool shortcut
+    "seresnet50",  # squeeze-and-excitation
+    "resnext50_32x4d",  # grouped convolutions
+    "regnety_002",  # RegNet stages and head
+    "resnest14d",  # split attention
+    "res2net50_26w_4s",  # channel slices, a stage-wide first block
+]
+
+
 @pytest.mark.parametrize("name", CATALOG)
+def test_pytorch_backbone_methods_give_the_irs_shapes(name):
+    """Every spec's forward_features / forward_stages / forward_head, on the meta device
+    (shapes only: nothing is computed or allocated)."""
+    torch = pytest.importorskip("torch")
+    network = archspec.load(name, input_size=(64, 64))
+    with torch.device("meta"):
+        model = get_backend("torch").instantiate(get_backend("torch").emit(network), network).eval()
+    x = torch.empty(2, 3, 64, 64, device="meta")
+    features = model.forward_features(x)
+    assert tuple(features.shape) == (2, *network.blocks[-1].out_shape)
+    assert tuple(model.forward_head(features).shape[1:]) == network.output_shape == tuple(model(x).shape[1:])
+    stages = model.forward_stages(x)
+    assert [tuple(t.shape[1:]) for t in stages] == [network.block(s.block_ids[-1]).out_shape for s in network.stages]
+    picked = model.forward_stages(x, out_indices=[0, -1])
+    assert [tuple(t.shape) for t in picked] == [tuple(stages[0].shape), tuple(stages[-1].shape)]
+    assert model.forward_head(features, pre_logits=True).shape[1] == features.shape[1]  # no classifier
+
+
+@pytest.mark.parametrize("name", BACKBONE_LAYOUTS)
 def test_pytorch_backbone_methods(name):
     torch = pytest.importorskip("torch")
     network = archspec.load(name, input_size=(64, 64))
@@ -151,6 +186,10 @@ def test_pytorch_backbone_methods(name):
         assert len(picked) == 2 and torch.equal(picked[0], stages[0]) and torch.equal(picked[1], stages[-1])
         pre = model.forward_head(features, pre_logits=True)
         assert pre.shape[1] == features.shape[1]  # the classifier is not applied
+
+
+def test_backbone_layouts_are_shipped_specs():
+    assert set(BACKBONE_LAYOUTS) <= set(CATALOG)
 
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet50_v1"])

@@ -216,7 +216,6 @@ def compare_models(
     rtol: float = DEFAULT_RTOL,
 ) -> list[TensorDiff]:
     """Run both models on the same random input; one :class:`TensorDiff` per compared tensor."""
-    import keras
     import numpy as np
     import torch
 
@@ -256,25 +255,11 @@ def compare_models(
             handle.remove()
     captured[network.output] = logits
 
-    # Keras: one model with every compared layer's output.
-    names = {layer.name for layer in keras_model.layers}
-    keras_points = [(n, k) for n, k in torch_points if network.node(n).keras_name in names or k == "output"]
-    outputs = [
-        keras_model.output if kind == "output" else keras_model.get_layer(network.node(n).keras_name).output
-        for n, kind in keras_points
-    ]
-    probe = keras.Model(keras_model.inputs, outputs)
-    x_nhwc = np.transpose(x, (0, 2, 3, 1)) if x.ndim == 4 else x
-    results = probe([x_nhwc] if len(keras_model.inputs) == 1 else x_nhwc, training=False)
-    if not isinstance(results, (list, tuple)):
-        results = [results]
-
     diffs = []
-    for (node_id, kind), value in zip(keras_points, results):
+    kinds = dict(torch_points)
+    for node_id, theirs in keras_values(keras_model, network, torch_points, x).items():
+        kind = kinds[node_id]
         node = network.node(node_id)
-        theirs = np.asarray(value)
-        if theirs.ndim == 4:
-            theirs = np.transpose(theirs, (0, 3, 1, 2))
         ours = captured.get(node_id)
         name = node.block_id if kind == "block" else node.torch_path
         diffs.append(
@@ -291,6 +276,31 @@ def compare_models(
             )
         )
     return diffs
+
+
+def keras_values(keras_model, network: Network, points: list[tuple[str, str]], x_nchw: np.ndarray) -> dict:
+    """The Keras model's value at each of ``points`` ((node id, kind); kind ``output`` for the
+    logits) that it has, in NCHW like PyTorch's and in the order of ``points``: one model with
+    every probed layer's output, run once on ``x_nchw`` (transposed to NHWC) in inference mode."""
+    import keras
+    import numpy as np
+
+    names = {layer.name for layer in keras_model.layers}
+    chosen = [(n, k) for n, k in points if k == "output" or network.node(n).keras_name in names]
+    outputs = [
+        keras_model.output if k == "output" else keras_model.get_layer(network.node(n).keras_name).output
+        for n, k in chosen
+    ]
+    probe = keras.Model(keras_model.inputs, outputs)
+    x_nhwc = np.ascontiguousarray(np.transpose(x_nchw, (0, 2, 3, 1))) if x_nchw.ndim == 4 else x_nchw
+    values = probe([x_nhwc] if len(keras_model.inputs) == 1 else x_nhwc, training=False)
+    if not isinstance(values, (list, tuple)):
+        values = [values]
+    out = {}
+    for (node_id, _), value in zip(chosen, values, strict=True):
+        array = np.asarray(value)
+        out[node_id] = np.transpose(array, (0, 3, 1, 2)) if array.ndim == 4 else array
+    return out
 
 
 def diff_tensor(

@@ -15,26 +15,9 @@ import time
 
 import numpy as np
 
-from archspec.crosscheck.compare import DEFAULT_ATOL, DEFAULT_RTOL, result_of
+from archspec.crosscheck.compare import DEFAULT_ATOL, DEFAULT_RTOL, keras_values, result_of
 from archspec.deploy.deps import require
-from archspec.deploy.export import _nchw, _nhwc, _points, diff_outputs, onnx_model, run_onnx, torch_outputs
-
-
-def keras_outputs(keras_model, network, points, x_nchw: np.ndarray) -> dict[str, np.ndarray]:
-    """The Keras model's value (NCHW) at each point."""
-    import keras
-
-    names = {layer.name for layer in keras_model.layers}
-    chosen = [(n, k) for n, k in points if k == "output" or network.node(n).keras_name in names]
-    outputs = [
-        keras_model.output if k == "output" else keras_model.get_layer(network.node(n).keras_name).output
-        for n, k in chosen
-    ]
-    probe = keras.Model(keras_model.inputs, outputs)
-    values = probe([_nhwc(x_nchw)], training=False)
-    if not isinstance(values, (list, tuple)):
-        values = [values]
-    return {n: _nchw(np.asarray(v)) for (n, _), v in zip(chosen, values)}
+from archspec.deploy.export import _points, diff_outputs, onnx_model, run_onnx, torch_outputs
 
 
 def check_targets(
@@ -96,7 +79,7 @@ def check_targets(
                         if target == "torch":
                             values["torch"] = (torch_outputs(torch_model, network, points, x), {})
                         else:
-                            values["keras"] = (keras_outputs(keras_model, network, points, x), {})
+                            values["keras"] = (keras_values(keras_model, network, points, x), {})
                 (ref, _), (cand, labels) = values[a], values[b]
                 diffs = diff_outputs(network, points, ref, cand, names=labels, atol=atol, rtol=rtol, float64=False)
                 pair_dtype = "float32"
