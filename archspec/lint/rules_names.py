@@ -513,7 +513,8 @@ def _model_attributes(me, network: Network) -> Iterator[Diagnostic]:
                     )
                     if group is not None:
                         yield RULES["AS107"].diagnostic(
-                            f"the {part_name} layer {name!r} and {group}: a module path cannot be both a layer and a group",
+                            f"the {part_name} layer {name!r} and {group}: a module path cannot be both a layer "
+                            "and a group",
                             span,
                             "rename one of them (pool.0 and pool.1 are a group of two layers; pool and pool.1 are not)",
                         )
