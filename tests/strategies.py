@@ -181,13 +181,11 @@ import keyword as _keyword  # noqa: E402
 GENERATED_OPS = (
     "conv batchnorm groupnorm layernorm relu relu6 leaky_relu sigmoid silu tanh softmax identity dropout "
     "elu gelu hardsigmoid hardswish mish prelu maxpool avgpool global_avg_pool global_max_pool flatten linear "
-    "add multiply concat"
+    "add multiply concat blur_pool channel_conv channel_slice radix_softmax radix_sum"
 ).split()
-#: ops of the registry the generator does not draw yet (the ResNet-family constructs that need
-#: a context: a blur pool, ECA's channel convolution, Res2Net's channel slices, the radix sum and
-#: softmax of selective-kernel and split attention); test_invariant checks this list, so a new op
-#: must be drawn or named here
-NOT_YET_DRAWN = ["blur_pool", "channel_conv", "channel_slice", "radix_softmax", "radix_sum"]
+#: ops of the registry the generator does not draw yet; test_invariant checks this list, so a new
+#: op must be drawn or named here
+NOT_YET_DRAWN: list[str] = []
 ACTIVATIONS = ["relu", "relu6", "leaky_relu", "sigmoid", "silu", "tanh", "softmax", "identity", "dropout"]
 ACTIVATIONS += ["elu", "gelu", "hardsigmoid", "hardswish", "mish", "prelu"]
 
@@ -303,6 +301,175 @@ def _pool(draw, kind: str, stride) -> dict:
     return layer
 
 
+def _one_in(draw, n: int) -> bool:
+    """True one time in n: the highest of n values, not the lowest, as Hypothesis draws zeros
+    far more often than their share (its simplest examples are all zeros)."""
+    return draw.int(1, n) == n
+
+
+def _blur(draw, stride=1, careless: bool = False) -> dict:
+    """A blur pool (timm's BlurPool2d); careless: a filter too large for a small map, or the
+    default stride (2) where the block keeps its size."""
+    layer: dict = {"op": "blur_pool"}
+    if careless or draw.flip():
+        layer["filter"] = draw.pick([7, 9, 16] if careless else [2, 3, 3, 4, 5])
+    if not careless or draw.flip():
+        layer["stride"] = stride
+    return layer
+
+
+def _eca(draw, i: int, careless: bool) -> tuple[list[dict], dict]:
+    """ECA (ecaresnet): a global pool with keepdims, a channel convolution, a sigmoid gate
+    multiplied in; careless: the channel convolution on the feature map or the pool without
+    keepdims (a vector multiplied with a feature map)."""
+    src = f"pre{i}"
+    layers: list[dict] = [{"op": "conv", "filters": "width", "kernel": 1, "name": src}]
+    pool = {"op": draw.pick(["global_avg_pool", "global_avg_pool", "global_max_pool"]), "name": f"eca{i}.pool"}
+    how = draw.pick(["no_pool", "vector"]) if careless else "pooled"
+    if how != "vector":
+        pool["keepdims"] = True
+    if how != "no_pool":
+        layers.append(pool)
+    conv: dict = {"op": "channel_conv", "name": f"eca{i}.conv"}
+    kernel = draw.pick([None, "auto", 1, 3, 5, 9])
+    if kernel is not None:
+        conv["kernel"] = kernel
+    if _one_in(draw, 4):
+        conv["gamma"], conv["beta"] = draw.pick([(2.0, 1.0), (1.0, 0.5), (3.0, 2.0), (0.5, -1.0)])
+    layers += [conv, {"op": "sigmoid", "name": f"eca{i}.gate"}]
+    gate = {"op": "multiply", "inputs": [src, f"eca{i}.gate"]}
+    if draw.flip():
+        gate["inputs"] = gate["inputs"][::-1]
+    return layers, gate
+
+
+def _split(draw, i: int, careless: bool) -> tuple[list[dict], dict]:
+    """Res2Net's channel split: parts of a 1x1 convolution's channels (channel_slice), each but
+    the last through a 3x3 convolution (the later ones after adding the previous part's
+    output), concatenated; or SKNet's halves of the block's input.  Careless: a part out of
+    range, or parts that overlap the end for some widths."""
+    if _one_in(draw, 4):
+        # SKNet's split_input: the halves of the block's input
+        half = "in_channels // 2"
+        parts = [("input", "0", half), ("input", half, half)]
+        if careless:
+            parts[1] = ("input", half, draw.pick(["in_channels", "in_channels // 2 + 1"]))
+        layers: list[dict] = []
+        outs = []
+        for j, (src, start, size) in enumerate(parts):
+            layers.append(
+                {"op": "channel_slice", "name": f"sk{i}.split{j}", "inputs": [src], "start": start, "size": size}
+            )
+            layers.append(
+                {"op": "conv", "name": f"sk{i}.path{j}", "filters": "width", "kernel": 3, "padding": 1 + j}
+                | ({"dilation": 2} if j else {})
+            )
+            outs.append(f"sk{i}.path{j}")
+        return layers, {"op": draw.pick(["concat", "add"]), "inputs": outs}
+    n = draw.pick([2, 2, 3])
+    src = f"sp{i}.reduce"
+    layers = [{"op": "conv", "filters": draw.pick(["width", f"{n} * width", "width // 2 * 2"]), "kernel": 1}]
+    layers[0]["name"] = src
+    channels = {"width": "width", f"{n} * width": f"{n} * width", "width // 2 * 2": "width // 2 * 2"}[
+        layers[0]["filters"]
+    ]
+    size = f"{channels} // {n}" if channels != f"{n} * width" else "width"
+    parts = [(f"{j} * ({size})" if j else 0, size) for j in range(n)]
+    if careless:
+        j = draw.int(0, n - 1)
+        parts[j] = draw.pick([(f"{n} * ({size})", size), (parts[j][0], channels), (f"{channels} - 1", 2)])
+    outs = []
+    previous = None
+    for j, (start, sz) in enumerate(parts):
+        part = f"sp{i}.s{j}"
+        layers.append({"op": "channel_slice", "name": part, "inputs": [src], "start": start, "size": sz})
+        if j == n - 1 and draw.flip():
+            outs.append(part)  # the last part passed on (Res2Net)
+            break
+        if previous is not None and draw.flip():
+            layers.append({"op": "add", "name": f"sp{i}.mix{j}", "inputs": [previous, part]})
+        layers.append({"op": "conv", "name": f"sp{i}.conv{j}", "filters": sz, "kernel": 3, "padding": 1})
+        if _one_in(draw, 3):
+            layers.append(_activation(draw, name=f"sp{i}.act{j}"))
+        previous = layers[-1]["name"]
+        outs.append(previous)
+    return layers, {"op": "concat", "inputs": outs}
+
+
+def _radix(draw, i: int, careless: bool) -> tuple[list[dict], dict]:
+    """Selective kernel (SKNet: radix paths stacked with concat) or split attention (ResNeSt:
+    one grouped convolution gives the radix branches): radix_sum, a pooled attention, a
+    radix_softmax across the branches (per cardinality group), the weighted branches summed.
+    Careless: a radix or groups that do not divide the channels, a radix_softmax of radix 1."""
+    radix = draw.pick([2, 2, 3])
+    groups = draw.pick([1, 1, 2])
+    layers: list[dict] = [{"op": "conv", "name": f"rx{i}.conv1", "filters": "width", "kernel": 1}]
+    if draw.flip():
+        # SKNet: one path per radix part, stacked along the channels
+        paths = []
+        for j in range(radix):
+            path = {"op": "conv", "name": f"rx{i}.paths.{j}", "inputs": [f"rx{i}.conv1"], "filters": "width"}
+            path |= {"kernel": 3, "padding": 1 + j, "dilation": 1 + j}
+            layers.append(path)
+            paths.append(path["name"])
+        layers.append({"op": "concat", "name": f"rx{i}.stack", "inputs": paths})
+        groups = 1
+    else:
+        # ResNeSt: one grouped convolution, radix * groups groups
+        layers[0]["filters"] = f"width * {radix * groups}"
+        layers.append(
+            {
+                "op": "conv",
+                "name": f"rx{i}.stack",
+                "filters": f"width * {radix}",
+                "kernel": 3,
+                "padding": 1,
+                "groups": radix * groups if not careless or draw.flip() else draw.pick([3, 4]),
+            }
+        )
+    layers.append(_activation(draw, name=f"rx{i}.act0"))
+    stack = layers[-1]["name"]
+    sum_radix, softmax = radix, {"op": "radix_softmax", "name": f"rx{i}.softmax", "radix": radix}
+    if groups > 1 or _one_in(draw, 4):
+        softmax["groups"] = groups
+    if careless:
+        what = draw.pick(["sum", "softmax_radix", "softmax_groups"])
+        if what == "sum":
+            sum_radix = draw.pick([3, 4, 5])
+        elif what == "softmax_radix":
+            softmax["radix"] = draw.pick([1, 3, 5])
+        else:
+            softmax["groups"] = draw.pick([3, 5, "width"])
+    layers += [
+        {"op": "radix_sum", "name": f"rx{i}.gap_sum", "radix": sum_radix},
+        {"op": "global_avg_pool", "name": f"rx{i}.gap", "keepdims": True},
+        {"op": "conv", "name": f"rx{i}.fc1", "filters": 4 * groups, "kernel": 1, "groups": groups},
+        _activation(draw),
+        {"op": "conv", "name": f"rx{i}.fc2", "filters": f"width * {radix}", "kernel": 1, "groups": groups},
+        softmax,
+        {"op": "multiply", "name": f"rx{i}.weigh", "inputs": [stack, f"rx{i}.softmax"]},
+    ]
+    return layers, {"op": "radix_sum", "radix": radix}
+
+
+def _family_op(draw, block: bool = True) -> dict:
+    """One of the family ops with plain attributes, wherever the body (or the head: no width
+    there) puts it: on a feature map a channel_conv is refused, on a vector a blur pool, and the
+    others may hold or not (a radix that does not divide the channels, a slice past them)."""
+    op = draw.pick(["channel_conv", "channel_slice", "radix_sum", "radix_softmax", "blur_pool"])
+    if op == "blur_pool":
+        return _blur(draw, draw.pick([1, 2]), _one_in(draw, 3))
+    if op == "channel_conv":
+        return {"op": op, "kernel": draw.pick(["auto", 3])}
+    if op == "channel_slice":
+        if not block:
+            return {"op": op, "start": draw.pick([0, 0, 1, 2]), "size": draw.pick([1, 2, 4, 64])}
+        return {"op": op, "start": draw.pick([0, 0, 1, "width // 2"]), "size": draw.pick([1, 2, "width // 2", "width"])}
+    if op == "radix_sum":
+        return {"op": op, "radix": draw.pick([1, 2, 3])}
+    return {"op": op, "radix": draw.pick([2, 3]), "groups": draw.pick([1, 2])}
+
+
 def block_defs(draw, type_name: str) -> dict:
     """A random block type: parameters, let values, a body with `when:` conditions (merges
     included), `inputs:` branches, shortcut cases, a merge op and post layers."""
@@ -334,7 +501,9 @@ def block_defs(draw, type_name: str) -> dict:
 
     strided = False
     for i in range(draw.int(1, 5)):
-        kind = draw.pick(["conv", "conv", "bn", "act", "pool", "se", "branch", "concat_branch"])
+        kind = draw.pick(["conv", "conv", "bn", "act", "pool", "se", "branch", "concat_branch", "family"])
+        if kind == "family":
+            kind = draw.pick(["eca", "split", "radix", "family_op", "blur"])
         w = when()
         if kind == "conv":
             kernel = draw.pick([1, 3, [1, 3], [3, 1]])
@@ -370,6 +539,20 @@ def block_defs(draw, type_name: str) -> dict:
                 layer["momentum"] = draw.pick([0.1, 0.01, 0.0])
         elif kind == "act":
             layer = _activation(draw)
+        elif kind == "blur":
+            careless = _one_in(draw, 6)
+            if not strided and draw.flip():
+                layer = _blur(draw, "stride", careless)
+                strided = True
+                if draw.flip():
+                    layer["when"] = "stride > 1"  # as timm's resnetblur: the stride or nothing
+            else:
+                layer = _blur(draw, 1, careless)
+        elif kind in ("eca", "split", "radix"):
+            extra, layer = {"eca": _eca, "split": _split, "radix": _radix}[kind](draw, i, _one_in(draw, 6))
+            body += extra
+        elif kind == "family_op":
+            layer = _family_op(draw)
         elif kind == "pool":
             layer = _pool(draw, draw.pick(["maxpool", "avgpool"]), 1)
         elif kind == "se":
@@ -423,9 +606,13 @@ def block_defs(draw, type_name: str) -> dict:
             case["when"] = cw
         if draw.int(0, 3) == 0 and body[0].get("name"):
             case["from"] = body[0]["name"]
-        how = draw.pick(["conv", "conv", "pool_conv", "pool", "empty"])
+        how = draw.pick(["conv", "conv", "pool_conv", "pool", "empty"] * 2 + ["blur_conv"])
         layers: list[dict] = []
-        if how in ("pool_conv", "pool"):
+        if how == "blur_conv":
+            # a blur pool carries the stride (a careless one: its default stride, 2, everywhere)
+            layers.append(_blur(draw, "stride", _one_in(draw, 8)))
+            how = "pool_conv"
+        elif how in ("pool_conv", "pool"):
             pool = _pool(draw, draw.pick(["maxpool", "avgpool"]), "stride")
             pool["kernel"] = draw.pick([1, 2])
             pool.pop("padding", None)
@@ -456,6 +643,8 @@ def block_defs(draw, type_name: str) -> dict:
             block["merge"]["when"] = draw.pick(cond_pool)
     if draw.flip():
         block["post"] = [_activation(draw, name=draw.pick([None, "act_out", ident(draw, 0.5, ["out"])]), when=when())]
+        if _one_in(draw, 12):
+            block["post"].insert(0, _family_op(draw))
     return block
 
 
@@ -485,9 +674,19 @@ def _stem(draw, channels: int) -> list[dict]:
         pool = _pool(draw, draw.pick(["maxpool", "avgpool"]), draw.pick([1, 2]))
         pool["name"] = ident(draw, 0.2, ["pool", "maxpool", "stem_pool"])
         stem.append(pool)
+    if _one_in(draw, 10):
+        # a blur pool carries the stride (timm's resnetblur: the max pool at stride 1 before it)
+        stem.append(_blur(draw, draw.pick([2, 2, 1]), _one_in(draw, 5)) | {"name": "maxpool.1"})
+        for layer in stem[:-1]:
+            if layer.get("name") == "maxpool" and draw.int(0, 3) > 0:
+                layer["name"] = "maxpool.0"  # a group of two (else a layer and a group: AS107)
+    if _one_in(draw, 12):
+        # the stem convolution reads some of the input's channels (or more than there are)
+        size = draw.pick([1, 2, channels, channels])
+        stem.insert(0, {"op": "channel_slice", "name": "in_slice", "start": draw.pick([0, 0, 1]), "size": size})
     if draw.int(0, 5) == 0:
         # a merge in the stem through inputs:, with a `when:` that holds
-        first = stem[0]["name"]
+        first = conv["name"]
         stem.append({"op": "conv", "name": "side", "filters": conv["filters"], "kernel": 1, "inputs": [first]})
         stem.append(
             {
@@ -511,6 +710,14 @@ def _head(draw, classes) -> list[dict]:
         head.append({"op": "flatten", "name": ident(draw, 0.3, ["flatten"])})
     else:
         head.append({"op": kind, "name": ident(draw, 0.2, ["avgpool", "pool_out"])})
+    if _one_in(draw, 12):
+        # a family op on the pooled vector: ECA's channel convolution, a radix softmax or sum, a
+        # slice; a blur pool there has the wrong rank
+        op = _family_op(draw, block=False)
+        op["name"] = "head_" + op["op"]
+        head.append(op)
+    elif _one_in(draw, 16):
+        head.insert(0, _blur(draw, draw.pick([1, 2])) | {"name": "head_blur"})
     if draw.flip():
         head.append({"op": "dropout", "name": "drop", "rate": 0.2})
         if draw.flip():

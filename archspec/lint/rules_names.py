@@ -360,6 +360,11 @@ def _instance_names(me, network: Network) -> Iterator[Diagnostic]:
 _INLINE_OPS = frozenset({"add", "multiply", "concat"})
 
 
+def _nested(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Two module paths that cannot both be attributes: equal, or one a group holding the other."""
+    return a[: len(b)] == b or b[: len(a)] == a
+
+
 def _module_tree(definition: M.BlockDef, prefix: tuple, spans, taken: set | None = None) -> Iterator[Diagnostic]:
     """AS107 for what the IR cannot see, as one instance builds one shortcut case only: in the
     block's class every module path holds one layer (or consecutive alternatives of one name),
@@ -434,7 +439,7 @@ def _module_tree(definition: M.BlockDef, prefix: tuple, spans, taken: set | None
     tops: dict[str, object] = {}
     for name, placement, path in units:
         parts = tuple(name.split("."))
-        clash = next((p for p in paths if p == parts or p[: len(parts)] == parts or parts[: len(p)] == p), None)
+        clash = next((p for p in paths if _nested(p, parts)), None)
         where = spans.value(prefix + path + ("name",))
         if clash is not None:
             yield dup.diagnostic(
@@ -488,6 +493,7 @@ def _model_attributes(me, network: Network) -> Iterator[Diagnostic]:
     spans = network.spec.spans
     spec = network.spec.spec
     owners: dict[tuple[str, ...], tuple[str, object]] = {}  # module path -> what holds it, its span
+    placed: dict[tuple[str, ...], str] = {}  # the stem's and head's modules: path -> which layer
     for part_name, layers in (("stem", spec.stem), ("head", spec.head)):
         used = {"input"}
         for i, layer in enumerate(layers):
@@ -497,7 +503,24 @@ def _model_attributes(me, network: Network) -> Iterator[Diagnostic]:
             if layer.name:
                 yield from _layer_name(me, layer.name, span)
             if layer.name or layer.op in TENSOR_OPS or "padding" in layer.attrs:  # these get their own attribute
-                owners.setdefault(tuple(name.split(".")), (f"the {part_name} layer {name!r}", span))
+                parts = tuple(name.split("."))
+                if layer.op not in _INLINE_OPS:  # a merge has no module
+                    # the PyTorch backend nests a dotted path in groups: a layer cannot be a group
+                    # of others (pool and pool.1), in the stem, the head or across them (the same
+                    # path twice is the loader's AS107)
+                    group = next(
+                        (what for path, what in placed.items() if path != parts and _nested(path, parts)), None
+                    )
+                    if group is not None:
+                        yield RULES["AS107"].diagnostic(
+                            f"the {part_name} layer {name!r} and {group}: a module path cannot be both a layer "
+                            "and a group",
+                            span,
+                            "rename one of them (pool.0 and pool.1 are a group of two layers; pool and pool.1 are not)",
+                        )
+                        continue
+                    placed.setdefault(parts, f"the {part_name} layer {name!r}")
+                owners.setdefault(parts, (f"the {part_name} layer {name!r}", span))
     for stage in network.stages:
         explicit = stage.name_path[-1:] == ("name",) and stage.name_path in spans.values
         span = spans.value(stage.name_path)
@@ -509,11 +532,7 @@ def _model_attributes(me, network: Network) -> Iterator[Diagnostic]:
             )
             continue
         clash = next(
-            (
-                owner
-                for path, owner in owners.items()
-                if path == parts or path[: len(parts)] == parts or parts[: len(path)] == path
-            ),
+            (owner for path, owner in owners.items() if _nested(path, parts)),
             None,
         )
         if clash is not None:

@@ -128,7 +128,9 @@ def duplicate_name() -> None:
     """
     What it does: reports a module path (state-dict prefix) or Keras layer name used twice,
     including in a block type's generated class: one module path (or its top-level group) for
-    layers of two shortcut cases, or for layers of the body and of a shortcut case.
+    layers of two shortcut cases, or for layers of the body and of a shortcut case; and a layer
+    whose path is a group of others (stem layers `pool` and `pool.1`, in a block, the stem or
+    the head).
 
     Why is this bad: both frameworks require unique names; a checkpoint would load into the
     wrong layer, or not at all.
