@@ -84,6 +84,13 @@ MACS_BEYOND_TORCHINFO = {
     "regnety_016": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
     "regnety_032": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
     "regnety_040": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "regnetx_064": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "regnetx_080": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "regnetx_120": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "regnety_064": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "regnety_080": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "regnety_080_tv": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "regnety_120": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
     "resnetv2_50x1_bit": (_groupnorm_affine, _NORM_ACT.format("GroupNormAct")),
     "skresnet18": (_selective_kernel_norm_act, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
     "skresnet34": (_selective_kernel_norm_act, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
@@ -112,7 +119,8 @@ def test_catalog_covers_the_shipped_families():
         "seresnet50t seresnetaa50d seresnext101_32x4d seresnext101_32x8d seresnext101_64x4d "
         "seresnext101d_32x8d seresnext26d_32x4d seresnext26t_32x4d "
         "regnetx_004_tv regnetx_006 regnetx_008 regnetx_016 regnetx_032 regnetx_040 regnety_006 regnety_008 "
-        "regnety_008_tv regnety_016 regnety_032 regnety_040".split()
+        "regnety_008_tv regnety_016 regnety_032 regnety_040 regnetx_064 regnetx_080 regnetx_120 regnety_064 "
+        "regnety_080 regnety_080_tv regnety_120".split()
     )
     assert expected <= set(CATALOG)
 

@@ -113,6 +113,13 @@ DEEP = {
     "regnety_016",
     "regnety_032",
     "regnety_040",
+    "regnetx_064",
+    "regnetx_080",
+    "regnetx_120",
+    "regnety_064",
+    "regnety_080",
+    "regnety_080_tv",
+    "regnety_120",
 }
 
 
