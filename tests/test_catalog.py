@@ -72,6 +72,25 @@ MACS_BEYOND_TORCHINFO = {
     "regnety_002": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
     "regnetx_004": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
     "regnety_004": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "regnetx_004_tv": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "regnetx_006": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "regnetx_008": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "regnetx_016": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "regnetx_032": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "regnetx_040": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "regnety_006": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "regnety_008": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "regnety_008_tv": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "regnety_016": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "regnety_032": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "regnety_040": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "regnetx_064": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "regnetx_080": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "regnetx_120": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "regnety_064": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "regnety_080": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "regnety_080_tv": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "regnety_120": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
     "resnetv2_50x1_bit": (_groupnorm_affine, _NORM_ACT.format("GroupNormAct")),
     "skresnet18": (_selective_kernel_norm_act, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
     "skresnet34": (_selective_kernel_norm_act, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
@@ -92,7 +111,16 @@ def test_catalog_covers_the_shipped_families():
         "wide_resnet50_2 wide_resnet101_2 resnet50d seresnet50 resnetv2_50 "
         "resnet26d resnet50t resnet101d seresnext50_32x4d resnetaa50d ecaresnet50d resnet50_gn "
         "resnetrs50 senet154 regnetx_002 regnety_002 resnetv2_50x1_bit resnetblur50 res2net50_26w_4s "
-        "resnet10t resnet14t resnet18d resnet34d regnetx_004 regnety_004".split()
+        "resnet10t resnet14t resnet18d resnet34d regnetx_004 regnety_004 ecaresnet101d ecaresnet200d "
+        "ecaresnet26t ecaresnet50t ecaresnetlight ecaresnext26t_32x4d ecaresnext50t_32x4d resnet101c "
+        "resnet101s resnet152c resnet152d resnet152s resnet200 resnet200d resnet26 resnet26t resnet50c "
+        "resnet50s resnetaa101d resnetaa34d resnetaa50 resnetrs101 resnetrs152 resnext101_32x4d "
+        "resnext50d_32x4d seresnet101 seresnet152 seresnet152d seresnet18 seresnet200d seresnet34 "
+        "seresnet50t seresnetaa50d seresnext101_32x4d seresnext101_32x8d seresnext101_64x4d "
+        "seresnext101d_32x8d seresnext26d_32x4d seresnext26t_32x4d "
+        "regnetx_004_tv regnetx_006 regnetx_008 regnetx_016 regnetx_032 regnetx_040 regnety_006 regnety_008 "
+        "regnety_008_tv regnety_016 regnety_032 regnety_040 regnetx_064 regnetx_080 regnetx_120 regnety_064 "
+        "regnety_080 regnety_080_tv regnety_120".split()
     )
     assert expected <= set(CATALOG)
 
