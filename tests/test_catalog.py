@@ -120,7 +120,9 @@ def test_catalog_covers_the_shipped_families():
         "seresnext101d_32x8d seresnext26d_32x4d seresnext26t_32x4d "
         "regnetx_004_tv regnetx_006 regnetx_008 regnetx_016 regnetx_032 regnetx_040 regnety_006 regnety_008 "
         "regnety_008_tv regnety_016 regnety_032 regnety_040 regnetx_064 regnetx_080 regnetx_120 regnety_064 "
-        "regnety_080 regnety_080_tv regnety_120".split()
+        "regnety_080 regnety_080_tv regnety_120 "
+        "resnetblur18 resnetblur50d resnetblur101d res2net50_26w_6s res2net50_26w_8s res2net50_14w_8s "
+        "res2net50_48w_2s res2next50 res2net50d res2net101_26w_4s res2net101d".split()
     )
     assert expected <= set(CATALOG)
 

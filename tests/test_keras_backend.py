@@ -126,6 +126,17 @@ VARIANTS = {
     "regnety_080",
     "regnety_080_tv",
     "regnety_120",
+    "resnetblur18",
+    "resnetblur50d",
+    "resnetblur101d",
+    "res2net50_26w_6s",
+    "res2net50_26w_8s",
+    "res2net50_14w_8s",
+    "res2net50_48w_2s",
+    "res2next50",
+    "res2net50d",
+    "res2net101_26w_4s",
+    "res2net101d",
 }
 
 
