@@ -122,7 +122,8 @@ def test_catalog_covers_the_shipped_families():
         "regnety_008_tv regnety_016 regnety_032 regnety_040 regnetx_064 regnetx_080 regnetx_120 regnety_064 "
         "regnety_080 regnety_080_tv regnety_120 "
         "resnetblur18 resnetblur50d resnetblur101d res2net50_26w_6s res2net50_26w_8s res2net50_14w_8s "
-        "res2net50_48w_2s res2next50 res2net50d res2net101_26w_4s res2net101d".split()
+        "res2net50_48w_2s res2next50 res2net50d res2net101_26w_4s res2net101d "
+        "resnest50d_1s4x24d resnest50d_4s2x40d resnest101e resnext101_64x4d resnext101_32x16d test_resnet".split()
     )
     assert expected <= set(CATALOG)
 

@@ -137,6 +137,12 @@ VARIANTS = {
     "res2net50d",
     "res2net101_26w_4s",
     "res2net101d",
+    "resnest50d_1s4x24d",
+    "resnest50d_4s2x40d",
+    "resnest101e",
+    "resnext101_64x4d",
+    "resnext101_32x16d",
+    "test_resnet",
 }
 
 
