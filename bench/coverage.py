@@ -38,12 +38,8 @@ OUTPUT = ROOT / "docs" / "coverage.md"
 # What a model needs that the spec language does not have (first match wins).  Every other
 # name is expressible with the shipped constructs and blocks: it only lacks its spec.
 MISSING = [
-    (r"^res2n", "channel split into named parts and n-ary merges (Res2Net's hierarchical scales)"),
-    (r"^skresne", "selective-kernel attention (softmax across branches)"),
-    (r"^resnest", "split attention with radix > 1 (ResNeSt's radix softmax)"),
     (r"_evos|_evob", "EvoNorm (S0/B0)"),
     (r"_frn", "FilterResponseNorm with TLU"),
-    (r"blur", "BlurPool2d (a fixed binomial filter with reflect padding)"),
     (r"^regnetz", "RegNetZ's inverted bottleneck layout and its attention (no block written yet)"),
     (r"^regnetv", "RegNetV's pre-activation layout (no block written yet)"),
     (r"gelu|_swish|silu", "an activation other than ReLU in timm's ResNet blocks (no block parameter yet)"),
