@@ -91,6 +91,8 @@ MACS_BEYOND_TORCHINFO = {
     "regnety_080": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
     "regnety_080_tv": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
     "regnety_120": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "regnetx_160": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "regnety_160": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
     "resnetv2_50x1_bit": (_groupnorm_affine, _NORM_ACT.format("GroupNormAct")),
     "skresnet18": (_selective_kernel_norm_act, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
     "skresnet34": (_selective_kernel_norm_act, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
@@ -123,7 +125,8 @@ def test_catalog_covers_the_shipped_families():
         "regnety_080 regnety_080_tv regnety_120 "
         "resnetblur18 resnetblur50d resnetblur101d res2net50_26w_6s res2net50_26w_8s res2net50_14w_8s "
         "res2net50_48w_2s res2next50 res2net50d res2net101_26w_4s res2net101d "
-        "resnest50d_1s4x24d resnest50d_4s2x40d resnest101e resnext101_64x4d resnext101_32x16d test_resnet".split()
+        "resnest50d_1s4x24d resnest50d_4s2x40d resnest101e resnext101_64x4d resnext101_32x16d test_resnet "
+        "resnetrs200 seresnextaa101d_32x8d regnetx_160 regnety_160".split()
     )
     assert expected <= set(CATALOG)
 

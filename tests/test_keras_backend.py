@@ -143,6 +143,10 @@ VARIANTS = {
     "resnext101_64x4d",
     "resnext101_32x16d",
     "test_resnet",
+    "resnetrs200",
+    "seresnextaa101d_32x8d",
+    "regnetx_160",
+    "regnety_160",
 }
 
 
