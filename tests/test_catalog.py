@@ -126,7 +126,8 @@ def test_catalog_covers_the_shipped_families():
         "resnetblur18 resnetblur50d resnetblur101d res2net50_26w_6s res2net50_26w_8s res2net50_14w_8s "
         "res2net50_48w_2s res2next50 res2net50d res2net101_26w_4s res2net101d "
         "resnest50d_1s4x24d resnest50d_4s2x40d resnest101e resnext101_64x4d resnext101_32x16d test_resnet "
-        "resnetrs200 seresnextaa101d_32x8d regnetx_160 regnety_160".split()
+        "resnetrs200 seresnextaa101d_32x8d regnetx_160 regnety_160 "
+        "resnest200e seresnet269d ecaresnet269d".split()
     )
     assert expected <= set(CATALOG)
 

@@ -147,6 +147,9 @@ VARIANTS = {
     "seresnextaa101d_32x8d",
     "regnetx_160",
     "regnety_160",
+    "resnest200e",
+    "seresnet269d",
+    "ecaresnet269d",
 }
 
 
