@@ -127,7 +127,8 @@ def test_catalog_covers_the_shipped_families():
         "res2net50_48w_2s res2next50 res2net50d res2net101_26w_4s res2net101d "
         "resnest50d_1s4x24d resnest50d_4s2x40d resnest101e resnext101_64x4d resnext101_32x16d test_resnet "
         "resnetrs200 seresnextaa101d_32x8d regnetx_160 regnety_160 "
-        "resnest200e seresnet269d ecaresnet269d".split()
+        "resnest200e seresnet269d ecaresnet269d "
+        "resnetrs270 seresnextaa201d_32x8d".split()
     )
     assert expected <= set(CATALOG)
 

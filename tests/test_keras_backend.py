@@ -150,6 +150,8 @@ VARIANTS = {
     "resnest200e",
     "seresnet269d",
     "ecaresnet269d",
+    "resnetrs270",
+    "seresnextaa201d_32x8d",
 }
 
 
