@@ -93,6 +93,8 @@ MACS_BEYOND_TORCHINFO = {
     "regnety_120": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
     "regnetx_160": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
     "regnety_160": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "regnetx_320": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
+    "regnety_320": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
     "resnetv2_50x1_bit": (_groupnorm_affine, _NORM_ACT.format("GroupNormAct")),
     "skresnet18": (_selective_kernel_norm_act, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
     "skresnet34": (_selective_kernel_norm_act, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
@@ -128,7 +130,8 @@ def test_catalog_covers_the_shipped_families():
         "resnest50d_1s4x24d resnest50d_4s2x40d resnest101e resnext101_64x4d resnext101_32x16d test_resnet "
         "resnetrs200 seresnextaa101d_32x8d regnetx_160 regnety_160 "
         "resnest200e seresnet269d ecaresnet269d "
-        "resnetrs270 seresnextaa201d_32x8d".split()
+        "resnetrs270 seresnextaa201d_32x8d "
+        "resnest269e regnetx_320 regnety_320".split()
     )
     assert expected <= set(CATALOG)
 

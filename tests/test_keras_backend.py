@@ -152,6 +152,9 @@ VARIANTS = {
     "ecaresnet269d",
     "resnetrs270",
     "seresnextaa201d_32x8d",
+    "resnest269e",
+    "regnetx_320",
+    "regnety_320",
 }
 
 
