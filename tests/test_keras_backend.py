@@ -160,7 +160,7 @@ VARIANTS = {
 
 #: variants too large for the catalog cross-check of .ci/run (over 150 million parameters):
 #: cross-checked by bench/coverage.py --keras, where timm's model is compared too
-LARGE: set[str] = set()
+LARGE = {"resnext101_32x16d"}
 
 
 @pytest.fixture
