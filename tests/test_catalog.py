@@ -116,6 +116,9 @@ MACS_BEYOND_TORCHINFO = {
     "resnetv2_50d_evos": (_evonorm_v_and_frn_tau, _V_AND_TAU),
     "resnetv2_50d_frn": (_evonorm_v_and_frn_tau, _V_AND_TAU),
     "resnetv2_101x1_bit": (_groupnorm_affine, _NORM_ACT.format("GroupNormAct")),
+    "resnetv2_50x3_bit": (_groupnorm_affine, _NORM_ACT.format("GroupNormAct")),
+    "resnetv2_101x3_bit": (_groupnorm_affine, _NORM_ACT.format("GroupNormAct")),
+    "resnetv2_152x2_bit": (_groupnorm_affine, _NORM_ACT.format("GroupNormAct")),
     "skresnet18": (_selective_kernel_norm_act, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
     "skresnet34": (_selective_kernel_norm_act, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
     "skresnet50": (_selective_kernel_norm_act, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
@@ -146,7 +149,7 @@ def test_catalog_covers_the_shipped_families():
         "regnety_008_tv regnety_016 regnety_032 regnety_040 regnetx_064 regnetx_080 regnetx_120 regnety_064 "
         "regnety_080 regnety_080_tv regnety_120 resnetv2_18 resnetv2_18d resnetv2_34 resnetv2_34d resnetv2_50d "
         "resnetv2_50t resnetv2_101 resnetv2_101d resnetv2_152 resnetv2_152d resnetv2_50d_gn resnetv2_101x1_bit "
-        "resnetv2_50d_evos resnetv2_50d_frn".split()
+        "resnetv2_50d_evos resnetv2_50d_frn resnetv2_50x3_bit resnetv2_101x3_bit resnetv2_152x2_bit".split()
     )
     assert expected <= set(CATALOG)
 

@@ -189,6 +189,22 @@ def test_a_wrong_groupnorm_grouping_fails_the_check(tmp_path):
     assert next(d for d in diffs if not d.passed).name == "s1.b1.gn1"
 
 
+def test_a_wrong_evonorm_grouping_fails_the_check():
+    """The check can fail: EvoNorm-S0 with other groups, or a filter response norm with another
+    eps, is a different layer."""
+    from archspec.crosscheck.compare import build_pair, compare_models
+
+    net = archspec.load(OPS_ALL)
+    torch_model, keras_model = build_pair(net)
+    keras_model.get_layer("evo").groups = 2
+    diffs = compare_models(torch_model, keras_model, net)
+    assert next(d for d in diffs if not d.passed).name == "evo"
+    keras_model.get_layer("evo").groups = 4
+    keras_model.get_layer("frn").epsilon = 1.0
+    diffs = compare_models(torch_model, keras_model, net)
+    assert next(d for d in diffs if not d.passed).name == "frn"
+
+
 def test_inference_form_does_not_fold_into_a_standardized_conv(tmp_path):
     from archspec.backends.torch_backend import foldable_batchnorms
 

@@ -140,6 +140,9 @@ VARIANTS = {
     "resnetv2_50d_gn",
     "resnetv2_101x1_bit",
     "resnetv2_50d_frn",
+    "resnetv2_50x3_bit",
+    "resnetv2_101x3_bit",
+    "resnetv2_152x2_bit",
 }
 
 
