@@ -10,7 +10,13 @@ and Keras models are also cross-checked (``archspec check``) at the small size. 
 without a spec is listed with the construct it needs that the spec language lacks, or as
 expressible when nothing is missing.
 
-    python bench/coverage.py [--keras] [--only NAME ...] [--size 64]
+    python bench/coverage.py [--keras] [--only NAME ...] [--size 64] [--fresh]
+
+A comparison is kept in ``bench/results/coverage.json`` with what it depends on: the
+generated PyTorch model (``generated/torch/<name>.py``, which ``build --check`` keeps equal to
+the spec), the versions of timm and torchvision, and the input size.  A later run reuses a
+row whose inputs are unchanged (``--fresh``: compare every spec again), and ``--only``
+compares those names and rewrites the page with the others' kept rows.
 
 Needs timm and torchvision (the ``bench`` extra).
 """
@@ -18,6 +24,8 @@ Needs timm and torchvision (the ``bench`` extra).
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import re
 import sys
 import time
@@ -34,6 +42,7 @@ TORCHVISION = (
     "resnext101_64x4d wide_resnet50_2 wide_resnet101_2"
 ).split()
 OUTPUT = ROOT / "docs" / "coverage.md"
+RESULTS = ROOT / "bench" / "results" / "coverage.json"
 
 # What a model needs that the spec language does not have (first match wins).  Every other
 # name is expressible with the shipped constructs and blocks: it only lacks its spec.
@@ -139,13 +148,25 @@ def keras_check(spec: Path, size: int) -> str:
     return f"{verdict} ({result.max_abs_diff:.1e})"
 
 
-def render(rows: list[Row], args, elapsed: float, versions: str) -> str:
+def inputs_key(name: str, versions: str, size: int) -> str | None:
+    """What a comparison depends on: the generated PyTorch model, the peers' versions, the size."""
+    generated = ROOT / "generated" / "torch" / f"{name}.py"
+    if not generated.is_file():
+        return None
+    digest = hashlib.sha256(generated.read_bytes()).hexdigest()[:16]
+    return f"{digest} | {versions} | {size}"
+
+
+def render(rows: list[Row], args, elapsed: float, versions: str, reused: int) -> str:
     exact = [r for r in rows if r.exact]
     with_spec = [r for r in rows if r.spec]
+    stale = [r for r in rows if r.spec and r.exact is None]
     lines = [
         "# ResNet-family coverage",
         "",
-        f"Written by `python bench/coverage.py{' --keras' if args.keras else ''}` ({versions}; {elapsed:.0f} s).",
+        f"Written by `python bench/coverage.py{' --keras' if args.keras else ''}` ({versions}; this run "
+        f"{elapsed:.0f} s, {reused} comparisons kept from earlier runs of the same generated model, peers and "
+        f"size{f'; {len(stale)} specs not compared in their current form' if stale else ''}).",
         "The family is every model of timm's `resnet`, `resnetv2`, `resnest`, `res2net`, `sknet` and",
         "`regnet` modules and torchvision's ResNet, ResNeXt and Wide ResNet. A model is reproduced",
         "exactly when the shipped spec of its name has its parameter count and every state-dict key",
@@ -159,7 +180,7 @@ def render(rows: list[Row], args, elapsed: float, versions: str) -> str:
         "|---|---|---|---|---|" + ("---|" if args.keras else ""),
     ]
     for r in rows:
-        exact_text = "yes" if r.exact else "no" if r.exact is False else "—"
+        exact_text = "yes" if r.exact else "no" if r.exact is False else "not compared" if r.spec else "—"
         spec = f"`{r.spec}`" if r.spec else "—"
         line = f"| {r.name} | {r.source} | {exact_text} | {spec} | {r.detail} |"
         if args.keras:
@@ -172,20 +193,29 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keras", action="store_true", help="also run archspec check on every spec")
     parser.add_argument("--size", type=int, default=64, help="the even input size (odd: size + 1)")
-    parser.add_argument("--only", nargs="*", help="these names only (the page is not written)")
+    parser.add_argument("--only", nargs="*", help="compare these names only (the others' kept rows are shown)")
+    parser.add_argument("--fresh", action="store_true", help="compare every spec again, ignoring kept rows")
     args = parser.parse_args(argv)
     timm, torchvision = peer("timm"), peer("torchvision")
     if timm is None or torchvision is None:
         return 2
+    versions = f"timm {timm.__version__}, torchvision {torchvision.__version__.split('+')[0]}"
+    kept = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     start = time.perf_counter()
     rows = []
+    reused = 0
     for name, source in family(timm):
-        if args.only and name not in args.only:
-            continue
         spec = ROOT / "specs" / f"{name}.yaml"
         row = Row(name, source, str(spec.relative_to(ROOT)) if spec.is_file() else None)
+        key = inputs_key(name, versions, args.size)
+        old = kept.get(f"{name} | {source}", {})
         if row.spec is None:
             row.detail = missing_construct(name)
+        elif not args.fresh and old.get("key") == key and (old.get("keras") or not args.keras):
+            row.exact, row.detail, row.keras = old["exact"], old["detail"], old.get("keras", "")
+            reused += 1
+        elif args.only and name not in args.only:
+            row.detail = "not compared in its current form (run without --only)"
         else:
             try:
                 row.exact, row.detail = compare(name, source, spec, args.size, timm, torchvision)
@@ -193,13 +223,14 @@ def main(argv: list[str] | None = None) -> int:
                 row.exact, row.detail = False, f"{type(exc).__name__}: {exc}".splitlines()[0][:160]
             if args.keras:
                 row.keras = keras_check(spec, args.size)
-        print(f"{name:28} {source:16} {'exact' if row.exact else '-':6} {row.detail}", flush=True)
+            kept[f"{name} | {source}"] = {"key": key, "exact": row.exact, "detail": row.detail, "keras": row.keras}
+            RESULTS.parent.mkdir(parents=True, exist_ok=True)
+            RESULTS.write_text(json.dumps(kept, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+            print(f"{name:28} {source:16} {'exact' if row.exact else '-':6} {row.detail}", flush=True)
         rows.append(row)
     elapsed = time.perf_counter() - start
-    if not args.only:
-        versions = f"timm {timm.__version__}, torchvision {torchvision.__version__.split('+')[0]}"
-        OUTPUT.write_text(render(rows, args, elapsed, versions), encoding="utf-8")
-        print(f"wrote {OUTPUT.relative_to(ROOT)}")
+    OUTPUT.write_text(render(rows, args, elapsed, versions, reused), encoding="utf-8")
+    print(f"wrote {OUTPUT.relative_to(ROOT)}")
     return 0 if all(r.exact is not False for r in rows) else 1
 
 

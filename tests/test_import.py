@@ -173,14 +173,76 @@ def test_timm_evonorm_and_filter_response_norm_import():
     assert "{op: frn_tlu, name: frn, eps: 1.0e-6}" in result.text, result.text
 
 
-TIMM_FAMILY = ["resnet26d", "seresnext50_32x4d", "resnet50_gn", "regnetx_002", "resnetv2_50x1_bit"]
+FAMILY_BLOCKS = FIXTURES / "models" / "family_blocks.py"
+
+
+@pytest.mark.parametrize(
+    ("factory", "ops"),
+    [
+        ("eca_net", ["{op: global_avg_pool, keepdims: true}", "{op: channel_conv, name: eca.conv, kernel: 5}"]),
+        (
+            "res2_net",
+            ["{op: channel_slice, start: 0, size: 4}", "{op: channel_slice, inputs: [input], start: 8, size: 4}"],
+        ),
+        (
+            "sk_net",
+            ["{op: concat, inputs: [paths.0, paths.1]}", "{op: radix_softmax, radix: 2}", "{op: radix_sum, radix: 2}"],
+        ),
+        ("split_attention_net", ["{op: radix_sum, radix: 2}", "{op: radix_softmax, radix: 2}"]),
+    ],
+)
+def test_family_constructs_import_from_hand_written_code(factory, ops):
+    """ECA's 1-D convolution on the pooled channels (with the views around it), Res2Net's
+    torch.split, selective-kernel and split attention in their 5-D form (stack, sum and
+    softmax over dim 1): each maps to the registry's ops and round-trips exactly."""
+    model, framework, name = resolve(f"{FAMILY_BLOCKS}:{factory}", None)
+    result = import_model(model, framework, name, input_size=(16, 16))
+    assert result.problems == []
+    assert result.check.passed and result.check.max_abs_diff == 0.0, result.check.first_divergence
+    for op in ops:
+        assert op in result.text
+
+
+class _BiasedConv1d(torch.nn.Module):
+    """A 1-D convolution with a bias across the pooled channels: not ECA's, no op computes it."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, bias=False)
+        self.mix = torch.nn.Conv1d(1, 1, 3, padding=1, bias=True)
+
+    def forward(self, x):
+        y = self.conv(x)
+        gate = torch.sigmoid(self.mix(y.mean((2, 3)).view(y.shape[0], 1, -1))).view(y.shape[0], -1, 1, 1)
+        return y * gate
+
+
+def test_a_channel_convolution_that_is_not_ecas_is_reported():
+    result = import_model(_BiasedConv1d(), "torch", "biased", input_size=(16, 16))
+    assert any(p.startswith("mix: nn.Conv1d has no archspec op") for p in result.problems), result.problems
+
+
+#: timm's ResNet-family models through import; True: every block type is a library block
+TIMM_FAMILY = {
+    "resnet26d": True,
+    "seresnext50_32x4d": True,
+    "resnet50_gn": True,
+    "regnetx_002": True,
+    "resnetv2_50x1_bit": True,
+    "ecaresnet26t": True,
+    "resnetblur50": True,
+    "skresnet18": True,
+    "resnest14d": True,
+    "res2net50_26w_4s": False,  # its scales trace in another order than the library block writes them
+}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", TIMM_FAMILY)
 def test_timm_family_models_round_trip(name):
-    """timm's ResNet-family models whose layers the op registry has (timm's GroupNorm and
-    StdConv2d included): equal outputs, and each block type is a library block."""
+    """timm's ResNet-family models: timm's GroupNorm, StdConv2d, BlurPool2d and RadixSoftmax
+    map to ops, ECA, Res2Net, selective kernels and split attention trace to them; equal
+    outputs, and the block types are the library's where the test says so."""
     import types
 
     sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations"))
@@ -188,7 +250,10 @@ def test_timm_family_models_round_trip(name):
     result = import_model(timm.create_model(name), "torch", name, input_size=(32, 32))
     assert result.problems == []
     assert result.check.passed and result.check.max_abs_diff == 0.0, result.check.first_divergence
-    assert result.network.spec.spec.blocks == {}
+    if TIMM_FAMILY[name]:
+        assert result.network.spec.spec.blocks == {}
+    else:
+        assert result.network.spec.spec.blocks
 
 
 def test_unmapped_layer_is_reported_with_its_module_path_and_line(tmp_path, capsys):

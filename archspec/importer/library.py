@@ -58,6 +58,8 @@ def fingerprint(text: str, framework: str) -> list[tuple] | None:
         else:
             name = None
         attrs = _normal(n.op, n.attrs.model_dump()) if n.attrs is not None else None
+        if n.op == "channel_conv" and n.attrs is not None:
+            attrs = {"kernel": n.attrs.size(n.shape[0])}  # 'auto' or written out: the same layer
         inputs = tuple(index.get(skip.get(i, i), -1) for i in n.inputs)
         out.append((name, n.op, repr(attrs), inputs, n.shape))
     return out

@@ -56,7 +56,20 @@ def _points(network: Network, flat: FlatGraph, rec: Recovered) -> list[tuple[str
     return out
 
 
+def _one_axis(shape) -> list[int]:
+    return [d for d in shape[1:] if d != 1]
+
+
 def _diff(node, kind, theirs_name, ours, theirs, depth, atol, rtol, float64) -> TensorDiff:
+    if (
+        ours is not None
+        and theirs is not None
+        and ours.shape != theirs.shape
+        and ours.shape[:1] == theirs.shape[:1]
+        and len(_one_axis(ours.shape)) <= 1
+        and _one_axis(ours.shape) == _one_axis(theirs.shape)
+    ):  # a pooled channel vector the original lays out as (1, C) for its 1-D convolution (ECA)
+        theirs = theirs.reshape(ours.shape)
     if ours is None or theirs is None or ours.shape != theirs.shape:
         return TensorDiff(node.torch_path, theirs_name, kind, [], float("inf"), float("inf"), 0.0, depth, False)
     scale = float(np.max(np.abs(theirs))) if theirs.size else 0.0

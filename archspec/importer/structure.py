@@ -1,6 +1,6 @@
 """A flat graph -> a readable spec: blocks, block types, stages and a stage table.
 
-- **Blocks** are the modules holding a residual merge (PyTorch: the module whose ``forward``
+- **Blocks** are the outermost modules holding a residual merge (PyTorch: the module whose ``forward``
   adds or concatenates; Keras: the layers sharing the merge's name prefix).  Inside a block,
   the merge operand with the longer history is the body, the other the shortcut; what
   follows the merge is ``post``.
@@ -217,7 +217,9 @@ class Recover:
         for n in self.flat.nodes:
             if n.op in MERGES and len(n.inputs) >= 2 and n.scope and n.scope not in paths:
                 paths.append(n.scope)
-        return [p for p in paths if not any(q != p and q.startswith(p + ".") for q in paths)]
+        # the outermost: a merge inside a block's own layer (SKNet's stacked kernels in conv1)
+        # belongs to that block
+        return [p for p in paths if not any(q != p and p.startswith(q + ".") for q in paths)]
 
     def owner(self, node: FNode, paths: list[str]) -> str | None:
         where = node.path if (self.framework == "torch" and node.path) else node.scope

@@ -76,9 +76,48 @@ def _timm_norm_act(module: nn.Module) -> str | None:
     return None
 
 
+def _blur_pool(module: nn.Module) -> int | None:
+    """The binomial filter size of timm's BlurPool2d (reflect padding on every side by timm's
+    get_padding, then a depthwise convolution with a fixed binomial filter: the blur_pool op),
+    read from the module's own filter; None for anything else."""
+    cls = type(module)
+    if cls.__name__ != "BlurPool2d" or not cls.__module__.startswith("timm."):
+        return None
+    size = getattr(module, "filt_size", None)
+    filt = getattr(module, "filt", None)
+    stride = getattr(module, "stride", None)
+    if not isinstance(size, int) or not isinstance(stride, int) or not isinstance(filt, torch.Tensor):
+        return None
+    if getattr(module, "pad_mode", None) != "reflect":
+        return None
+    if list(getattr(module, "padding", [])) != [(stride - 1 + size - 1) // 2] * 4:
+        return None
+    from math import comb
+
+    row = torch.tensor([comb(size - 1, k) for k in range(size)], dtype=torch.float64) / 2 ** (size - 1)
+    expected = (row[:, None] * row[None, :]).to(filt.dtype)
+    if filt.dim() != 4 or filt.shape[1:] != (1, size, size) or not torch.allclose(filt, expected.expand_as(filt)):
+        return None
+    return size
+
+
+def _radix_softmax(module: nn.Module) -> tuple[int, int] | None:
+    """(radix, cardinality) of timm's RadixSoftmax (ResNeSt's softmax across the radix parts
+    of each cardinality group: the radix_softmax op; a sigmoid for radix 1); None otherwise."""
+    cls = type(module)
+    if cls.__name__ != "RadixSoftmax" or not cls.__module__.startswith("timm."):
+        return None
+    radix, cardinality = getattr(module, "radix", None), getattr(module, "cardinality", None)
+    if not isinstance(radix, int) or not isinstance(cardinality, int) or radix < 1 or cardinality < 1:
+        return None
+    return radix, cardinality
+
+
 class _Tracer(fx.Tracer):
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        return _std_conv(m) or _timm_norm_act(m) is not None or super().is_leaf_module(m, module_qualified_name)
+        leaf = _std_conv(m) or _blur_pool(m) is not None or _radix_softmax(m) is not None
+        leaf = leaf or _timm_norm_act(m) is not None
+        return leaf or super().is_leaf_module(m, module_qualified_name)
 
 
 def _module_map(module: nn.Module) -> tuple[str, dict[str, Any]] | None:
@@ -98,6 +137,27 @@ def _module_map(module: nn.Module) -> tuple[str, dict[str, Any]] | None:
             "bias": module.bias is not None,
             **extra,
         }
+    if _radix_softmax(module) is not None:
+        radix, cardinality = _radix_softmax(module)
+        return ("radix_softmax", {"radix": radix, "groups": cardinality}) if radix > 1 else ("sigmoid", {})
+    if _blur_pool(module) is not None:
+        return "blur_pool", {"filter": _blur_pool(module), "stride": int(module.stride)}
+    if type(module) is nn.Conv1d:
+        # ECA's convolution across the channels of a pooled vector: one input and output
+        # channel, an odd kernel padded to keep the length, no bias
+        k = int(module.kernel_size[0])
+        if (
+            module.in_channels == module.out_channels == 1
+            and module.groups == 1
+            and module.bias is None
+            and k % 2 == 1
+            and module.padding_mode == "zeros"
+            and tuple(module.stride) == (1,)
+            and tuple(module.dilation) == (1,)
+            and tuple(module.padding) == ((k - 1) // 2,)
+        ):
+            return "channel_conv", {"kernel": k}
+        return None
     if type(module) in (nn.ConstantPad2d, nn.ZeroPad2d):  # folded into the conv or pool it feeds
         left, right, top, bottom = (int(v) for v in module.padding)
         padding = top if len({left, right, top, bottom}) == 1 else [[top, bottom], [left, right]]
@@ -203,7 +263,20 @@ def _function_map(node: fx.Node, shape: tuple[int, ...] | None, in_shape: tuple[
     """(op, attrs, tensor inputs) for a function or method call, or None."""
     target = node.target
     tensors = [a for a in node.args if isinstance(a, fx.Node)]
+    if node.op == "call_function" and target is operator.getitem:
+        return _split_part(node)
+    five = in_shape is not None and len(in_shape) == 5  # (B, R, C/R, H, W): R parts of the channels
+    if five and _reduces_dim1(node):
+        return "radix_sum", {"radix": int(in_shape[1])}, tensors[:1]
+    if five and _softmax_dim1(node):
+        return "radix_softmax", {"radix": int(in_shape[1]), "groups": 1}, tensors[:1]
     if node.op == "call_function":
+        if target is torch.stack and _arg(node, 1, "dim", 0) == 1:
+            items = node.args[0] if node.args else node.kwargs.get("tensors")
+            if isinstance(items, (list, tuple)) and all(isinstance(i, fx.Node) for i in items):
+                if all(len(_shape_of(i) or ()) == 4 for i in items):
+                    return "concat", {}, list(items)  # (B, R, C, H, W) is R parts of R*C channels
+            return None
         if target in _ACTIVATIONS:
             return _ACTIVATIONS[target], {}, tensors[:1]
         if target is F.leaky_relu:
@@ -220,7 +293,7 @@ def _function_map(node: fx.Node, shape: tuple[int, ...] | None, in_shape: tuple[
             if _arg(node, 1, "start_dim", 0) == 1 and _arg(node, 2, "end_dim", -1) == -1:
                 return "flatten", {}, tensors[:1]
             return None
-        if target is F.softmax and _arg(node, 1, "dim") in (1, -3):
+        if target in (F.softmax, torch.softmax) and _arg(node, 1, "dim") in (1, -3):
             return "softmax", {}, tensors[:1]
         if target is F.adaptive_avg_pool2d and _pair(_arg(node, 1, "output_size")) == 1:
             return "global_avg_pool", {"keepdims": True}, tensors[:1]
@@ -250,6 +323,51 @@ def _function_map(node: fx.Node, shape: tuple[int, ...] | None, in_shape: tuple[
         if target == "softmax" and _arg(node, 1, "dim") in (1, -3):
             return "softmax", {}, tensors[:1]
     return None
+
+
+def _reduces_dim1(node: fx.Node) -> bool:
+    """``x.sum(1)`` / ``torch.sum(x, dim=1)`` without keepdim."""
+    if not (
+        (node.op == "call_method" and node.target == "sum") or (node.op == "call_function" and node.target is torch.sum)
+    ):
+        return False
+    return _arg(node, 1, "dim") in (1, (1,), [1]) and not _arg(node, 2, "keepdim", False)
+
+
+def _softmax_dim1(node: fx.Node) -> bool:
+    if node.op == "call_method" and node.target == "softmax":
+        return _arg(node, 1, "dim") == 1
+    return node.op == "call_function" and node.target in (F.softmax, torch.softmax) and _arg(node, 1, "dim") == 1
+
+
+def _split_part(node: fx.Node):
+    """Part ``i`` of ``torch.split(x, size, 1)`` (or ``x.split(size, 1)``): a channel slice of
+    ``x`` (Res2Net's scales, SKNet's split input)."""
+    whole, index = node.args[0], node.args[1]
+    if not isinstance(whole, fx.Node) or not isinstance(index, int):
+        return None
+    is_split = (whole.op == "call_function" and whole.target is torch.split) or (
+        whole.op == "call_method" and whole.target == "split"
+    )
+    if not is_split or _arg(whole, 2, "dim", 0) not in (1, -3):
+        return None
+    source = whole.args[0]
+    sizes = _arg(whole, 1, "split_size_or_sections") if whole.op == "call_function" else _arg(whole, 1, "split_size")
+    in_shape = _shape_of(source) if isinstance(source, fx.Node) else None
+    if in_shape is None or len(in_shape) != 4:
+        return None
+    channels = in_shape[1]
+    if isinstance(sizes, int) and sizes > 0:
+        bounds = [(start, min(sizes, channels - start)) for start in range(0, channels, sizes)]
+    elif isinstance(sizes, (list, tuple)) and all(isinstance(v, int) for v in sizes) and sum(sizes) == channels:
+        starts = [sum(sizes[:i]) for i in range(len(sizes))]
+        bounds = list(zip(starts, sizes))
+    else:
+        return None
+    if not -len(bounds) <= index < len(bounds):
+        return None
+    start, size = bounds[index]
+    return "channel_slice", {"start": start, "size": size}, [source]
 
 
 def _what(node: fx.Node, modules: dict[str, nn.Module]) -> str:
@@ -323,6 +441,14 @@ def trace(model: nn.Module, input_shape: tuple[int, int, int], name: str) -> Fla
             first = next((a for a in node.args if isinstance(a, fx.Node)), None)
             in_shape = _shape_of(first) if first is not None else None
             fm = _function_map(node, shape, in_shape)
+            if (
+                fm is None
+                and first is not None
+                and first.name in alias
+                and _relayout(node, shape, in_shape, alias[first.name], flat)
+            ):
+                alias[node.name] = alias[first.name]
+                continue
             mapped = (fm[0], fm[1]) if fm else None
             tensors = fm[2] if fm else [a for a in node.args if isinstance(a, fx.Node)]
             path = None
@@ -361,11 +487,97 @@ def trace(model: nn.Module, input_shape: tuple[int, int, int], name: str) -> Fla
         flat.nodes.append(fnode)
         alias[node.name] = fnode.id
     _fold_pads(flat)
+    _drop_unused(flat)
+    _eca_kernels(flat)
     flat.classes = {path: type(m).__name__ for path, m in modules.items()}
     for n in flat.nodes:
         if n.path is not None:
             n.calls = calls.get(n.path, 1)
     return flat
+
+
+_VECTOR_OPS = {"channel_conv", "sigmoid", "relu", "relu6", "silu", "tanh", "leaky_relu", "identity"}
+
+
+def _vector(shape: tuple[int, ...]) -> int | None:
+    """The length of a per-sample shape holding one axis of values ((C,), (1, C), (C, 1, 1))."""
+    big = [d for d in shape if d != 1]
+    return None if len(big) > 1 else (big[0] if big else 1)
+
+
+def _relayout(node: fx.Node, shape, in_shape, source: str, flat: FlatGraph) -> bool:
+    """Whether a view, reshape or expand only lays out a pooled channel vector for the next
+    layer (ECA's ``y.view(b, 1, -1)`` before its 1-D convolution and ``view(b, -1, 1, 1)``
+    after, ``y.expand_as(x)`` before the product): the same values, so the node is its input.
+    Where the vector goes back to (C, 1, 1) it came from a global pooling that dropped the 1x1
+    axes through layers that keep them; that pooling keeps them instead, as the spec writes it."""
+    if node.op != "call_method" or shape is None or in_shape is None:
+        return False
+    inner, outer = tuple(in_shape[1:]), tuple(shape[1:])
+    if node.target in ("expand_as", "expand"):
+        # broadcast of a (C, 1, 1) gate over a (C, H, W) map: the product broadcasts it itself
+        return len(inner) == 3 and inner[1:] == (1, 1) and len(outer) == 3 and outer[0] == inner[0]
+    if node.target in ("view", "reshape") and len(outer) == 4 and len(inner) == 3:
+        # (C, H, W) read as R parts of C/R channels, (R, C/R, H, W): the same memory
+        return outer[0] * outer[1] == inner[0] and outer[2:] == inner[1:]
+    if node.target in ("view", "reshape") and len(outer) == 3 and len(inner) == 4:
+        return inner[0] * inner[1] == outer[0] and outer[1:] == inner[2:]
+    if node.target not in ("view", "reshape") or _vector(inner) is None or _vector(inner) != _vector(outer):
+        return False
+    by_id = flat.by_id()
+    if len(outer) != 3 or outer[1:] != (1, 1):
+        return len(outer) < 3  # (C,) <-> (1, C): the layout of the 1-D convolution
+    if len(inner) == 3:
+        return True
+    chain = []
+    current = by_id.get(source)
+    users = flat.users()
+    while current is not None and current.op in _VECTOR_OPS | {"radix_softmax"} and len(current.inputs) == 1:
+        if len(users.get(current.id, [])) > 1:
+            return False
+        chain.append(current)
+        before = by_id.get(current.inputs[0])
+        if before is not None and before.shape == outer:
+            # a layer that flattened its (C, 1, 1) input (timm's RadixSoftmax): in the spec it
+            # keeps the layout it was given
+            for n in chain:
+                n.shape = outer
+            return True
+        current = before
+    if current is None or current.op not in ("global_avg_pool", "global_max_pool") or current.attrs.get("keepdims"):
+        return False
+    if len(users.get(current.id, [])) != 1:
+        return False
+    current.attrs = {**current.attrs, "keepdims": True}
+    for n in [current, *chain]:
+        n.shape = outer
+    return True
+
+
+def _drop_unused(flat: FlatGraph) -> None:
+    """A layer without weights whose result nothing reads (Res2Net's ``sp = spx[0]``, kept
+    "for torchscript") computes nothing the model gives: left out."""
+    while True:
+        users = flat.users()
+        dead = {
+            n.id
+            for n in flat.nodes
+            if n.op is not None and not n.weighted and not users.get(n.id) and n.id != flat.output
+        }
+        if not dead:
+            return
+        flat.nodes = [n for n in flat.nodes if n.id not in dead]
+
+
+def _eca_kernels(flat: FlatGraph) -> None:
+    """A channel convolution whose kernel is the one ECA-Net derives from the channel count
+    is written ``kernel: auto``, as its spec would be."""
+    from archspec.ir.ops import ChannelConvAttrs
+
+    for n in flat.nodes:
+        if n.op == "channel_conv" and n.shape is not None and _vector(n.shape):
+            if ChannelConvAttrs(kernel="auto").size(_vector(n.shape)) == n.attrs["kernel"]:
+                n.attrs = {**n.attrs, "kernel": "auto"}
 
 
 def _fold_pads(flat: FlatGraph) -> None:
