@@ -50,8 +50,11 @@ MISSING = [
     (r"^res2n", "channel split into named parts and n-ary merges (Res2Net's hierarchical scales)"),
     (r"^skresne", "selective-kernel attention (softmax across branches)"),
     (r"^resnest", "split attention with radix > 1 (ResNeSt's radix softmax)"),
-    (r"_evos|_evob", "EvoNorm (S0/B0)"),
-    (r"_frn", "FilterResponseNorm with TLU"),
+    (
+        r"^resnetv2_152x4_bit$",
+        "nothing (resnetv2_50x1_bit four times as wide, [3, 8, 36, 3]); no spec shipped: 936M parameters, "
+        "its comparison holds two float64 models (about 15 GB)",
+    ),
     (r"blur", "BlurPool2d (a fixed binomial filter with reflect padding)"),
     (r"^regnetz", "RegNetZ's inverted bottleneck layout and its attention (no block written yet)"),
     (r"^regnetv", "RegNetV's pre-activation layout (no block written yet)"),

@@ -42,6 +42,16 @@ def _groupnorm_affine(net: Network) -> int:
     return sum(node.params for node in net.ops() if node.op == "groupnorm")
 
 
+def _evonorm_v_and_frn_tau(net: Network) -> int:
+    """EvoNorm-S0's v and the filter response norm's tau: a third of each such op's parameters."""
+    return sum(node.params // 3 for node in net.ops() if node.op in ("evonorm_s0", "frn_tlu"))
+
+
+_V_AND_TAU = (
+    "torchinfo counts a layer's parameters named weight or bias only, not EvoNorm2dS0's v nor "
+    "FilterResponseNormTlu2d's tau, which the IR counts once each like every other parameter"
+)
+
 _NORM_ACT = (
     "timm's {} holds its activation as a child module, so torchinfo counts it as a container "
     "and totals only leaf modules: the norms' weights and biases are left out"
@@ -92,6 +102,23 @@ MACS_BEYOND_TORCHINFO = {
     "regnety_080_tv": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
     "regnety_120": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
     "resnetv2_50x1_bit": (_groupnorm_affine, _NORM_ACT.format("GroupNormAct")),
+    "resnetv2_18": (_batchnorm_affine, _NORM_ACT.format("BatchNormAct2d")),
+    "resnetv2_18d": (_batchnorm_affine, _NORM_ACT.format("BatchNormAct2d")),
+    "resnetv2_34": (_batchnorm_affine, _NORM_ACT.format("BatchNormAct2d")),
+    "resnetv2_34d": (_batchnorm_affine, _NORM_ACT.format("BatchNormAct2d")),
+    "resnetv2_50d": (_batchnorm_affine, _NORM_ACT.format("BatchNormAct2d")),
+    "resnetv2_50t": (_batchnorm_affine, _NORM_ACT.format("BatchNormAct2d")),
+    "resnetv2_101": (_batchnorm_affine, _NORM_ACT.format("BatchNormAct2d")),
+    "resnetv2_101d": (_batchnorm_affine, _NORM_ACT.format("BatchNormAct2d")),
+    "resnetv2_152": (_batchnorm_affine, _NORM_ACT.format("BatchNormAct2d")),
+    "resnetv2_152d": (_batchnorm_affine, _NORM_ACT.format("BatchNormAct2d")),
+    "resnetv2_50d_gn": (_groupnorm_affine, _NORM_ACT.format("GroupNormAct")),
+    "resnetv2_50d_evos": (_evonorm_v_and_frn_tau, _V_AND_TAU),
+    "resnetv2_50d_frn": (_evonorm_v_and_frn_tau, _V_AND_TAU),
+    "resnetv2_101x1_bit": (_groupnorm_affine, _NORM_ACT.format("GroupNormAct")),
+    "resnetv2_50x3_bit": (_groupnorm_affine, _NORM_ACT.format("GroupNormAct")),
+    "resnetv2_101x3_bit": (_groupnorm_affine, _NORM_ACT.format("GroupNormAct")),
+    "resnetv2_152x2_bit": (_groupnorm_affine, _NORM_ACT.format("GroupNormAct")),
     "skresnet18": (_selective_kernel_norm_act, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
     "skresnet34": (_selective_kernel_norm_act, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
     "skresnet50": (_selective_kernel_norm_act, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
@@ -120,7 +147,9 @@ def test_catalog_covers_the_shipped_families():
         "seresnext101d_32x8d seresnext26d_32x4d seresnext26t_32x4d "
         "regnetx_004_tv regnetx_006 regnetx_008 regnetx_016 regnetx_032 regnetx_040 regnety_006 regnety_008 "
         "regnety_008_tv regnety_016 regnety_032 regnety_040 regnetx_064 regnetx_080 regnetx_120 regnety_064 "
-        "regnety_080 regnety_080_tv regnety_120".split()
+        "regnety_080 regnety_080_tv regnety_120 resnetv2_18 resnetv2_18d resnetv2_34 resnetv2_34d resnetv2_50d "
+        "resnetv2_50t resnetv2_101 resnetv2_101d resnetv2_152 resnetv2_152d resnetv2_50d_gn resnetv2_101x1_bit "
+        "resnetv2_50d_evos resnetv2_50d_frn resnetv2_50x3_bit resnetv2_101x3_bit resnetv2_152x2_bit".split()
     )
     assert expected <= set(CATALOG)
 

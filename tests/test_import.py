@@ -147,6 +147,32 @@ def test_group_norm_and_a_zero_padding_before_a_pool_import():
     assert "{op: groupnorm, name: gn, groups: 4, eps: 0.0001}" in result.text
 
 
+def test_timm_evonorm_and_filter_response_norm_import():
+    """timm's EvoNorm2dS0 and FilterResponseNormTlu2d import as one op each, their weights
+    (weight, bias, v or tau) with them: equal outputs."""
+    import types
+
+    sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations"))
+    pytest.importorskip("timm")
+    import torch
+    from timm.layers import EvoNorm2dS0, FilterResponseNormTlu2d
+    from torch import nn
+
+    model = nn.Sequential()
+    model.add_module("conv1", nn.Conv2d(3, 8, 3, padding=1, bias=False))
+    model.add_module("evo", EvoNorm2dS0(8, groups=4, eps=1e-3))
+    model.add_module("conv2", nn.Conv2d(8, 8, 3, padding=1, bias=False))
+    model.add_module("frn", FilterResponseNormTlu2d(8, eps=1e-6))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_()
+    result = import_model(model, "torch", "norms", input_size=(15, 15))
+    assert result.problems == []
+    assert result.check.passed and result.check.max_abs_diff == 0.0
+    assert "{op: evonorm_s0, name: evo, groups: 4, eps: 0.001}" in result.text, result.text
+    assert "{op: frn_tlu, name: frn, eps: 1.0e-6}" in result.text, result.text
+
+
 FAMILY_BLOCKS = FIXTURES / "models" / "family_blocks.py"
 
 
