@@ -179,8 +179,8 @@ import keyword as _keyword  # noqa: E402
 
 #: the op kinds the generator below draws; test_invariant checks it is the whole registry
 GENERATED_OPS = (
-    "conv batchnorm groupnorm layernorm relu relu6 leaky_relu sigmoid silu tanh softmax identity dropout "
-    "elu gelu hardsigmoid hardswish mish prelu maxpool avgpool global_avg_pool global_max_pool flatten linear "
+    "conv batchnorm groupnorm layernorm evonorm_s0 frn_tlu relu relu6 leaky_relu sigmoid silu tanh softmax identity "
+    "dropout elu gelu hardsigmoid hardswish mish prelu maxpool avgpool global_avg_pool global_max_pool flatten linear "
     "add multiply concat blur_pool channel_conv channel_slice radix_softmax radix_sum"
 ).split()
 #: ops of the registry the generator does not draw yet; test_invariant checks this list, so a new
@@ -550,7 +550,14 @@ def block_defs(draw, type_name: str) -> dict:
             if draw.flip():
                 layer["bias"] = draw.flip()
         elif kind == "bn" and draw.int(0, 4) == 0:
-            layer = draw.pick([{"op": "groupnorm", "groups": draw.pick([1, 2])}, {"op": "layernorm"}])
+            layer = draw.pick(
+                [
+                    {"op": "groupnorm", "groups": draw.pick([1, 2])},
+                    {"op": "layernorm"},
+                    {"op": "evonorm_s0", "groups": draw.pick([1, 2])},
+                    {"op": "frn_tlu"},
+                ]
+            )
         elif kind == "bn":
             layer = {"op": "batchnorm"}
             if draw.flip():

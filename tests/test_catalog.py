@@ -42,6 +42,16 @@ def _groupnorm_affine(net: Network) -> int:
     return sum(node.params for node in net.ops() if node.op == "groupnorm")
 
 
+def _evonorm_v_and_frn_tau(net: Network) -> int:
+    """EvoNorm-S0's v and the filter response norm's tau: a third of each such op's parameters."""
+    return sum(node.params // 3 for node in net.ops() if node.op in ("evonorm_s0", "frn_tlu"))
+
+
+_V_AND_TAU = (
+    "torchinfo counts a layer's parameters named weight or bias only, not EvoNorm2dS0's v nor "
+    "FilterResponseNormTlu2d's tau, which the IR counts once each like every other parameter"
+)
+
 _NORM_ACT = (
     "timm's {} holds its activation as a child module, so torchinfo counts it as a container "
     "and totals only leaf modules: the norms' weights and biases are left out"
@@ -96,6 +106,23 @@ MACS_BEYOND_TORCHINFO = {
     "regnetx_320": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
     "regnety_320": (_batchnorm_affine, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
     "resnetv2_50x1_bit": (_groupnorm_affine, _NORM_ACT.format("GroupNormAct")),
+    "resnetv2_18": (_batchnorm_affine, _NORM_ACT.format("BatchNormAct2d")),
+    "resnetv2_18d": (_batchnorm_affine, _NORM_ACT.format("BatchNormAct2d")),
+    "resnetv2_34": (_batchnorm_affine, _NORM_ACT.format("BatchNormAct2d")),
+    "resnetv2_34d": (_batchnorm_affine, _NORM_ACT.format("BatchNormAct2d")),
+    "resnetv2_50d": (_batchnorm_affine, _NORM_ACT.format("BatchNormAct2d")),
+    "resnetv2_50t": (_batchnorm_affine, _NORM_ACT.format("BatchNormAct2d")),
+    "resnetv2_101": (_batchnorm_affine, _NORM_ACT.format("BatchNormAct2d")),
+    "resnetv2_101d": (_batchnorm_affine, _NORM_ACT.format("BatchNormAct2d")),
+    "resnetv2_152": (_batchnorm_affine, _NORM_ACT.format("BatchNormAct2d")),
+    "resnetv2_152d": (_batchnorm_affine, _NORM_ACT.format("BatchNormAct2d")),
+    "resnetv2_50d_gn": (_groupnorm_affine, _NORM_ACT.format("GroupNormAct")),
+    "resnetv2_50d_evos": (_evonorm_v_and_frn_tau, _V_AND_TAU),
+    "resnetv2_50d_frn": (_evonorm_v_and_frn_tau, _V_AND_TAU),
+    "resnetv2_101x1_bit": (_groupnorm_affine, _NORM_ACT.format("GroupNormAct")),
+    "resnetv2_50x3_bit": (_groupnorm_affine, _NORM_ACT.format("GroupNormAct")),
+    "resnetv2_101x3_bit": (_groupnorm_affine, _NORM_ACT.format("GroupNormAct")),
+    "resnetv2_152x2_bit": (_groupnorm_affine, _NORM_ACT.format("GroupNormAct")),
     "skresnet18": (_selective_kernel_norm_act, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
     "skresnet34": (_selective_kernel_norm_act, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
     "skresnet50": (_selective_kernel_norm_act, _NORM_ACT.format("ConvNormAct's BatchNormAct2d")),
@@ -124,7 +151,9 @@ def test_catalog_covers_the_shipped_families():
         "seresnext101d_32x8d seresnext26d_32x4d seresnext26t_32x4d "
         "regnetx_004_tv regnetx_006 regnetx_008 regnetx_016 regnetx_032 regnetx_040 regnety_006 regnety_008 "
         "regnety_008_tv regnety_016 regnety_032 regnety_040 regnetx_064 regnetx_080 regnetx_120 regnety_064 "
-        "regnety_080 regnety_080_tv regnety_120 "
+        "regnety_080 regnety_080_tv regnety_120 resnetv2_18 resnetv2_18d resnetv2_34 resnetv2_34d resnetv2_50d "
+        "resnetv2_50t resnetv2_101 resnetv2_101d resnetv2_152 resnetv2_152d resnetv2_50d_gn resnetv2_101x1_bit "
+        "resnetv2_50d_evos resnetv2_50d_frn resnetv2_50x3_bit resnetv2_101x3_bit resnetv2_152x2_bit "
         "resnetblur18 resnetblur50d resnetblur101d res2net50_26w_6s res2net50_26w_8s res2net50_14w_8s "
         "res2net50_48w_2s res2next50 res2net50d res2net101_26w_4s res2net101d "
         "resnest50d_1s4x24d resnest50d_4s2x40d resnest101e resnext101_64x4d resnext101_32x16d test_resnet "

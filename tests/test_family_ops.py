@@ -1,8 +1,9 @@
 """The ops added for the ResNet family and its neighbours (GroupNorm, weight-standardized
-convolution, ECA's channel convolution, LayerNorm over channels, GELU, hardswish, hardsigmoid,
-mish, ELU, PReLU) and named blocks: their shape rules, tensors and counts in the registry,
-both backends' code, and the cross-check at an odd and an even input size.  Where timm is
-installed, each construct is also compared with timm's own module."""
+convolution, ECA's channel convolution, LayerNorm over channels, EvoNorm-S0, filter response
+norm with TLU, GELU, hardswish, hardsigmoid, mish, ELU, PReLU) and named blocks: their shape
+rules, tensors and counts in the registry, both backends' code, and the cross-check at an odd
+and an even input size.  Where timm is installed, each construct is also compared with timm's
+own module."""
 
 from __future__ import annotations
 
@@ -36,6 +37,22 @@ def test_groupnorm_counts_and_divisibility():
     with pytest.raises(ShapeError) as info:
         _infer("groupnorm", attrs, [(48, 7, 7)])
     assert info.value.kind == "channels" and "divide" in info.value.message
+
+
+def test_evonorm_and_frn_counts_and_shapes():
+    attrs = _attrs("evonorm_s0", groups=32, eps=1e-5)
+    assert _infer("evonorm_s0", attrs, [(256, 7, 9)]) == ((256, 7, 9), 768, 768)  # weight, bias, v
+    assert [t.name for t in O.get("evonorm_s0").tensors(attrs, [(256, 7, 9)])] == ["weight", "bias", "v"]
+    with pytest.raises(ShapeError) as info:
+        _infer("evonorm_s0", attrs, [(48, 7, 7)])
+    assert info.value.kind == "channels" and "divide" in info.value.message
+    attrs = _attrs("frn_tlu")
+    assert attrs.eps == 1e-5  # timm's default
+    assert _infer("frn_tlu", attrs, [(96, 5, 4)]) == ((96, 5, 4), 288, 288)  # weight, bias, tau
+    assert [t.name for t in O.get("frn_tlu").tensors(attrs, [(96, 5, 4)])] == ["weight", "bias", "tau"]
+    for kind in ("evonorm_s0", "frn_tlu"):  # statistics over the positions: a vector has none
+        with pytest.raises(ShapeError):
+            _infer(kind, _attrs(kind, **({"groups": 1} if kind == "evonorm_s0" else {})), [(64,)])
 
 
 @pytest.mark.parametrize("channels", [64, 128, 256, 512, 1024, 2048, 3, 7])
@@ -125,6 +142,8 @@ def test_generated_code_uses_the_frameworks_layers():
         "nn.PReLU(num_parameters=width, init=0.25)",
         '("b1", EcaBlock(16, width=16))',
         "BlurPool2d(16, filt_size=3, stride=2)",
+        "EvoNorm2dS0(16, groups=4, eps=0.001)",
+        "FilterResponseNormTlu2d(16, eps=1e-06)",
     ):
         assert piece in torch_src, piece
     keras_src = archspec.emit(OPS_ALL, backend="keras")
@@ -140,6 +159,8 @@ def test_generated_code_uses_the_frameworks_layers():
         "shared_axes=[1, 2]",
         "shared_axes=[1, 2, 3]",
         "BlurPool2D(filt_size=3, stride=2",
+        "EvoNormS0(groups=4, epsilon=0.001",
+        "FilterResponseNormTlu(epsilon=1e-06",
     ):
         assert piece in keras_src, piece
 
@@ -151,7 +172,7 @@ def test_every_new_op_cross_checks_at_odd_and_even_sizes(size):
     result = check_spec(OPS_ALL, (size, size), batch=2)
     assert result.passed, [d for d in result.layers if not d.passed][:3]
     checked = {d.name.rsplit(".", 1)[-1] for d in result.layers}
-    assert {"gn1", "ln", "conv", "conv2", "pr", "norm", "b1", "b2"} <= checked
+    assert {"gn1", "ln", "conv", "conv2", "pr", "norm", "b1", "b2", "evo", "frn"} <= checked
 
 
 def test_a_wrong_groupnorm_grouping_fails_the_check(tmp_path):
@@ -166,6 +187,22 @@ def test_a_wrong_groupnorm_grouping_fails_the_check(tmp_path):
     diffs = compare_models(torch_model, keras_model, net)
     assert not all(d.passed for d in diffs)
     assert next(d for d in diffs if not d.passed).name == "s1.b1.gn1"
+
+
+def test_a_wrong_evonorm_grouping_fails_the_check():
+    """The check can fail: EvoNorm-S0 with other groups, or a filter response norm with another
+    eps, is a different layer."""
+    from archspec.crosscheck.compare import build_pair, compare_models
+
+    net = archspec.load(OPS_ALL)
+    torch_model, keras_model = build_pair(net)
+    keras_model.get_layer("evo").groups = 2
+    diffs = compare_models(torch_model, keras_model, net)
+    assert next(d for d in diffs if not d.passed).name == "evo"
+    keras_model.get_layer("evo").groups = 4
+    keras_model.get_layer("frn").epsilon = 1.0
+    diffs = compare_models(torch_model, keras_model, net)
+    assert next(d for d in diffs if not d.passed).name == "frn"
 
 
 def test_inference_form_does_not_fold_into_a_standardized_conv(tmp_path):
@@ -277,3 +314,30 @@ def test_helpers_equal_timm_modules(size):
         y = torch.randn(2, channels, size, size, dtype=torch.float64)
         ours = y * torch.sigmoid(conv(y.mean((2, 3), keepdim=True)))
         assert torch.allclose(ours, eca(y), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("size", [15, 16])
+@pytest.mark.parametrize("groups", [32, 8])
+def test_evonorm_and_frn_equal_timm_modules(size, groups):
+    """The generated EvoNorm2dS0 and FilterResponseNormTlu2d load timm's modules' state dicts
+    (weight, bias, v or tau) and give their outputs in float64, with random parameters."""
+    _timm()
+    import torch
+    from timm.layers import EvoNorm2dS0, FilterResponseNormTlu2d
+
+    source = archspec.emit(OPS_ALL, backend="torch")
+    generator = torch.Generator().manual_seed(size + groups)
+    x = torch.randn(2, 64, size, size, generator=generator, dtype=torch.float64) * 2 + 0.5
+    pairs = [
+        (_module(source, "EvoNorm2dS0")(64, groups=groups, eps=1e-3), EvoNorm2dS0(64, groups=groups, eps=1e-3)),
+        (_module(source, "FilterResponseNormTlu2d")(64, eps=1e-6), FilterResponseNormTlu2d(64, eps=1e-6)),
+    ]
+    for ours, theirs in pairs:
+        ours, theirs = ours.double(), theirs.double()
+        with torch.no_grad():
+            for p in theirs.parameters():
+                p.copy_(torch.randn(p.shape, generator=generator, dtype=torch.float64) * 0.5 + 0.5)
+        ours.load_state_dict(theirs.state_dict(), strict=True)
+        a, b = ours(x), theirs(x)
+        assert a.dtype == b.dtype == torch.float64
+        assert torch.equal(a, b), (a - b).abs().max()

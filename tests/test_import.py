@@ -147,6 +147,32 @@ def test_group_norm_and_a_zero_padding_before_a_pool_import():
     assert "{op: groupnorm, name: gn, groups: 4, eps: 0.0001}" in result.text
 
 
+def test_timm_evonorm_and_filter_response_norm_import():
+    """timm's EvoNorm2dS0 and FilterResponseNormTlu2d import as one op each, their weights
+    (weight, bias, v or tau) with them: equal outputs."""
+    import types
+
+    sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations"))
+    pytest.importorskip("timm")
+    import torch
+    from timm.layers import EvoNorm2dS0, FilterResponseNormTlu2d
+    from torch import nn
+
+    model = nn.Sequential()
+    model.add_module("conv1", nn.Conv2d(3, 8, 3, padding=1, bias=False))
+    model.add_module("evo", EvoNorm2dS0(8, groups=4, eps=1e-3))
+    model.add_module("conv2", nn.Conv2d(8, 8, 3, padding=1, bias=False))
+    model.add_module("frn", FilterResponseNormTlu2d(8, eps=1e-6))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_()
+    result = import_model(model, "torch", "norms", input_size=(15, 15))
+    assert result.problems == []
+    assert result.check.passed and result.check.max_abs_diff == 0.0
+    assert "{op: evonorm_s0, name: evo, groups: 4, eps: 0.001}" in result.text, result.text
+    assert "{op: frn_tlu, name: frn, eps: 1.0e-6}" in result.text, result.text
+
+
 FAMILY_BLOCKS = FIXTURES / "models" / "family_blocks.py"
 
 
@@ -196,19 +222,19 @@ def test_a_channel_convolution_that_is_not_ecas_is_reported():
     assert any(p.startswith("mix: nn.Conv1d has no archspec op") for p in result.problems), result.problems
 
 
-#: timm's ResNet-family models through import; True: every block type is a library block
-TIMM_FAMILY = {
-    "resnet26d": True,
-    "seresnext50_32x4d": True,
-    "resnet50_gn": True,
-    "regnetx_002": True,
-    "resnetv2_50x1_bit": True,
-    "ecaresnet26t": True,
-    "resnetblur50": True,
-    "skresnet18": True,
-    "resnest14d": True,
-    "res2net50_26w_4s": False,  # its scales trace in another order than the library block writes them
-}
+#: timm's ResNet-family models through import: one of each construct
+TIMM_FAMILY = [
+    "resnet26d",
+    "seresnext50_32x4d",
+    "resnet50_gn",
+    "regnetx_002",
+    "resnetv2_50x1_bit",
+    "ecaresnet26t",
+    "resnetblur50",
+    "skresnet18",
+    "resnest14d",
+    "res2net50_26w_4s",
+]
 
 
 @pytest.mark.slow
@@ -216,7 +242,8 @@ TIMM_FAMILY = {
 def test_timm_family_models_round_trip(name):
     """timm's ResNet-family models: timm's GroupNorm, StdConv2d, BlurPool2d and RadixSoftmax
     map to ops, ECA, Res2Net, selective kernels and split attention trace to them; equal
-    outputs, and the block types are the library's where the test says so."""
+    outputs, and every block type is a library block (Res2Net's too, whose scales trace in
+    another order than the library block writes them)."""
     import types
 
     sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations"))
@@ -224,10 +251,7 @@ def test_timm_family_models_round_trip(name):
     result = import_model(timm.create_model(name), "torch", name, input_size=(32, 32))
     assert result.problems == []
     assert result.check.passed and result.check.max_abs_diff == 0.0, result.check.first_divergence
-    if TIMM_FAMILY[name]:
-        assert result.network.spec.spec.blocks == {}
-    else:
-        assert result.network.spec.spec.blocks
+    assert result.network.spec.spec.blocks == {}
 
 
 def test_unmapped_layer_is_reported_with_its_module_path_and_line(tmp_path, capsys):

@@ -62,6 +62,7 @@ DEEP = {
     "resnet34d",
     "regnetx_004",
     "regnety_004",
+    "resnetv2_50d_evos",
 }
 #: variants of the specs above, differing from their base only in depth, widths, stem or a
 #: block option the base already builds: their Keras build repeats their base's constructs, so
@@ -155,12 +156,28 @@ VARIANTS = {
     "resnest269e",
     "regnetx_320",
     "regnety_320",
+    "resnetv2_18",
+    "resnetv2_18d",
+    "resnetv2_34",
+    "resnetv2_34d",
+    "resnetv2_50d",
+    "resnetv2_50t",
+    "resnetv2_101",
+    "resnetv2_101d",
+    "resnetv2_152",
+    "resnetv2_152d",
+    "resnetv2_50d_gn",
+    "resnetv2_101x1_bit",
+    "resnetv2_50d_frn",
+    "resnetv2_50x3_bit",
+    "resnetv2_101x3_bit",
+    "resnetv2_152x2_bit",
 }
 
 
 #: variants too large for the catalog cross-check of .ci/run (over 150 million parameters):
 #: cross-checked by bench/coverage.py --keras, where timm's model is compared too
-LARGE = {"resnext101_32x16d"}
+LARGE = {"resnetv2_50x3_bit", "resnetv2_101x3_bit", "resnetv2_152x2_bit", "resnext101_32x16d"}
 
 
 @pytest.fixture

@@ -72,6 +72,8 @@ MODULE_NAMES = frozenset(
         "ChannelConv",
         "RadixSum",
         "RadixSoftmax",
+        "EvoNormS0",
+        "FilterResponseNormTlu",
         "DilatedConv2D",
         "gelu_tanh",
         "eca_kernel_size",
@@ -214,6 +216,8 @@ class _Lowering:
                     "eca_kernel_size",
                     "RadixSum",
                     "RadixSoftmax",
+                    "EvoNormS0",
+                    "FilterResponseNormTlu",
                     "DilatedConv2D",
                 }
                 & self.helpers
@@ -947,6 +951,15 @@ class _LayerLowering:
     def _op_groupnorm(self, source: str, target: str) -> list:
         args = [Arg(self.attrs["groups"].code, "groups"), Arg("-1", "axis"), Arg(self.attrs["eps"].code, "epsilon")]
         return [self.call("layers.GroupNormalization", args, source, target, "contiguous channel groups, as PyTorch")]
+
+    def _op_evonorm_s0(self, source: str, target: str) -> list:
+        self.low.helpers.add("EvoNormS0")
+        args = [Arg(self.attrs["groups"].code, "groups"), Arg(self.attrs["eps"].code, "epsilon")]
+        return [self.call("EvoNormS0", args, source, target, "contiguous channel groups, as PyTorch")]
+
+    def _op_frn_tlu(self, source: str, target: str) -> list:
+        self.low.helpers.add("FilterResponseNormTlu")
+        return [self.call("FilterResponseNormTlu", [Arg(self.attrs["eps"].code, "epsilon")], source, target)]
 
     def _op_layernorm(self, source: str, target: str) -> list:
         args = [Arg("-1", "axis"), Arg(self.attrs["eps"].code, "epsilon")]

@@ -29,6 +29,7 @@ STD_CONV, STD_CONV_SAME, LAYER_NORM_2D, CHANNEL_CONV = "StdConv2d", "StdConv2dSa
 BLUR_POOL, CHANNEL_SLICE = "BlurPool2d", "ChannelSlice"
 NAMED_SEQUENTIAL = "named_sequential"  # an nn.Sequential of named blocks (RegNet's s1.b1)
 RADIX_SOFTMAX, RADIX_SUM = "RadixSoftmax", "RadixSum"
+EVO_NORM_S0, FRN_TLU = "EvoNorm2dS0", "FilterResponseNormTlu2d"
 #: helpers that pad by TensorFlow's rule at run time (they need ``pad_same``)
 SAME_HELPERS = frozenset({CONV_SAME, MAXPOOL_SAME, AVGPOOL_SAME, STD_CONV_SAME})
 HELPER_NAMES = frozenset(
@@ -45,6 +46,8 @@ HELPER_NAMES = frozenset(
         NAMED_SEQUENTIAL,
         RADIX_SOFTMAX,
         RADIX_SUM,
+        EVO_NORM_S0,
+        FRN_TLU,
         "pad_same",
         "_pair",
     }
@@ -56,9 +59,24 @@ FUNCTIONAL_HELPERS = frozenset({STD_CONV, LAYER_NORM_2D, BLUR_POOL, "pad_same"})
 #: ops combined inline in ``forward`` (no module)
 INLINE_OPS = frozenset({"add", "multiply", "concat"})
 #: ops whose module owns tensors (a state-dict entry), so the module path is fixed by the spec
-TENSOR_OPS = frozenset({"conv", "batchnorm", "linear", "groupnorm", "layernorm", "prelu", "channel_conv"})
+TENSOR_OPS = frozenset(
+    {"conv", "batchnorm", "linear", "groupnorm", "layernorm", "prelu", "channel_conv", "evonorm_s0", "frn_tlu"}
+)
 #: ops whose constructor takes the input channels
-CHANNEL_OPS = frozenset({"conv", "batchnorm", "linear", "groupnorm", "layernorm", "prelu", "channel_conv", "blur_pool"})
+CHANNEL_OPS = frozenset(
+    {
+        "conv",
+        "batchnorm",
+        "linear",
+        "groupnorm",
+        "layernorm",
+        "prelu",
+        "channel_conv",
+        "blur_pool",
+        "evonorm_s0",
+        "frn_tlu",
+    }
+)
 INPLACE_OPS = frozenset({"relu", "relu6", "leaky_relu", "hardswish", "hardsigmoid", "mish", "elu"})
 
 
@@ -203,6 +221,13 @@ def lower(
     if op == "groupnorm":
         channels = _need(in_channels, op, where).src
         return Lowered(op, f"nn.GroupNorm({a['groups'].src}, {channels}, eps={a['eps'].src})")
+    if op == "evonorm_s0":
+        channels = _need(in_channels, op, where).src
+        ctor = f"{EVO_NORM_S0}({channels}, groups={a['groups'].src}, eps={a['eps'].src})"
+        return Lowered(op, ctor, helpers={EVO_NORM_S0})
+    if op == "frn_tlu":
+        channels = _need(in_channels, op, where).src
+        return Lowered(op, f"{FRN_TLU}({channels}, eps={a['eps'].src})", helpers={FRN_TLU})
     if op == "layernorm":
         channels = _need(in_channels, op, where).src
         if rank == 1:

@@ -9,6 +9,7 @@ named ``node.keras_name``; the op kind says how the tensors map:
 - ``batchnorm``: weight, bias, running_mean, running_var <-> gamma, beta, moving_mean,
   moving_variance.
 - ``groupnorm``, ``layernorm``: weight, bias <-> gamma, beta.
+- ``evonorm_s0``, ``frn_tlu``: weight, bias, v (tau) <-> weight, bias, v (tau), as they are.
 - ``channel_conv``: PyTorch Conv1d (1, 1, k) <-> Keras ChannelConv (k, 1, 1), the permutation
   ``(2, 1, 0)``.
 - ``prelu``: PyTorch (C,) or (1,) <-> Keras alpha (1, 1, C) or (1, 1, 1), a reshape.
@@ -135,6 +136,13 @@ def randomize_torch(torch_model, network: Network, seed: int = 0) -> None:
                     continue
                 if node.op in ("groupnorm", "layernorm"):
                     value = rng.uniform(0.5, 1.5, shape) if tensor.name == "weight" else rng.normal(0.0, 0.1, shape)
+                elif node.op in ("evonorm_s0", "frn_tlu"):
+                    value = {
+                        "weight": rng.uniform(0.5, 1.5, shape),
+                        "bias": rng.normal(0.0, 0.1, shape),
+                        "v": rng.uniform(0.5, 1.5, shape),
+                        "tau": rng.normal(-0.2, 0.3, shape),
+                    }[tensor.name]
                 elif node.op == "prelu":
                     value = rng.uniform(0.05, 0.5, shape)
                 elif node.op == "batchnorm":

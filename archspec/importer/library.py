@@ -45,12 +45,11 @@ def fingerprint(text: str, framework: str) -> list[tuple] | None:
     for n in network.nodes():
         if n.op == "identity" and len(n.inputs) == 1:
             skip[n.id] = skip.get(n.inputs[0], n.inputs[0])
-    index: dict[str, int] = {}
-    out = []
+    content: dict[str, tuple] = {}
+    sources: dict[str, list[str]] = {}
     for n in network.nodes():
         if n.id in skip:
             continue
-        index[n.id] = len(index)
         if n.tensors():
             name = n.torch_path if framework == "torch" else n.keras_name
         elif framework == "keras" and n.id in block_outputs:
@@ -60,8 +59,42 @@ def fingerprint(text: str, framework: str) -> list[tuple] | None:
         attrs = _normal(n.op, n.attrs.model_dump()) if n.attrs is not None else None
         if n.op == "channel_conv" and n.attrs is not None:
             attrs = {"kernel": n.attrs.size(n.shape[0])}  # 'auto' or written out: the same layer
-        inputs = tuple(index.get(skip.get(i, i), -1) for i in n.inputs)
-        out.append((name, n.op, repr(attrs), inputs, n.shape))
+        content[n.id] = (name or "", n.op, repr(attrs), tuple(n.shape or ()))
+        sources[n.id] = [skip.get(i, i) for i in n.inputs]
+    return _canonical(content, sources)
+
+
+def _canonical(content: dict[str, tuple], sources: dict[str, list[str]]) -> list[tuple]:
+    """The nodes in an order that depends on the graph only, not on the order the layers are
+    written in: of the nodes whose inputs are all placed, the next is the least by its content
+    and its inputs' places (Res2Net's scales traced slice, conv, slice, conv... and written
+    slices first are the same network).  Two ready nodes equal in both are interchangeable."""
+    import heapq
+
+    users: dict[str, list[str]] = {nid: [] for nid in content}
+    waiting: dict[str, int] = {}
+    for nid, ins in sources.items():
+        known = [i for i in ins if i in content]
+        waiting[nid] = len(set(known))
+        for i in set(known):
+            users[i].append(nid)
+    index: dict[str, int] = {}
+    out: list[tuple] = []
+
+    def key(nid: str) -> tuple:
+        inputs = tuple(index.get(i, -1) for i in sources[nid])
+        return (content[nid], inputs, nid)
+
+    ready = [key(nid) for nid, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
+    while ready:
+        (name, op, attrs, shape), inputs, nid = heapq.heappop(ready)
+        index[nid] = len(index)
+        out.append((name or None, op, attrs, inputs, shape))
+        for u in users[nid]:
+            waiting[u] -= 1
+            if waiting[u] == 0:
+                heapq.heappush(ready, key(u))
     return out
 
 

@@ -63,6 +63,19 @@ def _std_conv(module: nn.Module) -> bool:
     return cls.__name__ == "StdConv2d" and cls.__module__.startswith("timm.") and isinstance(module, nn.Conv2d)
 
 
+def _timm_norm_act(module: nn.Module) -> str | None:
+    """``evonorm_s0`` for timm's EvoNorm2dS0 and ``frn_tlu`` for its FilterResponseNormTlu2d
+    (exactly these classes, with their activation: v or tau); traced as one layer."""
+    cls = type(module)
+    if not cls.__module__.startswith("timm."):
+        return None
+    if cls.__name__ == "EvoNorm2dS0" and getattr(module, "v", None) is not None:
+        return "evonorm_s0"
+    if cls.__name__ == "FilterResponseNormTlu2d" and getattr(module, "tau", None) is not None:
+        return "frn_tlu"
+    return None
+
+
 def _blur_pool(module: nn.Module) -> int | None:
     """The binomial filter size of timm's BlurPool2d (reflect padding on every side by timm's
     get_padding, then a depthwise convolution with a fixed binomial filter: the blur_pool op),
@@ -103,6 +116,7 @@ def _radix_softmax(module: nn.Module) -> tuple[int, int] | None:
 class _Tracer(fx.Tracer):
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         leaf = _std_conv(m) or _blur_pool(m) is not None or _radix_softmax(m) is not None
+        leaf = leaf or _timm_norm_act(m) is not None
         return leaf or super().is_leaf_module(m, module_qualified_name)
 
 
@@ -148,6 +162,11 @@ def _module_map(module: nn.Module) -> tuple[str, dict[str, Any]] | None:
         left, right, top, bottom = (int(v) for v in module.padding)
         padding = top if len({left, right, top, bottom}) == 1 else [[top, bottom], [left, right]]
         return "_pad", {"padding": padding, "value": float(module.value)}
+    norm_act = _timm_norm_act(module)
+    if norm_act == "evonorm_s0":
+        return norm_act, {"groups": module.groups, "eps": float(module.eps)}
+    if norm_act == "frn_tlu":
+        return norm_act, {"eps": float(module.eps)}
     if type(module) is nn.GroupNorm:
         if not module.affine:
             return None

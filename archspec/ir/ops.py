@@ -142,6 +142,15 @@ class GroupNormAttrs(Attrs):
     eps: float = Field(1e-5, gt=0, lt=1, description="added to the variance")
 
 
+class EvoNormS0Attrs(Attrs):
+    groups: int = Field(32, ge=1, le=MAX_CHANNELS, description="channel groups of the std (contiguous channels)")
+    eps: float = Field(1e-5, gt=0, lt=1, description="added to the group variance")
+
+
+class FrnTluAttrs(Attrs):
+    eps: float = Field(1e-5, gt=0, lt=1, description="added to the mean of squares")
+
+
 class LayerNormAttrs(Attrs):
     eps: float = Field(1e-5, gt=0, lt=1, description="added to the variance")
 
@@ -416,6 +425,32 @@ def _groupnorm_shape(a: GroupNormAttrs, ins: list[Shape], extra: dict) -> Shape:
     return ins[0]
 
 
+def _evonorm_shape(a: EvoNormS0Attrs, ins: list[Shape], extra: dict) -> Shape:
+    c, _, _ = _spatial(ins[0], "evonorm_s0")
+    if c % a.groups:
+        raise ShapeError(
+            "channels",
+            f"groups={a.groups} must divide the channels ({c})",
+            f"choose groups among the divisors of {c}",
+        )
+    return ins[0]
+
+
+def _evonorm_tensors(a: Attrs, ins: list[Shape]) -> list[Tensor]:
+    c = (ins[0][0],)
+    return [Tensor("weight", c), Tensor("bias", c), Tensor("v", c)]
+
+
+def _frn_shape(a: FrnTluAttrs, ins: list[Shape], extra: dict) -> Shape:
+    _spatial(ins[0], "frn_tlu")
+    return ins[0]
+
+
+def _frn_tensors(a: Attrs, ins: list[Shape]) -> list[Tensor]:
+    c = (ins[0][0],)
+    return [Tensor("weight", c), Tensor("bias", c), Tensor("tau", c)]
+
+
 def _blur_shape(a: BlurPoolAttrs, ins: list[Shape], extra: dict) -> Shape:
     c, h, w = _spatial(ins[0], "blur_pool")
     if a.pad >= min(h, w):
@@ -612,6 +647,26 @@ register(
         "group normalization: statistics per sample over groups of contiguous channels, affine per channel",
         _groupnorm_shape,
         _affine_tensors,
+    )
+)
+register(
+    OpDef(
+        "evonorm_s0",
+        EvoNormS0Attrs,
+        "EvoNorm-S0 (timm's EvoNorm2dS0), a norm and activation in one: x * sigmoid(v * x) divided by the "
+        "std of x over its group of contiguous channels and the positions, then affine per channel",
+        _evonorm_shape,
+        _evonorm_tensors,
+    )
+)
+register(
+    OpDef(
+        "frn_tlu",
+        FrnTluAttrs,
+        "filter response norm with TLU (timm's FilterResponseNormTlu2d): x / sqrt(mean of x^2 over the "
+        "positions + eps) per channel, affine per channel, then max(x, tau) with a learned tau per channel",
+        _frn_shape,
+        _frn_tensors,
     )
 )
 register(

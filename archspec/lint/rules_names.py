@@ -29,7 +29,9 @@ from archspec.spec import model as M
 _E = Severity.ERROR
 
 #: ops whose PyTorch module holds tensors: it gets its own attribute, named or not
-TENSOR_OPS = frozenset({"conv", "batchnorm", "linear", "groupnorm", "layernorm", "prelu", "channel_conv"})
+TENSOR_OPS = frozenset(
+    {"conv", "batchnorm", "linear", "groupnorm", "layernorm", "prelu", "channel_conv", "evonorm_s0", "frn_tlu"}
+)
 
 #: nn.Module attributes (generated from torch: archspec/backends/reserved_names.py) and the
 #: PyTorch inference form's own method and class attribute (archspec build --inference)
@@ -58,6 +60,10 @@ MODULE_GLOBALS = frozenset(
         "named_sequential",
         "RadixSum",
         "RadixSoftmax",
+        "EvoNorm2dS0",
+        "FilterResponseNormTlu2d",
+        "EvoNormS0",
+        "FilterResponseNormTlu",
         "DilatedConv2D",
         "keras",
         "layers",
