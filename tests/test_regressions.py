@@ -55,3 +55,16 @@ def test_list_form_overrides_take_quoted_block_numbers(tmp_path):
     assert [b.args["width"] for b in build_ir(load_spec(path)).blocks] == [8, 16]
     path.write_text(text.replace('"2"', "2"))
     assert [d.code for d in lint_errors(path)] == ["AS101"]
+
+
+def test_unnamed_stem_and_head_layers_are_named_apart():
+    """Unnamed layers of the same op in the stem and the head lint clean: the head's are named
+    after the stem's (relu2), by the IR and by the rule that checks the model's attributes."""
+    from archspec.ir.build import build_ir
+    from archspec.spec.load import load_spec
+
+    path = Path(__file__).resolve().parent / "regressions" / "unnamed_stem_and_head_layers.yaml"
+    assert lint_errors(path) == []
+    network = build_ir(load_spec(path))
+    names = {n.torch_path for n in network.nodes() if n.part in ("stem", "head")}
+    assert {"relu", "relu2", "identity", "identity2"} <= names

@@ -492,6 +492,10 @@ class Builder:
         """Lower a list of layers; returns the id of the last node."""
         local = local if local is not None else {"input": current}
         used = set(local)
+        if part == "head":
+            # an unnamed head layer is named apart from the stem's layers and the stages, which
+            # share the model's top level with it (a stem relu and a head relu: relu, relu2)
+            used |= {p.split(".", 1)[0] for p in self.torch_paths}
         env = {**self.vars, **env}
         for i, layer in enumerate(layers):
             lpath = path + (i,)

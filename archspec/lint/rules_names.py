@@ -500,8 +500,9 @@ def _model_attributes(me, network: Network) -> Iterator[Diagnostic]:
     spec = network.spec.spec
     owners: dict[tuple[str, ...], tuple[str, object]] = {}  # module path -> what holds it, its span
     placed: dict[tuple[str, ...], str] = {}  # the stem's and head's modules: path -> which layer
+    top = {n.torch_path.split(".", 1)[0] for n in network.nodes() if n.part not in ("head", "input") and n.torch_path}
     for part_name, layers in (("stem", spec.stem), ("head", spec.head)):
-        used = {"input"}
+        used = {"input"} | (top if part_name == "head" else set())  # as the IR names them
         for i, layer in enumerate(layers):
             name = layer.name or auto_name(layer.op, used)
             used.add(name)
