@@ -636,10 +636,12 @@ class _BlockClass:
             for alt in unit.alts:
                 outs.append(self._lower_alt(unit, alt, inputs))
             only = unit.alts[0]
+            # a layer whose condition is false passes on the previous layer's output, as the IR
+            # does; not its first input (they differ for a layer with inputs: of its own)
             if len(unit.alts) == 1:
-                out = outs[0] if only.cond is None else _if_text(only.cond.spec, outs[0], inputs[0])
+                out = outs[0] if only.cond is None else _if_text(only.cond.spec, outs[0], cur)
             else:
-                out = inputs[0] if not unit.total else outs[-1]
+                out = cur if not unit.total else outs[-1]
                 tail = unit.alts if not unit.total else unit.alts[:-1]
                 for a, text in reversed(list(zip(tail, outs, strict=False))):
                     out = _if_text(a.cond.spec, text, out) if a.cond is not None else text
@@ -811,12 +813,24 @@ def _text(raw: Any) -> str:
     return naming.literal(raw)
 
 
+#: the parts of every conditional channel expression made: text -> (condition, then, else)
+_IF_PARTS: dict[str, tuple[str, str, str]] = {}
+
+
 def _if_text(cond: str, then: str | None, other: str | None) -> str | None:
     if then is None or other is None:
         return None
+    # under the same condition, a nested choice is already decided: (a if c else b) is a in the
+    # then-branch and b in the else-branch (a chain of layers under one `when:`)
+    while then in _IF_PARTS and _IF_PARTS[then][0] == cond:
+        then = _IF_PARTS[then][1]
+    while other in _IF_PARTS and _IF_PARTS[other][0] == cond:
+        other = _IF_PARTS[other][2]
     if then == other:
         return then
-    return f"({then}) if ({cond}) else ({other})"
+    text = f"({then}) if ({cond}) else ({other})"
+    _IF_PARTS[text] = (cond, then, other)
+    return text
 
 
 def _sum(parts: list[str | None]) -> str | None:

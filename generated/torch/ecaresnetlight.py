@@ -143,13 +143,7 @@ class TimmBottleneck(nn.Module):
                     if se
                     else None
                 ),
-                "conv": (
-                    ChannelConv.from_channels(
-                        out if se else se_width if se else out, gamma=2.0, beta=1.0
-                    )
-                    if eca
-                    else None
-                ),
+                "conv": (ChannelConv.from_channels(out, gamma=2.0, beta=1.0) if eca else None),
                 "gate": (nn.Sigmoid() if se or eca else None),
             }
         )
