@@ -524,11 +524,11 @@ def _relayout(node: fx.Node, shape, in_shape, source: str, flat: FlatGraph) -> b
         return inner[0] * inner[1] == outer[0] and outer[1:] == inner[2:]
     if node.target not in ("view", "reshape") or _vector(inner) is None or _vector(inner) != _vector(outer):
         return False
-    by_id = flat.by_id()
     if len(outer) != 3 or outer[1:] != (1, 1):
         return len(outer) < 3  # (C,) <-> (1, C): the layout of the 1-D convolution
     if len(inner) == 3:
         return True
+    by_id = flat.by_id()
     chain = []
     current = by_id.get(source)
     users = flat.users()
