@@ -9,7 +9,8 @@ Three comparisons, each reported at the text that supplied the width (a stage-ta
   the width stage over stage; any exact geometric or arithmetic progression counts), when it is
   one typo away from the value the rule gives, or half or double it in the middle of the table;
 - *layers*: the convolution widths of one stage, for widths computed from arguments that are
-  not literal numbers.
+  not literal numbers (not those computed from the block's input channels, which follow
+  the previous stage).
 
 A "typo" is a slip of one keystroke: two adjacent digits swapped, a digit dropped, added or
 changed, or a factor of ten.  Irregular networks stay quiet: a value is suspect only when the
@@ -28,6 +29,7 @@ from archspec.diagnostics import Diagnostic, Fix, Severity, Span
 from archspec.ir.graph import BlockInstance, Network
 from archspec.lint.registry import RULES, rule
 from archspec.lint.rules_design import by_op
+from archspec.spec.expr import ExprError, parse
 
 MIN_WIDTH = 16  # below this, values are strides, kernels, expansions: not widths
 ROUND = 8  # widths people mean are multiples of 8 (or the value is deliberately irregular)
@@ -145,6 +147,47 @@ def _literal_span(network: Network, path: tuple, value: int) -> tuple[Span | Non
     return span, literal
 
 
+def _follows_input(network: Network, node) -> bool:
+    """Whether the layer's width is computed from its block's input channels (an SE reducing
+    ``in_channels // 4``, say): the first block of a stage then takes it from the previous
+    stage's width, so it differs from its own stage's widths by design, and a typo there is a
+    typo in the width it follows, reported where that width is written."""
+    block = network.block(node.block_id)
+    resolved = network.spec.block(block.block_type) if block is not None else None
+    if resolved is None:
+        return False
+    prefix, path = tuple(resolved.prefix), tuple(node.spec_path)
+    if path[: len(prefix)] != prefix:
+        return False
+    definition, rest = resolved.definition, path[len(prefix) :]
+    try:
+        if rest[:1] == ("body",):
+            layer = definition.body[rest[1]]
+        elif rest[:1] == ("post",):
+            layer = definition.post[rest[1]]
+        elif rest[:1] == ("shortcut",):
+            layer = definition.shortcut[rest[1]].layers[rest[3]]
+        else:
+            return False
+    except (IndexError, TypeError):
+        return False
+    pending, seen = [getattr(layer, "filters", None)], set()
+    while pending:
+        value = pending.pop()
+        if not isinstance(value, str):
+            continue
+        try:
+            names = parse(value).names
+        except ExprError:
+            return False
+        if "in_channels" in names:
+            return True
+        for name in names - seen:
+            seen.add(name)
+            pending.append(definition.let.get(name))
+    return False
+
+
 # -------------------------------------------------------------------------------------------------
 # Progressions
 
@@ -223,7 +266,9 @@ def suspicious_width(network: Network) -> Iterator[Diagnostic]:
     cell, an `overrides:` entry, a block argument or an element of a filter list.  A stage
     whose width is half or double what both its neighbours give is reported too.  Irregular
     networks (pruned widths, RegNet's quantized widths) are left alone: the widths compared
-    must all be multiples of 8 except the suspect one.
+    must all be multiples of 8 except the suspect one.  A layer whose width is computed from
+    its block's input channels (a squeeze-excitation reducing `in_channels // 4`) follows the
+    previous stage's width, so it is not compared with its own stage.
 
     Why is this bad: nothing crashes; the model is silently different from the one intended
     (a hand-written Keras ResNet-50 that circulates online has `filters = [256, 265, 1024]` in
@@ -402,6 +447,8 @@ def suspicious_width(network: Network) -> Iterator[Diagnostic]:
     for stage in network.stages:
         widths = convs.get(stage.index, {})
         for odd, nodes in widths.items():
+            if all(_follows_input(network, n) for n in nodes):
+                continue  # e.g. an SE reducing the previous stage's width: checked where that is written
             others = [v for v in widths if v != odd]
             candidates = [v for v in others if _plausible(odd, v, others)]
             if not candidates:
