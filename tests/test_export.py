@@ -56,11 +56,42 @@ ONNX_LAYOUTS = [
 ]
 
 
+#: one spec of each construct of the ResNet family (ECA, GroupNorm, weight standardization,
+#: EvoNorm, FRN, Res2Net's split, selective kernels, split attention, blur pool, RegNet X/Y and
+#: timm's test model), and two fixtures holding the registry's other ops
+ONNX_FAMILY = [
+    "test_resnet.yaml",
+    "ecaresnet26t.yaml",
+    "resnet50_gn.yaml",
+    "resnetv2_50x1_bit.yaml",
+    "resnetv2_50d_evos.yaml",
+    "resnetv2_50d_frn.yaml",
+    "res2net50_26w_4s.yaml",
+    "skresnet18.yaml",
+    "resnest14d.yaml",
+    "resnetblur18.yaml",
+    "regnetx_002.yaml",
+    "regnety_002.yaml",
+]
+ONNX_FIXTURES = ["../tests/fixtures/family/ops_all.yaml", "../tests/fixtures/family/ops_rest.yaml"]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("spec", ONNX_LAYOUTS)
+@pytest.mark.parametrize("spec", ONNX_LAYOUTS + ONNX_FAMILY + ONNX_FIXTURES)
 def test_each_catalog_layout_exports_to_onnx_and_verifies(tmp_path, capsys, spec):
     """Every block's output and the logits from ONNX Runtime, against the PyTorch model."""
-    _onnx_verifies(capsys, tmp_path, spec, 32, "--batch", "1")
+    _onnx_verifies(capsys, tmp_path, spec, 33 if spec in ONNX_FAMILY + ONNX_FIXTURES else 32, "--batch", "1")
+
+
+def test_every_op_of_the_registry_is_exported_by_a_test():
+    """A new op is exported to ONNX and verified by the test above: some spec of its list uses it."""
+    import archspec
+    from archspec.ir.ops import REGISTRY
+
+    used = set()
+    for spec in ONNX_LAYOUTS + ONNX_FAMILY + ONNX_FIXTURES:
+        used |= {node.op for node in archspec.load(SPECS / spec).ops()}
+    assert set(REGISTRY) - used == set(), "ops no spec of ONNX_LAYOUTS, ONNX_FAMILY or ONNX_FIXTURES uses"
 
 
 @pytest.mark.parametrize("spec", ["resnet18.yaml", "resnet50d.yaml"])
