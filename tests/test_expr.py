@@ -19,6 +19,10 @@ from archspec.spec.expr import ExprError, evaluate, format_pattern, parse
         ("1 if stride > 1 else 0", {"stride": 2}, 1),
         ("max(8, width // 16)", {"width": 64}, 8),
         ("round_to(256 // 16, 8)", {}, 16),
+        # timm's round(in_chs * se_ratio): halves go to even, as Python's round in the generated code
+        ("round(in_channels * 0.25)", {"in_channels": 4103}, 1026),
+        ("round(in_channels * 0.25)", {"in_channels": 746}, 186),
+        ("round(in_channels * 0.25)", {"in_channels": 750}, 188),
         ("12 / 4", {}, 3),
         ("-(3) + +2", {}, -1),
         ("not flag", {"flag": False}, True),
@@ -51,12 +55,20 @@ def test_evaluates(text, env, expected):
         ("(" * 300, "longer than"),
         ("", "empty"),
         ("1 +", "cannot parse"),
+        ("round(1, 2)", "round takes one argument"),
     ],
 )
 def test_refuses(text, message):
     with pytest.raises(ExprError) as info:
         evaluate(text, {"width": 64, "filters": [1, 2]})
     assert message in info.value.message
+
+
+def test_round_is_pythons_round_which_the_generated_code_calls():
+    """The IR's widths and the generated code's must agree: the code calls Python's round."""
+    for n in range(1, 400):
+        for ratio in (0.25, 0.5, 1 / 16):
+            assert evaluate("round(n * r)", {"n": n, "r": ratio}) == round(n * ratio)
 
 
 def test_deep_nesting_is_refused_not_a_recursion_error():

@@ -38,7 +38,7 @@ TENSOR_OPS = frozenset(
 MODULE_RESERVED = TORCH_MODULE_ATTRS
 INFERENCE_RESERVED = frozenset({"fuse_for_inference", "bn_folds"})
 #: the functions of the expression language (a variable by one of these names hides it)
-EXPR_FUNCTIONS = frozenset({"min", "max", "round_to"})
+EXPR_FUNCTIONS = frozenset({"min", "max", "round", "round_to"})
 #: globals the generated modules define or import (PyTorch, then Keras)
 MODULE_GLOBALS = frozenset(
     {

@@ -55,7 +55,7 @@ _CMPOPS = {
     ast.Gt: ">",
     ast.GtE: ">=",
 }
-_FUNCS = {"min", "max", "round_to"}
+_FUNCS = {"min", "max", "round", "round_to"}
 
 
 def _round_to(value: int, multiple: int) -> int:
@@ -278,6 +278,10 @@ def _eval(node: ast.AST, env: Mapping[str, Any], depth: int) -> Any:
     if isinstance(node, ast.Call):
         args = [_number(_eval(a, env, depth + 1), "a function argument") for a in node.args]
         name = node.func.id
+        if name == "round":
+            if len(args) != 1:
+                raise ExprError("round takes one argument: round(value), to the nearest whole number (halves to even)")
+            return _bounded(round(args[0]))
         if name == "round_to":
             if len(args) != 2:
                 raise ExprError("round_to takes two arguments: round_to(value, multiple)")
