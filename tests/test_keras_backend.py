@@ -172,12 +172,31 @@ VARIANTS = {
     "resnetv2_50x3_bit",
     "resnetv2_101x3_bit",
     "resnetv2_152x2_bit",
+    "resnetrs350",
+    "resnetrs420",
+    "resnext101_32x32d",
+    "resnetv2_152x4_bit",
+    "regnety_640",
+    "regnety_1280",
+    "regnety_2560",
 }
 
 
 #: variants too large for the catalog cross-check of .ci/run (over 150 million parameters):
 #: cross-checked by bench/coverage.py --keras, where timm's model is compared too
-LARGE = {"resnetv2_50x3_bit", "resnetv2_101x3_bit", "resnetv2_152x2_bit", "resnext101_32x16d"}
+LARGE = {
+    "resnetv2_50x3_bit",
+    "resnetv2_101x3_bit",
+    "resnetv2_152x2_bit",
+    "resnext101_32x16d",
+    "resnetrs350",
+    "resnetrs420",
+    "resnext101_32x32d",
+    "resnetv2_152x4_bit",
+    "regnety_640",
+    "regnety_1280",
+    "regnety_2560",
+}
 
 
 @pytest.fixture
