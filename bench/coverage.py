@@ -55,11 +55,6 @@ MISSING = [
     (r"^regnetz", "RegNetZ's inverted bottleneck layout and its attention (no block written yet)"),
     (r"^regnetv", "RegNetV's pre-activation layout (no block written yet)"),
     (r"gelu|_swish|silu", "an activation other than ReLU in timm's ResNet blocks (no block parameter yet)"),
-    (
-        r"_sgn$",
-        "the RegNet block with GroupNorm (16 channels a group) and SiLU: both ops exist, the library's "
-        "regnet_bottleneck has no option for them yet",
-    ),
     (r"_pruned$", "nothing: each layer's pruned width written out per block (not written yet)"),
     (
         r"^(resnetrs350|resnetrs420|resnext101_32x32d|regnety_640|regnety_1280|regnety_2560)$",

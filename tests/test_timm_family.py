@@ -50,6 +50,7 @@ TIMM_SPECS = {
     "seresnet18": True,
     "regnetx_006": True,
     "regnety_008": True,
+    "regnety_040_sgn": False,
 }
 
 
