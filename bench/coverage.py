@@ -53,7 +53,6 @@ MISSING = [
         "its comparison holds two float64 models (about 15 GB)",
     ),
     (r"^regnetz", "RegNetZ's inverted bottleneck layout and its attention (no block written yet)"),
-    (r"^regnetv", "RegNetV's pre-activation layout (no block written yet)"),
     (r"gelu|_swish|silu", "an activation other than ReLU in timm's ResNet blocks (no block parameter yet)"),
     (r"_pruned$", "nothing: each layer's pruned width written out per block (not written yet)"),
     (

@@ -51,6 +51,8 @@ TIMM_SPECS = {
     "regnetx_006": True,
     "regnety_008": True,
     "regnety_040_sgn": False,
+    "regnetv_040": False,
+    "regnetv_064": True,
 }
 
 
