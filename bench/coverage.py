@@ -52,7 +52,6 @@ MISSING = [
         "nothing (resnetv2_50x1_bit four times as wide, [3, 8, 36, 3]); no spec shipped: 936M parameters, "
         "its comparison holds two float64 models (about 15 GB)",
     ),
-    (r"^regnetz", "RegNetZ's inverted bottleneck layout and its attention (no block written yet)"),
     (r"gelu|_swish|silu", "an activation other than ReLU in timm's ResNet blocks (no block parameter yet)"),
     (r"_pruned$", "nothing: each layer's pruned width written out per block (not written yet)"),
     (

@@ -53,6 +53,9 @@ TIMM_SPECS = {
     "regnety_040_sgn": False,
     "regnetv_040": False,
     "regnetv_064": True,
+    "regnetz_005": False,
+    "regnetz_040": True,
+    "regnetz_040_h": True,
 }
 
 
