@@ -50,6 +50,12 @@ TIMM_SPECS = {
     "seresnet18": True,
     "regnetx_006": True,
     "regnety_008": True,
+    "regnety_040_sgn": False,
+    "regnetv_040": False,
+    "regnetv_064": True,
+    "regnetz_005": False,
+    "regnetz_040": True,
+    "regnetz_040_h": True,
 }
 
 

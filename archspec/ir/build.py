@@ -654,7 +654,16 @@ class Builder:
                 override = table.overrides.get(f"{stage}.{b}", {})
                 for k, v in override.items():
                     args[k] = (v, ("stages", "overrides", f"{stage}.{b}", k))
-                blocks.append({"block": table.block, "args": args, "path": rpath, "in_channels": None})
+                first = b == 1 and table.first_block is not None
+                blocks.append(
+                    {
+                        "block": table.first_block if first else table.block,
+                        "block_path": ("stages", "first_block" if first else "block"),
+                        "args": args,
+                        "path": rpath,
+                        "in_channels": None,
+                    }
+                )
             plans.append(
                 {
                     "index": stage,
@@ -753,7 +762,7 @@ class Builder:
         resolved: ResolvedBlock | None = self.loaded.block(type_name) if type_name else None
         if resolved is None:
             known = ", ".join(sorted(self.loaded.blocks))
-            path = ("stages", "block") if isinstance(self.spec.stages, M.StageTable) else site_path
+            path = entry.get("block_path", site_path)
             self.error(
                 "AS102",
                 "unknown-block",

@@ -467,7 +467,7 @@ def load_spec(path: str | os.PathLike[str], text: str | None = None, overrides=N
 def _referenced_blocks(spec: M.Spec) -> set[str]:
     stages = spec.stages
     if isinstance(stages, M.StageTable):
-        return {stages.block}
+        return {stages.block} | ({stages.first_block} if stages.first_block else set())
     names = {s.block for s in stages if s.block}
     names |= {b.block for s in stages for b in (s.blocks or []) if b.block}
     return names

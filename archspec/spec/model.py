@@ -139,6 +139,11 @@ class StageTable(_Strict):
     """The compact form: one row per stage."""
 
     block: str
+    first_block: str | None = Field(
+        None,
+        description="block type of each stage's first block where it differs from the others' "
+        "(RegNetZ's first block has no residual, Res2Net's pools its last part); default: block",
+    )
     name: str = Field("layer{stage}", description="module path pattern of a stage")
     block_name: str = Field(
         "{block - 1}", description="module path pattern of a block within its stage (block: 1-based), e.g. b{block}"
