@@ -81,6 +81,65 @@ def test_torch_to_keras_to_torch_is_bit_exact(tmp_path, capsys):
     assert oct(os.stat(keras_file).st_mode & 0o777) == oct(0o666 & ~_umask())
 
 
+#: specs whose layers hold, between them, every op with tensors: the fixture of the family's
+#: ops (channel convolution, PReLU, GroupNorm, LayerNorm, EvoNorm, FRN, standardized
+#: convolutions) and a plain ResNet (BatchNorm)
+LAYOUT_SPECS = [ROOT / "tests" / "fixtures" / "family" / "ops_all.yaml", SPECS / "resnet18.yaml"]
+
+
+def _ir_state(network, seed: int = 0) -> dict:
+    """A random state dict with the IR's keys and shapes."""
+    rng = np.random.default_rng(seed)
+    state = {}
+    for key, shape in network.state_dict_shapes().items():
+        if key.endswith("num_batches_tracked"):
+            state[key] = torch.tensor(int(rng.integers(1, 10**6)))
+        elif key.endswith("running_var"):
+            state[key] = torch.from_numpy(rng.uniform(0.5, 2.0, shape).astype(np.float32))
+        else:
+            state[key] = torch.from_numpy(rng.normal(0.0, 0.3, shape).astype(np.float32))
+    return state
+
+
+def test_every_op_with_tensors_is_in_a_layout_spec():
+    """A new op with tensors is converted by the test below: some spec of LAYOUT_SPECS uses it."""
+    import archspec
+    from archspec.ir.ops import REGISTRY
+
+    from test_export import ONNX_FAMILY, ONNX_FIXTURES, ONNX_LAYOUTS
+
+    used = set()
+    for spec in LAYOUT_SPECS:
+        used |= {node.op for node in archspec.load(spec).ops() if node.tensors()}
+    # the specs the ONNX test exports hold every op of the registry (a test there checks it)
+    nodes = [node for spec in ONNX_LAYOUTS + ONNX_FAMILY + ONNX_FIXTURES for node in archspec.load(SPECS / spec).ops()]
+    assert {node.op for node in nodes} == set(REGISTRY)
+    with_tensors = {node.op for node in nodes if node.tensors()}
+    assert with_tensors - used == set(), "ops with tensors that no spec of LAYOUT_SPECS converts"
+
+
+@pytest.mark.parametrize("spec", LAYOUT_SPECS, ids=[p.stem for p in LAYOUT_SPECS])
+def test_every_layout_converts_both_ways_bit_exactly(tmp_path, capsys, spec):
+    """Each op's tensors go to the Keras file in Keras' layout (checked against the IR when the
+    file is read back and verified) and come back unchanged."""
+    import archspec
+    from archspec.deploy.checkpoint import read_torch
+
+    original = _ir_state(archspec.load(spec))
+    checkpoint = tmp_path / "model.pth"
+    torch.save(original, checkpoint)
+    keras_file = tmp_path / "model.weights.h5"
+    code = main(["convert", str(spec), "--from", "torch", str(checkpoint), "--to", "keras", str(keras_file), *SIZE])
+    captured = capsys.readouterr()
+    assert code == 0, captured.out + captured.err
+    back = tmp_path / "back.pt"
+    assert main(["convert", str(spec), "--from", "keras", str(keras_file), "--to", "torch", str(back), *SIZE]) == 0
+    state, _ = read_torch(back)
+    assert set(state) == set(original)
+    for key, value in original.items():
+        assert np.array_equal(state[key], value.numpy()), key
+
+
 def _umask() -> int:
     current = os.umask(0o022)
     os.umask(current)

@@ -241,17 +241,11 @@ def _nhwc(shape):
 
 def _keras_shapes(node, tensor_shapes):
     """The IR's PyTorch tensor shapes in Keras' layout (conv OIHW -> HWIO, ECA's 1-D conv OIK ->
-    KIO, dense transposed)."""
-    out = []
-    for name, shape in tensor_shapes:
-        if name == "weight" and node.op == "conv":
-            shape = (shape[2], shape[3], shape[1], shape[0])
-        elif name == "weight" and node.op == "channel_conv":
-            shape = (shape[2], shape[1], shape[0])
-        elif name == "weight" and node.op == "linear":
-            shape = (shape[1], shape[0])
-        out.append(tuple(shape))
-    return out
+    KIO, dense transposed, PReLU's alpha over the spatial axes), as the weight transfer and the
+    checkpoint reader lay them out."""
+    from archspec.crosscheck.weights import keras_shape
+
+    return [keras_shape(node, name, shape) for name, shape in tensor_shapes]
 
 
 @pytest.mark.parametrize(("spec", "size"), list(_cases()))

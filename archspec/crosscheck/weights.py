@@ -25,6 +25,34 @@ import numpy as np
 from archspec.ir.graph import Network
 
 
+#: each op's Keras weight names, in the order of its PyTorch tensors (other ops: the same names)
+KERAS_NAMES = {
+    "conv": ["kernel", "bias"],
+    "linear": ["kernel", "bias"],
+    "batchnorm": ["gamma", "beta", "moving_mean", "moving_variance"],
+    "groupnorm": ["gamma", "beta"],
+    "layernorm": ["gamma", "beta"],
+    "channel_conv": ["kernel"],
+    "prelu": ["alpha"],
+}
+
+
+def keras_shape(node, name: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape a tensor of ``node`` has in the generated Keras layer, from its PyTorch shape:
+    the layouts of the module docstring, in one place for every reader of Keras weights."""
+    shape = tuple(shape)
+    if name == "weight" and node.op == "conv":
+        return (shape[2], shape[3], shape[1], shape[0])
+    if name == "weight" and node.op == "linear":
+        return (shape[1], shape[0])
+    if name == "weight" and node.op == "channel_conv":
+        return (shape[2], shape[1], shape[0])
+    if name == "weight" and node.op == "prelu":
+        rank = len(node.in_shapes[0]) if node.in_shapes and node.in_shapes[0] is not None else 1
+        return (1,) * (rank - 1) + shape
+    return shape
+
+
 def _network(spec: Any) -> Network:
     if isinstance(spec, Network):
         return spec

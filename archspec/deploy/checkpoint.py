@@ -33,16 +33,12 @@ from typing import Any
 
 import numpy as np
 
+from archspec.crosscheck.weights import KERAS_NAMES, keras_shape
 from archspec.deploy.deps import require
 from archspec.ir.graph import Network
 
 TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
 KERAS_SUFFIXES = (".weights.h5", ".h5", ".hdf5")
-KERAS_VAR_NAMES = {
-    "conv": ["kernel", "bias"],
-    "linear": ["kernel", "bias"],
-    "batchnorm": ["gamma", "beta", "moving_mean", "moving_variance"],
-}
 WRAPPERS = ("state_dict", "model_state_dict", "model", "module", "net")
 #: the root attribute of a Keras weights file that carries PyTorch's BatchNorm batch counts
 COUNTS_ATTR = "archspec.num_batches_tracked"
@@ -253,15 +249,8 @@ def keras_expected(network: Network, keras_model) -> list[KerasSlot]:
     for node in network.ops():
         tensors = [t for t in node.tensors() if t.name != "num_batches_tracked"]
         if tensors:
-            shapes = []
-            for t in tensors:
-                shape = tuple(t.shape)
-                if t.name == "weight" and node.op == "conv":
-                    shape = (shape[2], shape[3], shape[1], shape[0])
-                elif t.name == "weight" and node.op == "linear":
-                    shape = (shape[1], shape[0])
-                shapes.append(shape)
-            names = KERAS_VAR_NAMES.get(node.op, [t.name for t in tensors])[: len(tensors)]
+            shapes = [keras_shape(node, t.name, t.shape) for t in tensors]
+            names = KERAS_NAMES.get(node.op, [t.name for t in tensors])[: len(tensors)]
             by_name[node.keras_name] = (names, shapes)
     used: dict[str, int] = {}
     slots = []
