@@ -114,8 +114,7 @@ def compare(name: str, source: str, spec: Path, size: int, timm, torchvision) ->
         return False, f"state dict: missing {missing[:2]}, extra {extra[:2]}, shapes {shapes[:2]}"
     _randomize(state, torch)
     theirs.load_state_dict(state, strict=True)
-    ours = archspec.build_model(spec, backend="torch").double().eval()
-    ours.load_state_dict(state, strict=True)
+    ours = _ours_sharing(spec, state, torch, archspec)
     worst = 0.0
     generator = torch.Generator().manual_seed(1)
     for n in (size + 1, size):
@@ -128,6 +127,20 @@ def compare(name: str, source: str, spec: Path, size: int, timm, torchvision) ->
     if worst > 1e-9:
         return False, f"outputs differ by {worst:.2e} (scaled)"
     return True, f"{params:,} parameters, {len(their_keys)} keys; outputs within {worst:.1e} at {size + 1} and {size}"
+
+
+def _ours_sharing(spec: Path, state: dict, torch, archspec):
+    """The generated model holding the peer's own tensors (a strict load with assign=True into a
+    model built without storage), so that a comparison holds one copy of the weights: the
+    largest family models (1.3 billion parameters, 10 GB in float64) would not fit twice.  A
+    model with tensors outside the state dict (a fixed blur filter, say) is built normally."""
+    with torch.device("meta"):
+        ours = archspec.build_model(spec, backend="torch")
+    ours.load_state_dict(state, strict=True, assign=True)
+    if any(t.is_meta for t in [*ours.parameters(), *ours.buffers()]):
+        ours = archspec.build_model(spec, backend="torch").double()
+        ours.load_state_dict(state, strict=True)
+    return ours.eval()
 
 
 def keras_check(spec: Path, size: int) -> str:
