@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 import textwrap
@@ -56,7 +57,12 @@ TORCHVISION = {
     "wide_resnet50_2",
     "wide_resnet101_2",
 }
-TIMM = {"resnet50d", "seresnet50", "resnetv2_50"}
+#: every shipped spec whose peer is the timm model of its own name (its ``peer:`` line)
+TIMM = {
+    path.stem
+    for path in (ROOT / "specs").glob("*.yaml")
+    if re.search(rf"^peer: \"timm\.create_model\('{re.escape(path.stem)}'\)\"$", path.read_text(encoding="utf-8"), re.M)
+}
 KERAS = {
     "resnet50_v1": "ResNet50",
     "resnet101_v1": "ResNet101",
