@@ -109,6 +109,7 @@ KEYS = [
     "padding",
     "table",
     "block",
+    "first_block",
     "columns",
     "params",
     "body",
@@ -838,6 +839,9 @@ def language_spec(draw) -> tuple[dict, dict[str, dict]]:
             )
         if draw.flip():
             table["stride_at"] = draw.pick(["first", "last"])
+        if draw.int(0, 3) == 0:
+            # each stage's first block of another type (RegNetZ's), or of a type that does not exist
+            table["first_block"] = draw.pick(type_names + ["no_such_block"])
         if draw.int(0, 3) == 0:
             s = draw.int(1, n_stages)
             table["overrides"] = {f"{s}.1": {"width": draw.pick([4, 8, 12])}}
