@@ -272,8 +272,14 @@ MUTANTS = [
     Mutant(
         "check_compares_outputs_only",
         "archspec/crosscheck/compare.py",
-        '        elif node.params:\n            out.append((node.id, "layer"))',
+        '        elif node.params or node.op in COMPARED_WITHOUT_PARAMS:\n            out.append((node.id, "layer"))',
         '        elif False:\n            out.append((node.id, "layer"))',
+    ),
+    Mutant(
+        "check_full_size_branches",
+        "archspec/crosscheck/weights.py",
+        "                    value = value * 0.25\n",
+        "                    value = value * 1.0\n",
     ),
     Mutant(
         "gate_lets_errors_through",
