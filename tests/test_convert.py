@@ -103,10 +103,10 @@ def _ir_state(network, seed: int = 0) -> dict:
 
 def test_every_op_with_tensors_is_in_a_layout_spec():
     """A new op with tensors is converted by the test below: some spec of LAYOUT_SPECS uses it."""
+    from test_export import ONNX_FAMILY, ONNX_FIXTURES, ONNX_LAYOUTS
+
     import archspec
     from archspec.ir.ops import REGISTRY
-
-    from test_export import ONNX_FAMILY, ONNX_FIXTURES, ONNX_LAYOUTS
 
     used = set()
     for spec in LAYOUT_SPECS:

@@ -167,7 +167,10 @@ def test_pytorch_backbone_methods_give_the_irs_shapes(name):
     assert [tuple(t.shape[1:]) for t in stages] == [network.block(s.block_ids[-1]).out_shape for s in network.stages]
     picked = model.forward_stages(x, out_indices=[0, -1])
     assert [tuple(t.shape) for t in picked] == [tuple(stages[0].shape), tuple(stages[-1].shape)]
-    assert model.forward_head(features, pre_logits=True).shape[1] == features.shape[1]  # no classifier
+    # pre_logits stops before the classifier, the head's last layer with parameters: its input
+    # (the features themselves, or wider where the head convolves first, as RegNetZ's final_conv)
+    classifier = [n for n in network.ops() if n.part == "head" and n.params][-1]
+    assert model.forward_head(features, pre_logits=True).shape[1] == classifier.in_shapes[0][0]
 
 
 @pytest.mark.parametrize("name", BACKBONE_LAYOUTS)

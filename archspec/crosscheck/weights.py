@@ -24,7 +24,6 @@ import numpy as np
 
 from archspec.ir.graph import Network
 
-
 #: each op's Keras weight names, in the order of its PyTorch tensors (other ops: the same names)
 KERAS_NAMES = {
     "conv": ["kernel", "bias"],
