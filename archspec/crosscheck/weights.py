@@ -36,20 +36,38 @@ KERAS_NAMES = {
 }
 
 
+#: each op's weight layout as a permutation of its PyTorch axes into Keras' (back: the inverse)
+KERAS_AXES = {"conv": (2, 3, 1, 0), "linear": (1, 0), "channel_conv": (2, 1, 0)}
+
+
 def keras_shape(node, name: str, shape: tuple[int, ...]) -> tuple[int, ...]:
     """The shape a tensor of ``node`` has in the generated Keras layer, from its PyTorch shape:
     the layouts of the module docstring, in one place for every reader of Keras weights."""
     shape = tuple(shape)
-    if name == "weight" and node.op == "conv":
-        return (shape[2], shape[3], shape[1], shape[0])
-    if name == "weight" and node.op == "linear":
-        return (shape[1], shape[0])
-    if name == "weight" and node.op == "channel_conv":
-        return (shape[2], shape[1], shape[0])
+    if name == "weight" and node.op in KERAS_AXES:
+        return tuple(shape[i] for i in KERAS_AXES[node.op])
     if name == "weight" and node.op == "prelu":
         rank = len(node.in_shapes[0]) if node.in_shapes and node.in_shapes[0] is not None else 1
         return (1,) * (rank - 1) + shape
     return shape
+
+
+def _to_keras(node, name: str, value: np.ndarray) -> np.ndarray:
+    """A PyTorch tensor's values in the Keras layer's layout (see :func:`keras_shape`)."""
+    if name == "weight" and node.op in KERAS_AXES:
+        return value.transpose(KERAS_AXES[node.op])
+    if name == "weight" and node.op == "prelu":
+        return value.reshape(keras_shape(node, name, value.shape))
+    return value
+
+
+def _to_torch(node, name: str, value: np.ndarray, torch_shape: tuple[int, ...]) -> np.ndarray:
+    """A Keras weight's values in the PyTorch tensor's layout: the inverse of :func:`_to_keras`."""
+    if name == "weight" and node.op in KERAS_AXES:
+        return value.transpose(np.argsort(KERAS_AXES[node.op]))
+    if name == "weight" and node.op == "prelu":
+        return value.reshape(torch_shape)
+    return value
 
 
 def _network(spec: Any) -> Network:
@@ -105,17 +123,9 @@ def transfer_weights(torch_model, keras_model, spec, direction: str = "torch_to_
         if direction == "torch_to_keras":
             values = []
             current = layer.get_weights()
-            for i, name in enumerate(names):
+            for name in names:
                 value = state[f"{node.torch_path}.{name}"].detach().cpu().numpy()
-                if name == "weight" and node.op == "conv":
-                    value = value.transpose(2, 3, 1, 0)
-                elif name == "weight" and node.op == "linear":
-                    value = value.T
-                elif name == "weight" and node.op == "channel_conv":
-                    value = value.transpose(2, 1, 0)
-                elif name == "weight" and node.op == "prelu" and i < len(current):
-                    value = value.reshape(current[i].shape)
-                values.append(np.ascontiguousarray(value))
+                values.append(np.ascontiguousarray(_to_keras(node, name, value)))
             if [v.shape for v in current] != [v.shape for v in values]:
                 raise ValueError(
                     f"{node.keras_name}: Keras weights {[v.shape for v in current]} do not match "
@@ -127,15 +137,9 @@ def transfer_weights(torch_model, keras_model, spec, direction: str = "torch_to_
             if len(values) != len(names):
                 raise ValueError(f"{node.keras_name}: {len(values)} Keras weights for {len(names)} tensors")
             for name, value in zip(names, values):
-                if name == "weight" and node.op == "conv":
-                    value = value.transpose(3, 2, 0, 1)
-                elif name == "weight" and node.op == "linear":
-                    value = value.T
-                elif name == "weight" and node.op == "channel_conv":
-                    value = value.transpose(2, 1, 0)
-                elif name == "weight" and node.op == "prelu":
-                    value = value.reshape(tuple(state[f"{node.torch_path}.{name}"].shape))
-                updates[f"{node.torch_path}.{name}"] = torch.from_numpy(np.ascontiguousarray(value))
+                key = f"{node.torch_path}.{name}"
+                value = _to_torch(node, name, value, tuple(state[key].shape))
+                updates[key] = torch.from_numpy(np.ascontiguousarray(value))
         copied += len(names)
     if direction == "keras_to_torch":
         with torch.no_grad():
