@@ -29,6 +29,21 @@ def _show(value: Any) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
+def reached_names(raw: Any, let: dict[str, Any]) -> list[str]:
+    """Every name the expression ``raw`` reads, directly or through the definition's ``let``
+    values, in the order they are met (breadth first)."""
+    out: list[str] = []
+    frontier = _names(raw)
+    while frontier:
+        name = frontier.pop(0)
+        if name in out:
+            continue
+        out.append(name)
+        if name in let:
+            frontier.extend(_names(let[name]))
+    return out
+
+
 def blame(
     block: BlockInstance | None, let: dict[str, Any], attr: str, raw: Any, value: Any = None
 ) -> tuple[tuple, list[str]] | None:
@@ -38,20 +53,9 @@ def blame(
     if block is None or not isinstance(raw, (str, list)):
         return None
     env = block.env
-    lets: list[str] = []
-    params: list[str] = []
-    frontier = _names(raw)
-    seen: set[str] = set()
-    while frontier:
-        name = frontier.pop(0)
-        if name in seen:
-            continue
-        seen.add(name)
-        if name in let:
-            lets.append(name)
-            frontier.extend(_names(let[name]))
-        elif name in block.args:
-            params.append(name)
+    reached = reached_names(raw, let)
+    lets = [name for name in reached if name in let]
+    params = [name for name in reached if name not in let and name in block.args]
     supplied = [p for p in params if p in block.arg_paths]
     if not supplied:
         return None

@@ -27,9 +27,9 @@ from fractions import Fraction
 
 from archspec.diagnostics import Diagnostic, Fix, Severity, Span
 from archspec.ir.graph import BlockInstance, Network
+from archspec.ir.provenance import reached_names
 from archspec.lint.registry import RULES, rule
 from archspec.lint.rules_design import by_op
-from archspec.spec.expr import ExprError, parse
 
 MIN_WIDTH = 16  # below this, values are strides, kernels, expansions: not widths
 ROUND = 8  # widths people mean are multiples of 8 (or the value is deliberately irregular)
@@ -171,21 +171,7 @@ def _follows_input(network: Network, node) -> bool:
             return False
     except (IndexError, TypeError):
         return False
-    pending, seen = [getattr(layer, "filters", None)], set()
-    while pending:
-        value = pending.pop()
-        if not isinstance(value, str):
-            continue
-        try:
-            names = parse(value).names
-        except ExprError:
-            return False
-        if "in_channels" in names:
-            return True
-        for name in names - seen:
-            seen.add(name)
-            pending.append(definition.let.get(name))
-    return False
+    return "in_channels" in reached_names(getattr(layer, "filters", None), definition.let)
 
 
 # -------------------------------------------------------------------------------------------------
