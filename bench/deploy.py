@@ -63,6 +63,9 @@ TIMM = {
     for path in (ROOT / "specs").glob("*.yaml")
     if re.search(rf"^peer: \"timm\.create_model\('{re.escape(path.stem)}'\)\"$", path.read_text(encoding="utf-8"), re.M)
 }
+#: images in the batch that sets the peer's BatchNorm statistics: four left timm's resnest269e
+#: with activations in the thousands on any other batch (its float32 output 13% from float64)
+CALIBRATION = 16
 KERAS = {
     "resnet50_v1": "ResNet50",
     "resnet101_v1": "ResNet101",
@@ -75,12 +78,14 @@ KERAS = {
 
 def randomize_torch_peer(model, seed: int, size: int = 224) -> None:
     """Random weights and statistics for any torch model (no archspec involved): He-normal
-    convolution and linear weights, small biases, BatchNorm scales near 1, then running
+    convolution and linear weights, small biases, BatchNorm scales near 1, the last layer of each
+    residual branch a quarter as large (as trained, see residual_branch_ends()), then running
     statistics measured on a random batch (so that activations stay in range) and perturbed."""
     import torch
 
     rng = np.random.default_rng(seed)
     norms = []
+    last = residual_branch_ends(model)
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
@@ -92,18 +97,68 @@ def randomize_torch_peer(model, seed: int, size: int = 224) -> None:
                 module.weight.copy_(torch.from_numpy(rng.normal(0, np.sqrt(2.0 / np.prod(shape[1:])), shape)))
                 if module.bias is not None:
                     module.bias.copy_(torch.from_numpy(rng.uniform(-0.1, 0.1, module.bias.shape)))
-        for m in norms:
-            m.reset_running_stats()
-            m.momentum = None
-        model.train()
-        model(torch.from_numpy(rng.standard_normal((4, 3, size, size)).astype(np.float32)))
+        for parameter in last:  # as a trained network's: see residual_branch_ends()
+            parameter.mul_(0.25)
+        # Each BatchNorm's statistics are those of its own input in eval mode, met in one pass
+        # in the order the model runs them, then perturbed: every later norm sees the
+        # perturbed earlier ones, so the perturbations do not compound from block to block as
+        # they do after a train-mode pass
+        drawn = {
+            m: (rng.normal(0, 0.1, m.running_mean.shape), rng.uniform(0.8, 1.25, m.running_var.shape)) for m in norms
+        }
+
+        def measure(m, inputs):
+            x = inputs[0].double()
+            mean, var = x.mean(dim=(0, 2, 3)), x.var(dim=(0, 2, 3), unbiased=False)
+            shift, scale = (torch.from_numpy(v) for v in drawn[m])
+            m.running_mean.copy_(mean + shift * var.sqrt())
+            m.running_var.copy_(var * scale)
+
+        hooks = [m.register_forward_pre_hook(measure) for m in norms]
         model.eval()
+        try:
+            model(torch.from_numpy(rng.standard_normal((CALIBRATION, 3, size, size)).astype(np.float32)))
+        finally:
+            for hook in hooks:
+                hook.remove()
         for m in norms:
-            m.momentum = 0.1
             m.num_batches_tracked.fill_(int(rng.integers(1, 10**6)))  # a count a training run left
-            std = m.running_var.sqrt()
-            m.running_mean.add_(torch.from_numpy(rng.normal(0, 0.1, m.running_mean.shape)).float() * std)
-            m.running_var.mul_(torch.from_numpy(rng.uniform(0.8, 1.25, m.running_var.shape)).float())
+
+
+def residual_branch_ends(model) -> list:
+    """The parameters the peer itself zeroes at the end of each residual branch
+    (timm's ``zero_init_last()``, torchvision's ``zero_init_residual``), found by asking it.
+
+    Random weights at full size there make every block add a branch as large as its input, so
+    activations of a deep SE or split-attention network grow into the thousands and float32
+    itself drifts from float64 by more than any comparison allows (timm's resnest50d: 5,916 at
+    the last block, its own float32 logits 0.87 from float64); trained networks keep these
+    small, as ``archspec check``'s randomization does (a quarter).  Found by asking the peer, so
+    that no archspec code decides what the peer's checkpoint holds."""
+    import torch
+
+    with torch.no_grad():
+        saved = {name: p.detach().clone() for name, p in model.named_parameters()}
+        for p in model.parameters():  # timm zeroes them at construction already
+            p.fill_(1.0)
+        for module in model.modules():
+            if callable(getattr(module, "zero_init_last", None)):  # timm's blocks
+                module.zero_init_last()
+                conv3 = getattr(module, "conv3", None)
+                if all(p.any() for p in module.parameters()) and isinstance(conv3, torch.nn.Conv2d):
+                    # a pre-activation block timm leaves alone (RegNetV's): its last
+                    # convolution, which timm's own ResNetV2 pre-activation blocks zero
+                    torch.nn.init.zeros_(conv3.weight)
+            elif type(module).__module__ == "torchvision.models.resnet" and type(module).__name__ in (
+                "Bottleneck",
+                "BasicBlock",
+            ):
+                norm = module.bn3 if type(module).__name__ == "Bottleneck" else module.bn2
+                torch.nn.init.zeros_(norm.weight)
+        zeroed = [p for p in model.parameters() if not p.any()]
+        for name, p in model.named_parameters():
+            p.copy_(saved[name])
+    return zeroed
 
 
 def randomize_keras_peer(model, seed: int) -> None:
