@@ -170,8 +170,6 @@ def cmd_build(args: argparse.Namespace) -> int:
     backends = list(BACKENDS) if "all" in args.backend else list(dict.fromkeys(args.backend))
     if args.output and len(backends) > 1:
         raise UsageError("-o/--output takes one backend; build the backends one at a time")
-    if args.inference and backends != ["torch"]:
-        raise UsageError("--inference applies to the torch backend only")
     if args.output and Path(args.output).exists() and not Path(args.output).is_dir():
         raise UsageError(f"-o {args.output}: not a directory (it is a file); -o names the folder to write into")
     size = _input_size(args.input_size)
@@ -189,7 +187,7 @@ def cmd_build(args: argparse.Namespace) -> int:
                 sys.stderr.write(f"error: {spec}: {backend} backend: {exc}\n")
                 status = max(status, EXIT_FINDINGS)
                 continue
-            path = output_path(network.name, "torch_inference" if args.inference else backend, args.output)
+            path = output_path(network.name, f"{backend}_inference" if args.inference else backend, args.output)
             if args.check:
                 diff = stale_diff(path, source)
                 if diff is None:
@@ -279,6 +277,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    if args.torch_inference and args.keras_inference:
+        raise UsageError("--torch-inference and --keras-inference are two checks; run them one at a time")
     size = _input_size(args.input_size)
     if args.targets not in (None, "torch,keras"):
         try:
@@ -298,6 +298,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         rtol=args.rtol,
         dtype=args.dtype,
         torch_inference=args.torch_inference,
+        keras_inference=args.keras_inference,
     )
     results = []
     status = EXIT_OK
@@ -580,8 +581,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--inference",
         action="store_true",
-        help="torch: the inference form (fuse_for_inference() folds BatchNorm, channels-last), "
-        "in generated/torch_inference/",
+        help="the inference form, in generated/<backend>_inference/: PyTorch's model.fuse_for_inference() "
+        "folds BatchNorm and switches to channels-last; Keras' fuse_for_inference(model) returns a copy "
+        "with BatchNorm folded",
     )
     p.add_argument(
         "--dependents",
@@ -622,6 +624,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--torch-inference",
         action="store_true",
         help="check PyTorch's inference form (BatchNorm folded, channels-last) against the plain PyTorch model",
+    )
+    p.add_argument(
+        "--keras-inference",
+        action="store_true",
+        help="check Keras' inference form (fuse_for_inference(): BatchNorm folded) against the plain Keras model",
     )
     p.add_argument(
         "--targets", metavar="LIST", help="compare every pair of these: torch,keras,onnx (default torch,keras)"

@@ -140,9 +140,19 @@ def _comments(source: str) -> str:
     return " ".join(" ".join(t.string[1:].split()) for t in tokens if t.type == tokenize.COMMENT)
 
 
-def _emit_checked(spec: Path, backend: str) -> tuple[str, ast.Module]:
-    source = archspec.emit(spec, backend=backend)
-    tree = _check_tree(source)  # compiles, inert syntax only, expected imports only
+#: each generated form: the backends' default modules and their inference forms
+FORMS = [("torch", False), ("keras", False), ("torch", True), ("keras", True)]
+
+
+def _emit_checked(spec: Path, backend: str, inference: bool = False) -> tuple[str, ast.Module]:
+    if inference:
+        from archspec.backends import get_backend
+        from archspec.pipeline import checked_network
+
+        source = get_backend(backend).emit(checked_network(spec), inference=True)
+    else:
+        source = archspec.emit(spec, backend=backend)
+    tree = _check_tree(source, inference)  # compiles, inert syntax only, expected imports only
     return source, tree
 
 
@@ -184,8 +194,10 @@ def test_literal_escaping_round_trips(text):
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(folder=hostile_filename, stem=hostile_filename, doc=hostile_text, block_doc=hostile_text)
-@pytest.mark.parametrize("backend", ["torch", "keras"])
-def test_outside_text_reaches_generated_code_inertly(tmp_path_factory, backend, folder, stem, doc, block_doc):
+@pytest.mark.parametrize("backend,inference", FORMS)
+def test_outside_text_reaches_generated_code_inertly(
+    tmp_path_factory, backend, inference, folder, stem, doc, block_doc
+):
     base = tmp_path_factory.mktemp("names")
     spec = base / folder / f"{stem}.yaml"
     try:
@@ -193,7 +205,7 @@ def test_outside_text_reaches_generated_code_inertly(tmp_path_factory, backend, 
         spec.write_text(_spec(doc, block_doc), encoding="utf-8")
     except (OSError, UnicodeEncodeError):
         return  # the file system refuses this name: nothing a user could hand archspec
-    source, tree = _emit_checked(spec, backend)
+    source, tree = _emit_checked(spec, backend, inference)
     strings = " ".join(_strings(tree))
     assert _flat(doc) in strings and _flat(block_doc) in strings
     # the spec's file name is named in the provenance text (a docstring or comments)
@@ -212,15 +224,15 @@ HOSTILE_NAMES = [
 ]
 
 
-@pytest.mark.parametrize("backend", ["torch", "keras"])
-def test_hostile_file_names_build_and_import_without_side_effects(tmp_path, backend):
+@pytest.mark.parametrize("backend,inference", FORMS)
+def test_hostile_file_names_build_and_import_without_side_effects(tmp_path, backend, inference):
     modules = []
     for index, name in enumerate(HOSTILE_NAMES):
         folder = tmp_path / f"spec{index}"
         folder.mkdir()
         spec = folder / f"{name}.yaml"
         spec.write_text(_spec(), encoding="utf-8")
-        source, _ = _emit_checked(spec, backend)
+        source, _ = _emit_checked(spec, backend, inference)
         (tmp_path / f"gen{index}.py").write_text(source, encoding="utf-8")
         modules.append(str(tmp_path / f"gen{index}.py"))
     work = tmp_path / "work"

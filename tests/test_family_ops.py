@@ -206,7 +206,7 @@ def test_a_wrong_evonorm_grouping_fails_the_check():
 
 
 def test_inference_form_does_not_fold_into_a_standardized_conv(tmp_path):
-    from archspec.backends.torch_backend import foldable_batchnorms
+    from archspec.backends.folding import foldable_batchnorms
 
     text = """
     archspec: 1

@@ -292,8 +292,15 @@ def _check_names(directory: Path, names: dict[str, str]) -> None:
     for backend in ("torch", "keras"):
         module = get_backend(backend)
         model = module.instantiate(module.emit(net), net)  # a BackendError or any exception fails
+        # the inference form defines more names of its own (fuse_for_inference, BATCHNORM_FOLDS, ...)
         if backend == "torch":
+            fused = module.instantiate(module.emit(net, inference=True), net).eval().fuse_for_inference()
             with torch.no_grad():
                 assert tuple(model(torch.zeros(1, c, h, w)).shape[1:]) == net.output_shape
+                assert tuple(fused(torch.zeros(1, c, h, w)).shape[1:]) == net.output_shape
         else:
-            assert tuple(np.asarray(model(np.zeros((1, h, w, c), "float32"))).shape[1:]) == net.output_shape
+            source = module.emit(net, inference=True)
+            loaded = module.load_module(source, net)
+            fused = loaded.fuse_for_inference(module.instantiate(source, net, loaded))
+            for each in (model, fused):
+                assert tuple(np.asarray(each(np.zeros((1, h, w, c), "float32"))).shape[1:]) == net.output_shape

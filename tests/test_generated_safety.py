@@ -104,14 +104,23 @@ FORBIDDEN_NAMES = {
 }
 
 
-def _check_tree(source: str) -> ast.Module:
+#: what the inference forms' folding code adds (archspec build --inference: PyTorch's
+#: _fold_batchnorm() finds modules by their path, Keras' fuse_for_inference() clones the model):
+#: template code, which reads the spec's names only as the string constants checked here
+INFERENCE_NODES = {"Try", "ExceptHandler", "DictComp", "comprehension", "Pow", "Continue"}
+INFERENCE_NAMES = {"getattr", "setattr"}
+
+
+def _check_tree(source: str, inference: bool = False) -> ast.Module:
     tree = ast.parse(source)
+    allowed = ALLOWED_NODES | (INFERENCE_NODES if inference else set())
+    forbidden = FORBIDDEN_NAMES - (INFERENCE_NAMES if inference else set())
     for node in ast.walk(tree):
-        assert type(node).__name__ in ALLOWED_NODES, f"unexpected syntax: {ast.dump(node)[:120]}"
+        assert type(node).__name__ in allowed, f"unexpected syntax: {ast.dump(node)[:120]}"
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             assert ast.unparse(node) in ALLOWED_IMPORTS, ast.unparse(node)
         if isinstance(node, ast.Name):
-            assert node.id not in FORBIDDEN_NAMES, node.id
+            assert node.id not in forbidden, node.id
         if isinstance(node, ast.Attribute):
             assert not (node.attr.startswith("__") and node.attr != "__init__"), node.attr
     # module level: docstring, imports, classes, functions, and constant assignments only

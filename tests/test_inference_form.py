@@ -1,5 +1,6 @@
-"""The PyTorch inference form (``archspec build --inference``): the same model with BatchNorm
-folded into the convolutions and channels-last memory, numerically equal to the plain form."""
+"""The inference forms (``archspec build --inference``): PyTorch's, the same model with BatchNorm
+folded into the convolutions and channels-last memory, and Keras', a copy of a built model with
+BatchNorm folded; each numerically equal to its plain form."""
 
 from __future__ import annotations
 
@@ -126,7 +127,6 @@ def test_cli_build_inference_and_check(tmp_path, capsys):
     written = (tmp_path / "resnet18.py").read_text()
     assert "def fuse_for_inference(self)" in written
     assert main(["build", spec, "--inference", "-o", str(tmp_path), "--check"]) == 0
-    assert main(["build", spec, "--inference", "--backend", "keras", "-o", str(tmp_path)]) == 2
     capsys.readouterr()
     assert main(["check", spec, "--torch-inference", "--input-size", "64", "--batch", "1"]) == 0
     assert capsys.readouterr().out.startswith("PASS  resnet18")
@@ -144,3 +144,150 @@ def test_the_inference_forms_own_names_are_refused_as_layer_names(tmp_path):
     )
     found = {d.message for d in lint_spec(spec) if d.code == "AS108"}
     assert any("fuse_for_inference" in m for m in found) and any("bn_folds" in m for m in found)
+
+
+# ---------------------------------------------------------------------------------------------
+# Keras: archspec build --inference --backend keras, fuse_for_inference(model)
+
+KERAS_SPECS = ["resnet18", "resnet50_v1", "resnext50_32x4d", "resnetv2_50", "seresnet50"]
+
+
+@pytest.mark.parametrize("name", KERAS_SPECS)
+def test_keras_inference_form_matches_the_plain_model(name):
+    pytest.importorskip("keras")
+    from archspec.crosscheck.inference import check_keras_inference
+
+    result = check_keras_inference(SPECS / f"{name}.yaml", (64, 64), batch=2)
+    assert result.passed, result.first_divergence
+    assert result.max_rel_diff < 1e-9  # float64: folding changes the rounding only
+    assert {d.kind for d in result.layers} >= {"block", "output", "layer"}
+
+
+def test_keras_inference_form_in_float32_as_deployed():
+    pytest.importorskip("keras")
+    from archspec.crosscheck.inference import check_keras_inference
+
+    result = check_keras_inference(SPECS / "resnet50_v1.yaml", (96, 96), dtype="float32")
+    assert result.passed, result.first_divergence
+    assert result.max_rel_diff > 1e-7  # float32 rounding, really
+
+
+def test_keras_resnet50_v1_folds_every_batchnorm_into_a_copy():
+    keras = pytest.importorskip("keras")
+    from archspec.crosscheck.inference import build_keras_inference_pair
+
+    network = checked_network(SPECS / "resnet50_v1.yaml", (64, 64))
+    plain, fused = build_keras_inference_pair(network)
+    norms = [layer.name for layer in plain.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(norms) == 53
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in fused.layers)
+    # every name is kept (a plain weights file's layer names, probes by name), the BatchNorms as pass-throughs
+    assert [layer.name for layer in fused.layers] == [layer.name for layer in plain.layers]
+    assert {type(fused.get_layer(n)).__name__ for n in norms} == {"FoldedBatchNorm"}
+    assert all(layer.use_bias for layer in fused.layers if isinstance(layer, keras.layers.Conv2D))
+    assert {v.dtype for v in fused.weights} == {"float64"}
+    # a copy: the plain model keeps its BatchNorms and their statistics, to train on
+    assert plain.get_layer("conv1_bn").moving_variance.numpy().min() > 0
+    assert isinstance(plain.get_layer("conv1_bn"), keras.layers.BatchNormalization)
+
+
+def test_keras_a_wrong_fold_is_caught_where_it_happens():
+    pytest.importorskip("keras")
+    from archspec.crosscheck.inference import build_keras_inference_pair, compare_keras_inference
+
+    network = checked_network(SPECS / "resnet18.yaml", (64, 64))
+    plain, fused = build_keras_inference_pair(network)
+    name = network.node(network.block("layer2.1").nodes[0]).keras_name  # the block's first convolution
+    conv = fused.get_layer(name)
+    kernel, bias = conv.get_weights()
+    conv.set_weights([kernel * 1.001, bias])
+    diffs = compare_keras_inference(plain, fused, network)
+    first = next(d for d in diffs if not d.passed)
+    assert first.name == name.replace("conv", "bn")  # the folded BatchNorm after it: the first tensor compared
+
+
+def test_keras_default_form_is_unchanged_and_inference_form_only_adds():
+    from archspec.backends import keras_backend
+
+    network = checked_network(SPECS / "resnet50_v1.yaml")
+    plain = keras_backend.emit(network)
+    assert plain == (ROOT / "generated" / "keras" / "resnet50_v1.py").read_text()
+    inference = keras_backend.emit(network, inference=True)
+    assert "(keras backend, inference form)" in inference
+    assert '    "conv2_block1_0_bn": "conv2_block1_0_conv",\n' in inference
+    assert "def fuse_for_inference(model)" in inference and "fuse_for_inference" not in plain
+    # the functions that build the model are the plain form's, byte for byte
+    body = plain[plain.index("import keras") :]
+    assert inference[inference.index("import keras") :].startswith(body.rstrip("\n"))
+    compile(inference, "resnet50_v1_inference.py", "exec")
+
+
+def _keras_folds(source: str) -> dict[str, str]:
+    import ast
+
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and node.targets[0].id == "BATCHNORM_FOLDS":
+            return ast.literal_eval(node.value)
+    return {}
+
+
+def test_keras_a_convolution_read_twice_is_not_folded(tmp_path):
+    """Each instance is listed by its own layer names: block 1's conv2 folds, block 2's (read by
+    bn2 and a side branch) does not."""
+    pytest.importorskip("keras")
+    from archspec.backends import keras_backend
+    from archspec.crosscheck.inference import check_keras_inference
+
+    spec = tmp_path / "shared.yaml"
+    spec.write_text(textwrap.dedent(SHARED))
+    network = checked_network(spec)
+    folds = _keras_folds(keras_backend.emit(network, inference=True))
+    bn2 = [network.node(n).keras_name for b in network.blocks for n in b.nodes if network.node(n).local_name == "bn2"]
+    assert len(bn2) == 2 and bn2[0] in folds and bn2[1] not in folds
+    assert check_keras_inference(spec).passed
+
+
+STRIDED_DILATED = """
+archspec: 1
+name: strided_dilated
+input: {channels: 3, size: [17, 17]}
+stem:
+  - {op: conv, name: conv1, filters: 8, kernel: 3, stride: 2, dilation: 2, padding: 2}
+  - {op: batchnorm, name: bn1}
+  - {op: relu}
+  - {op: conv, name: conv2, filters: 8, kernel: 3, padding: 1}
+  - {op: batchnorm, name: bn2}
+stages: []
+head:
+  - {op: global_avg_pool, name: avgpool}
+  - {op: linear, name: fc, units: 4}
+"""
+
+
+def test_keras_a_strided_dilated_convolution_is_left_alone(tmp_path):
+    """Keras writes it as DilatedConv2D (a stride-1 convolution, then every other row and
+    column), not a Conv2D: the form folds only the plain convolution."""
+    pytest.importorskip("keras")
+    from archspec.backends import keras_backend
+    from archspec.crosscheck.inference import check_keras_inference
+
+    spec = tmp_path / "strided_dilated.yaml"
+    spec.write_text(textwrap.dedent(STRIDED_DILATED))
+    network = checked_network(spec)
+    source = keras_backend.emit(network, inference=True)
+    assert "DilatedConv2D(" in source
+    assert _keras_folds(source) == {"bn2": "conv2"}
+    assert check_keras_inference(spec).passed
+
+
+def test_cli_build_keras_inference_and_check(tmp_path, capsys):
+    pytest.importorskip("keras")
+    spec = str(SPECS / "resnet18.yaml")
+    assert main(["build", spec, "--inference", "--backend", "keras", "-o", str(tmp_path)]) == 0
+    written = (tmp_path / "resnet18.py").read_text()
+    assert "def fuse_for_inference(model)" in written
+    assert main(["build", spec, "--inference", "--backend", "keras", "-o", str(tmp_path), "--check"]) == 0
+    capsys.readouterr()
+    assert main(["check", spec, "--keras-inference", "--input-size", "64", "--batch", "1", "--jobs", "1"]) == 0
+    assert capsys.readouterr().out.startswith("PASS  resnet18")
+    assert main(["check", spec, "--keras-inference", "--torch-inference"]) == 2

@@ -38,6 +38,7 @@ from typing import Any
 
 from archspec.backends import BackendError, naming, render
 from archspec.backends.arguments import model_arguments
+from archspec.backends.folding import foldable_batchnorms
 from archspec.backends.keras_view import (
     Arg,
     Assign,
@@ -75,6 +76,9 @@ MODULE_NAMES = frozenset(
         "EvoNormS0",
         "FilterResponseNormTlu",
         "DilatedConv2D",
+        "fuse_for_inference",
+        "BATCHNORM_FOLDS",
+        "FoldedBatchNorm",
         "gelu_tanh",
         "eca_kernel_size",
         "math",
@@ -195,7 +199,7 @@ class _Lowering:
         self.aux_names: dict[str, tuple] = {}  # helper layer name -> (its layer's spec path, kind)
 
     # -- module --------------------------------------------------------------------------------
-    def module(self) -> Module:
+    def module(self, inference: bool = False) -> Module:
         model_name = self._ident(self.net.name, MODULE_NAMES, "network name")
         block_types = list(dict.fromkeys(b.block_type for b in self.net.blocks))
         function_names = {model_name}
@@ -204,9 +208,19 @@ class _Lowering:
             function_names.add(type_name)
         blocks = [self._block_function(t, function_names) for t in block_types]
         model = self._model_function(model_name, function_names)
+        header = render.header_lines(self.net, NAME)
+        if inference:
+            header[0] = header[0].replace(f"({NAME} backend)", f"({NAME} backend, inference form)", 1)
+            header.insert(
+                1,
+                f"Keras model {self.net.name!r} (inference form: fuse_for_inference(model) returns a copy "
+                "of a built model with each BatchNorm of BATCHNORM_FOLDS folded into the convolution "
+                "before it).",
+            )
         return Module(
             doc=_wrap(self.net.doc or f"The {self.net.name} network.", 0),
-            header=[part for line in render.header_lines(self.net, NAME) for part in _wrap(line, 0)],
+            header=[part for line in header for part in _wrap(line, 0)],
+            folds=self._folds() if inference else None,
             uses_ops=self.torch_pooling
             or bool(
                 {
@@ -228,6 +242,19 @@ class _Lowering:
             model=model,
             helpers=sorted(self.helpers),
         )
+
+    def _folds(self) -> list[tuple[str, str]]:
+        """The (BatchNorm, convolution) Keras layer names the inference form folds, as string
+        literals: each pair the IR finds foldable in this network (every instance is listed by
+        its own layer names), except a convolution written as DilatedConv2D (a stride with a
+        dilation), whose subsampling is not a plain Conv2D's."""
+        out = []
+        for bn, conv in foldable_batchnorms(self.net).items():
+            node = self.net.node(conv)
+            if max(node.attrs.stride) > 1 and max(node.attrs.dilation) > 1:
+                continue
+            out.append((naming.literal(self.net.node(bn).keras_name), naming.literal(node.keras_name)))
+        return out
 
     def _vars(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -1189,9 +1216,17 @@ def view(network: Network) -> Module:
     return _Lowering(network).module()
 
 
-def emit(network: Network) -> str:
-    """The complete, formatted source of a standalone Keras module for ``network``."""
-    module = view(network)
+def emit(network: Network, *, inference: bool = False) -> str:
+    """The complete, formatted source of a standalone Keras module for ``network``.
+
+    ``inference=True`` writes the inference form: the same functions and layers (a weights file
+    of the plain form loads as it is), plus ``fuse_for_inference(model)``, which returns a copy
+    of a built, loaded model with every BatchNorm the IR shows foldable folded into the
+    convolution before it (kernel and bias take its scale and shift; a pass-through layer,
+    ``FoldedBatchNorm``, keeps its name), and the table of those layer names, ``BATCHNORM_FOLDS``."""
+    if not network.ok:
+        raise BackendError("the network has errors; run archspec lint")
+    module = _Lowering(network).module(inference=inference)
     source = render.render(NAME, "module.py.j2", module=module)
     return render.format_source(source)
 
@@ -1200,14 +1235,20 @@ def model_function_name(network: Network) -> str:
     return naming.identifier(network.name)
 
 
-def instantiate(source: str, network: Network):
-    """Run the generated ``source`` in a fresh module and build its model at the network's
-    input size; returns a built ``keras.Model``."""
+def load_module(source: str, network: Network) -> types.ModuleType:
+    """Run the generated ``source`` in a fresh module; returns the module."""
     import keras  # noqa: F401  (fails early, with a clear message, when keras is missing)
 
     module = types.ModuleType(f"archspec_generated_keras_{network.name}")
     module.__file__ = f"<archspec keras {network.name}>"
     exec(compile(source, module.__file__, "exec"), module.__dict__)  # our own generated code
+    return module
+
+
+def instantiate(source: str, network: Network, module: types.ModuleType | None = None):
+    """Run the generated ``source`` in a fresh module (or use ``module``, loaded from it) and
+    build its model at the network's input size; returns a built ``keras.Model``."""
+    module = module or load_module(source, network)
     c, h, w = network.input_shape
     model = getattr(module, model_function_name(network))(input_shape=(h, w, c))
     shape = network.output_shape or ()

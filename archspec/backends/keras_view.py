@@ -111,3 +111,6 @@ class Module:
     blocks: list[BlockFunction]
     model: ModelFunction
     helpers: list[str] = field(default_factory=list)  # helper layers/functions defined in the file
+    #: the inference form (emit(inference=True)): (BatchNorm, convolution) layer names as
+    #: Python string literals, the pairs fuse_for_inference() folds; None in the default form
+    folds: list[tuple[str, str]] | None = None

@@ -22,6 +22,7 @@ from archspec.backends import BackendError, naming, render
 from archspec.backends import torch_lowering as L
 from archspec.backends import torch_scope as S
 from archspec.backends.arguments import model_arguments
+from archspec.backends.folding import foldable_batchnorms
 from archspec.ir import ops as O
 from archspec.ir.build import auto_name
 from archspec.ir.graph import BlockInstance, Network, Node
@@ -203,21 +204,6 @@ def build_view(network: Network, *, inplace: bool = False, inference: bool = Fal
         model=model,
         inference=inference,
     )
-
-
-def foldable_batchnorms(network: Network) -> dict[str, str]:
-    """BatchNorm node id -> the id of the convolution it can be folded into: the BatchNorm's only
-    input is that convolution (a 2-D feature map, not weight-standardized), and nothing else reads
-    the convolution."""
-    out = {}
-    for node in network.ops():
-        if node.op != "batchnorm" or len(node.inputs) != 1 or node.shape is None or len(node.shape) != 3:
-            continue
-        conv = network.node(node.inputs[0])
-        standardized = conv.attrs is not None and getattr(conv.attrs, "standardize", False)
-        if conv.op == "conv" and not standardized and network.out_degree(conv.id) == 1:
-            out[node.id] = conv.id
-    return out
 
 
 def _add_bn_folds(network: Network, blocks: list[ClassView], model: ClassView, used_types: list[str]) -> None:

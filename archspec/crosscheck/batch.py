@@ -67,7 +67,7 @@ def _refusal(spec: str, exc: Exception, options: dict[str, Any], color: bool, se
     from archspec.crosscheck import guard
     from archspec.diagnostics import ArchspecError, render_text
 
-    fields = {k: v for k, v in options.items() if k not in ("input_size", "torch_inference")}
+    fields = {k: v for k, v in options.items() if k not in ("input_size", "torch_inference", "keras_inference")}
     if isinstance(exc, ArchspecError):
         io = any(d.code == "AS100" for d in exc.diagnostics)
         text = render_text(exc.diagnostics, None, color=color) if exc.diagnostics else ""
@@ -93,7 +93,7 @@ def _refusal(spec: str, exc: Exception, options: dict[str, Any], color: bool, se
 
 def check_one(spec: str, options: dict[str, Any], color: bool = False, network: Network | None = None) -> Outcome:
     """Check ``spec`` with ``options`` (``input_size``, ``batch``, ``seed``, ``atol``, ``rtol``,
-    ``dtype``, ``torch_inference``) in this process (``network``: the spec already loaded by
+    ``dtype``, ``torch_inference``, ``keras_inference``) in this process (``network``: the spec already loaded by
     :func:`screen`, not loaded again).  A spec refused before the comparison (its lint errors,
     a backend's refusal, too large for memory) comes back as a failed result whose
     ``diagnostics`` say why, with the same reasons rendered for a terminal."""
@@ -106,8 +106,11 @@ def check_one(spec: str, options: dict[str, Any], color: bool = False, network: 
 
     quiet_tensorflow()
     options = dict(options)
+    keras_inference = options.pop("keras_inference", False)
     if options.pop("torch_inference", False):
         from archspec.crosscheck.inference import check_torch_inference as check
+    elif keras_inference:
+        from archspec.crosscheck.inference import check_keras_inference as check
     else:
         from archspec.crosscheck.compare import check_spec as check
     start = time.perf_counter()

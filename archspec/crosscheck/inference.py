@@ -1,4 +1,5 @@
-"""The PyTorch inference form checked against the plain PyTorch model.
+"""The inference forms checked against their plain models: PyTorch's (below) and Keras'
+(:func:`check_keras_inference`, at the end).
 
 ``archspec build --inference`` writes a module whose ``fuse_for_inference()`` folds every
 BatchNorm into the convolution before it and switches to channels-last (see
@@ -76,6 +77,23 @@ def _run(model, network: Network, points: list[tuple[str, str]], x):
     return captured
 
 
+def _points(network: Network) -> list[tuple[str, str]]:
+    """What both inference checks compare, in network order: (node id, kind)."""
+    from archspec.backends.folding import foldable_batchnorms
+
+    folded_convs = set(foldable_batchnorms(network).values())
+    block_outputs = {b.output for b in network.blocks}
+    points = []
+    for node in network.ops():
+        if node.id == network.output:
+            points.append((node.id, "output"))
+        elif node.id in block_outputs:
+            points.append((node.id, "block"))
+        elif (node.params or node.op == "batchnorm") and node.id not in folded_convs:
+            points.append((node.id, "layer"))
+    return points
+
+
 def compare_inference(
     plain,
     fused,
@@ -88,18 +106,7 @@ def compare_inference(
 ) -> list[TensorDiff]:
     import torch
 
-    from archspec.backends.torch_backend import foldable_batchnorms
-
-    folded_convs = set(foldable_batchnorms(network).values())
-    block_outputs = {b.output for b in network.blocks}
-    points = []
-    for node in network.ops():
-        if node.id == network.output:
-            points.append((node.id, "output"))
-        elif node.id in block_outputs:
-            points.append((node.id, "block"))
-        elif (node.params or node.op == "batchnorm") and node.id not in folded_convs:
-            points.append((node.id, "layer"))
+    points = _points(network)
     depth = depths(network)
     rng = np.random.default_rng(seed + 1)
     dtype = next(plain.parameters()).dtype
@@ -147,6 +154,112 @@ def check_torch_inference(
     timings["build_and_fuse"] = time.perf_counter() - mark
     mark = time.perf_counter()
     diffs = compare_inference(plain, fused, network, batch=batch, seed=seed, atol=atol, rtol=rtol)
+    timings["run_and_compare"] = time.perf_counter() - mark
+    timings["total"] = time.perf_counter() - start
+    return result_of(network, diffs, batch=batch, atol=atol, rtol=rtol, seed=seed, dtype=dtype, timings=timings)
+
+
+# ---------------------------------------------------------------------------------------------
+# Keras: ``archspec build --inference --backend keras`` writes the plain module plus
+# ``fuse_for_inference(model)``, which returns a copy of a built model with the BatchNorms folded
+
+
+def build_keras_inference_pair(network: Network, seed: int = 0, dtype: str = "float64"):
+    """The plain Keras model with the cross-check's random weights (randomized in PyTorch and
+    transferred, BatchNorm statistics measured then perturbed) and the copy that the generated
+    ``fuse_for_inference()`` returns for it."""
+    import keras
+
+    from archspec.backends import keras_backend
+    from archspec.crosscheck.compare import build_pair
+
+    _, plain = build_pair(network, seed, dtype)
+    source = keras_backend.emit(network, inference=True)
+    module = keras_backend.load_module(source, network)
+    previous_floatx, previous_policy = keras.config.floatx(), keras.config.dtype_policy()
+    keras.config.set_floatx(dtype)
+    keras.config.set_dtype_policy(dtype)
+    try:
+        fused = module.fuse_for_inference(plain)
+    finally:
+        keras.config.set_floatx(previous_floatx)
+        keras.config.set_dtype_policy(previous_policy)
+    return plain, fused
+
+
+def compare_keras_inference(
+    plain,
+    fused,
+    network: Network,
+    *,
+    batch: int = 2,
+    seed: int = 0,
+    atol: float = DEFAULT_ATOL,
+    rtol: float = DEFAULT_RTOL,
+    dtype: str = "float64",
+) -> list[TensorDiff]:
+    """As :func:`compare_inference`, for the two Keras models: every BatchNorm (in the copy, the
+    identity that replaced a folded one), every other layer with weights except the folded
+    convolutions, every block's output and the logits, by Keras layer name."""
+    from archspec.crosscheck.compare import keras_values
+
+    # keras.models.clone_model() keeps what the outputs depend on: a layer nothing reads (a
+    # body's last layer that a later one replaced as the block's output) is not in the copy
+    points = [(n, k) for n, k in _points(network) if n == network.output or network.out_degree(n) > 0]
+    depth = depths(network)
+    rng = np.random.default_rng(seed + 1)
+    x = rng.standard_normal((batch, *network.input_shape)).astype(dtype)
+    ours = keras_values(plain, network, points, x)
+    theirs = keras_values(fused, network, points, x)
+    diffs = []
+    for node_id, kind in points:
+        node = network.node(node_id)
+        name = node.block_id if kind == "block" else node.keras_name
+        diffs.append(
+            diff_tensor(
+                name,
+                node.keras_name,
+                kind,
+                ours.get(node_id),
+                theirs.get(node_id),
+                depth[node_id],
+                atol=atol,
+                rtol=rtol,
+                float64=dtype == "float64",
+            )
+        )
+    return diffs
+
+
+def check_keras_inference(
+    spec,
+    input_size: tuple[int, int] | None = None,
+    *,
+    batch: int = 2,
+    seed: int = 0,
+    atol: float = DEFAULT_ATOL,
+    rtol: float = DEFAULT_RTOL,
+    dtype: str = "float64",
+) -> CheckResult:
+    """Check the Keras inference form of ``spec`` (a path or a network) against its plain Keras
+    model.  Raises ArchspecError for a spec with errors."""
+    import torch
+
+    from archspec.crosscheck.guard import ensure_fits, validate_options
+    from archspec.pipeline import checked_network
+
+    validate_options(batch=batch, seed=seed, atol=atol, rtol=rtol)
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    network = checked_network(spec, input_size)
+    ensure_fits(network, batch=batch, dtype=dtype)
+    timings["load_and_lint"] = time.perf_counter() - start
+    mark = time.perf_counter()
+    torch.manual_seed(seed)
+    plain, fused = build_keras_inference_pair(network, seed, dtype)
+    timings["build_and_fuse"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    diffs = compare_keras_inference(plain, fused, network, batch=batch, seed=seed, atol=atol, rtol=rtol, dtype=dtype)
     timings["run_and_compare"] = time.perf_counter() - mark
     timings["total"] = time.perf_counter() - start
     return result_of(network, diffs, batch=batch, atol=atol, rtol=rtol, seed=seed, dtype=dtype, timings=timings)

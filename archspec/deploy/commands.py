@@ -259,8 +259,8 @@ def cmd_check_targets(args: argparse.Namespace) -> int:
     unknown = [t for t in targets if t not in ("torch", "keras", "onnx")]
     if unknown or len(set(targets)) != len(targets) or len(targets) < 2:
         raise UsageError("--targets takes two or three distinct names of torch, keras, onnx (e.g. torch,keras,onnx)")
-    if args.torch_inference:
-        raise UsageError("--torch-inference and --targets do not combine")
+    if args.torch_inference or args.keras_inference:
+        raise UsageError("--torch-inference and --keras-inference do not combine with --targets")
     size = _common(args)
     from archspec.crosscheck.compare import quiet_tensorflow
     from archspec.deploy.targets import check_targets

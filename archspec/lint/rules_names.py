@@ -75,6 +75,10 @@ MODULE_GLOBALS = frozenset(
         "BlurPool2D",
         "gelu_tanh",
         "eca_kernel_size",
+        # the Keras inference form's (archspec build --inference --backend keras)
+        "fuse_for_inference",
+        "BATCHNORM_FOLDS",
+        "FoldedBatchNorm",
     }
 )
 CODE_RESERVED = MODULE_GLOBALS | frozenset(
