@@ -10,8 +10,11 @@ the same threads, the same weights, interleaved runs, medians.
   user would do by hand: channels-last, and ``torch.fx``'s conv-BatchNorm fusion plus
   channels-last.
 - Keras: archspec's resnet50_v1 against ``keras.applications.ResNet50``, each called through
-  one ``tf.function`` (``model(x, training=False)``).  For reference, the generated model with
-  its BatchNorms folded by the benchmark (archspec ships no Keras inference form).
+  one ``tf.function`` (``model(x, training=False)``), and the Keras inference form
+  (``archspec build --inference --backend keras``: ``fuse_for_inference(model)`` folds
+  BatchNorm); all three also compiled by XLA (``jit_compile=True``).
+- ``torch.compile`` (inductor, CPU) of the inference form and of torchvision's model, compiled
+  before the timed rounds (``--compile``, which ``run()`` passes).
 
 Each framework runs in its own process (``--part torch`` / ``--part keras``), so that their
 thread pools do not compete.
@@ -138,49 +141,31 @@ def _torch_part(batch: int, threads: int, repeats: int, compiled: bool = False) 
                 speedup >= 1.3,
             )
         )
+        compiled_name = "archspec resnet50 (inference form), torch.compile"
+        if compiled_name in times:
+            gain = 1 / paired_ratio(times[compiled_name], times["archspec resnet50 (inference form)"])
+            peer_gain = (
+                1 / paired_ratio(times["torchvision resnet50, torch.compile"], times[base_name])
+                if "torchvision resnet50, torch.compile" in times
+                else float("nan")
+            )
+            goals.append(
+                goal(
+                    "torch.compile of the inference form: shipped as an option if it pays",
+                    ">= 1.05x faster than the inference form",
+                    f"{gain:.2f}x ({fmt_s(median(times[compiled_name]))} vs "
+                    f"{fmt_s(median(times['archspec resnet50 (inference form)']))}); torchvision's own model "
+                    f"compiled: {peer_gain:.2f}x faster than uncompiled",
+                    gain >= 1.05,
+                )
+            )
     else:
         goals.append(goal("zero overhead (torch)", "at most 3% slower", "peer not installed: torchvision", None))
         goals.append(goal("inference form vs torchvision (torch)", ">= 1.3x faster", "peer not installed", None))
     return {"rows": rows, "goals": goals}
 
 
-def _fold_keras(model, network):
-    """The functional model rebuilt without the BatchNorms the IR finds foldable, their
-    statistics folded into the convolutions before them (a prototype of a Keras inference form)."""
-    import keras
-    import numpy as np
-
-    from archspec.backends.torch_backend import foldable_batchnorms
-
-    folds = {
-        network.node(bn).keras_name: network.node(conv).keras_name for bn, conv in foldable_batchnorms(network).items()
-    }
-    inputs = keras.Input(shape=model.inputs[0].shape[1:], batch_size=model.inputs[0].shape[0])
-    tensors = {id(model.inputs[0]): inputs}
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        node = layer._inbound_nodes[0]
-        ins = [tensors[id(t)] for t in node.input_tensors]
-        if layer.name in folds:
-            tensors[id(node.output_tensors[0])] = ins[0]
-            continue
-        clone = layer.__class__.from_config(
-            {**layer.get_config(), **({"use_bias": True} if layer.name in folds.values() else {})}
-        )
-        tensors[id(node.output_tensors[0])] = clone(ins if len(ins) > 1 else ins[0])
-    folded = keras.Model(inputs, tensors[id(model.outputs[0])])
-    for layer in model.layers:
-        if layer.weights and layer.name not in folds and layer.name not in folds.values():
-            folded.get_layer(layer.name).set_weights(layer.get_weights())
-    for bn_name, conv_name in folds.items():
-        bn, conv = model.get_layer(bn_name), model.get_layer(conv_name)
-        gamma, beta, mean, var = bn.get_weights()
-        scale = gamma / np.sqrt(var + bn.epsilon)
-        weights = conv.get_weights()
-        bias = weights[1] if len(weights) > 1 else np.zeros_like(mean)
-        folded.get_layer(conv_name).set_weights([weights[0] * scale, (bias - mean) * scale + beta])
-    return folded
+INFERENCE = "archspec resnet50_v1 (inference form, fuse_for_inference())"
 
 
 def _keras_part(batch: int, threads: int, repeats: int) -> dict:
@@ -193,11 +178,13 @@ def _keras_part(batch: int, threads: int, repeats: int) -> dict:
     import keras
     import numpy as np
 
-    import archspec
+    from archspec.backends import keras_backend
     from archspec.pipeline import checked_network
 
     network = checked_network(ROOT / "specs" / "resnet50_v1.yaml")
-    ours = archspec.build_model(network, backend="keras")
+    source = keras_backend.emit(network, inference=True)  # the plain form's functions, plus the folding
+    module = keras_backend.load_module(source, network)
+    ours = keras_backend.instantiate(source, network, module)
     reference = keras.applications.ResNet50(weights=None)
     rng = np.random.default_rng(0)
     for layer in reference.layers:  # statistics that matter (the defaults make BatchNorm the identity)
@@ -210,16 +197,28 @@ def _keras_part(batch: int, threads: int, repeats: int) -> dict:
     models = {
         "keras.applications ResNet50": reference,
         "archspec resnet50_v1 (generated)": ours,
-        "archspec resnet50_v1, BatchNorm folded (benchmark prototype)": _fold_keras(ours, network),
+        INFERENCE: module.fuse_for_inference(ours),
     }
     x = rng.standard_normal((batch, 224, 224, 3)).astype("float32")
     calls = {name: tf.function(lambda t, m=model: m(t, training=False)) for name, model in models.items()}
+    # the same three compiled by XLA (tf.function(jit_compile=True)); a TensorFlow without XLA
+    # on this CPU leaves the rows out
+    for name in list(models):
+        xla = tf.function(lambda t, m=models[name]: m(t, training=False), jit_compile=True)
+        try:
+            xla(x)
+        except Exception as exc:
+            print(f"skipped XLA for {name}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}", flush=True)
+            continue
+        calls[f"{name}, XLA"] = xla
     outputs = {name: np.asarray(fn(x)) for name, fn in calls.items()}
     # keras.applications ends with a softmax, archspec's spec at the logits (a softmax inside the
     # model is AS302): compare logits, the peer's computed from its pooled features
     features = keras.Model(reference.inputs, reference.get_layer("avg_pool").output)(x, training=False)
     kernel, bias = reference.get_layer("predictions").get_weights()
     outputs["keras.applications ResNet50"] = np.asarray(features) @ kernel + bias
+    if "keras.applications ResNet50, XLA" in outputs:
+        outputs["keras.applications ResNet50, XLA"] = outputs["keras.applications ResNet50"]
     first = outputs["keras.applications ResNet50"]
     times = interleave({name: (lambda f=fn: np.asarray(f(x))) for name, fn in calls.items()}, repeats, warmup=2)
     base = median(times["keras.applications ResNet50"])
@@ -236,7 +235,20 @@ def _keras_part(batch: int, threads: int, repeats: int) -> dict:
     ]
     peer_times = times["keras.applications ResNet50"]
     ratio = paired_ratio(times["archspec resnet50_v1 (generated)"], peer_times)
-    folded = 1 / paired_ratio(times["archspec resnet50_v1, BatchNorm folded (benchmark prototype)"], peer_times)
+    folded = 1 / paired_ratio(times[INFERENCE], peer_times)
+    xla_goals = []
+    if f"{INFERENCE}, XLA" in times:
+        with_xla = 1 / paired_ratio(times[f"{INFERENCE}, XLA"], times[INFERENCE])
+        peer_xla = 1 / paired_ratio(times["keras.applications ResNet50, XLA"], peer_times)
+        xla_goals.append(
+            goal(
+                "XLA (jit_compile=True) for the Keras inference form: shipped if it pays",
+                ">= 1.05x faster than without",
+                f"{with_xla:.2f}x ({fmt_s(median(times[f'{INFERENCE}, XLA']))} vs "
+                f"{fmt_s(median(times[INFERENCE]))}); keras.applications' ResNet50 with XLA: {peer_xla:.2f}x",
+                with_xla >= 1.05,
+            )
+        )
     goals = [
         goal(
             "zero overhead: generated Keras resnet50_v1 vs keras.applications.ResNet50",
@@ -247,9 +259,10 @@ def _keras_part(batch: int, threads: int, repeats: int) -> dict:
         goal(
             "inference form vs keras.applications.ResNet50 (Keras)",
             ">= 1.3x faster",
-            f"no Keras inference form shipped; BatchNorm folding prototyped in the benchmark: {folded:.2f}x",
-            False,
+            f"{folded:.2f}x ({fmt_s(median(times[INFERENCE]))} vs {fmt_s(base)})",
+            folded >= 1.3,
         ),
+        *xla_goals,
     ]
     return {"rows": rows, "goals": goals}
 
@@ -284,6 +297,7 @@ def run(quick: bool, batch: int = 8, threads: int = 2) -> dict:
                 str(repeats),
                 "--json",
                 str(out),
+                *(["--compile"] if part == "torch" else []),
             ],
             cwd=ROOT / "bench",
             text=True,

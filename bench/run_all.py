@@ -86,12 +86,23 @@ MISSES = {
         "rerun on an idle machine with more repeats; if a gap stays, compare the two graphs op by op.",
     ),
     "inference form vs keras.applications": (
-        "archspec ships no Keras inference form. Most of the PyTorch gain comes from channels-last "
-        "memory, which is TensorFlow's own layout (NHWC), and folding BatchNorm, which the benchmark "
-        "prototypes on the generated Keras model: TensorFlow's graph runs those BatchNorms cheaply "
-        "already, so folding gains only what the table shows.",
-        "a Keras inference form would fold at load time as the prototype does; 1.3x on CPU would need "
-        "lower precision (int8, bfloat16) or ahead-of-time compilation, beyond generated source.",
+        "the Keras inference form (`archspec build --inference --backend keras`, `fuse_for_inference(model)`) "
+        "folds every BatchNorm that follows a convolution, which is all the gain there is in generated "
+        "Keras source: the layout is already TensorFlow's own (NHWC), which is most of the PyTorch "
+        "inference form's gain, and TensorFlow's graph runs BatchNorm cheaply already.",
+        "1.3x on CPU would need lower precision (int8, bfloat16) or ahead-of-time compilation, beyond "
+        "generated source; XLA, the compilation at hand, is measured in its own row.",
+    ),
+    "XLA (jit_compile=True)": (
+        "not shipped: on this CPU, XLA made no model of the table faster, keras.applications' own "
+        "included (see the rows); TensorFlow's default graph already runs its convolutions through oneDNN.",
+        "none on CPU; on a GPU, where XLA fuses the elementwise work after each convolution, measure it again.",
+    ),
+    "torch.compile of the inference form": (
+        "not shipped as an option: compiling the inference form gains nothing measurable over it "
+        "(see the rows); compiling torchvision's model gains about what the inference form's "
+        "BatchNorm folding and channels-last already give without a compiler.",
+        "none on CPU; bench/gpu.py times torch.compile on a CUDA device.",
     ),
     "inference form vs torchvision": (
         "once BatchNorm is folded and the layout is channels-last, the convolutions themselves are "
