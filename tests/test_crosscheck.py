@@ -206,3 +206,38 @@ def test_float32_as_deployed_passes_with_its_depth_allowance():
     assert result.passed and result.dtype == "float32"
     assert 1e-8 < result.max_rel_diff < 1e-3  # real float32 rounding, inside the allowance
     assert growth(8, False) == 1.0 and growth(160, False) == 100.0 and growth(160, True) == 1.0
+
+
+@pytest.mark.parametrize("spec", [ROOT / "tests" / "fixtures" / "family" / "ops_rest.yaml", SPECS / "resnet50_v2.yaml"])
+def test_keras_models_built_without_initializers_hold_exactly_the_transferred_weights(spec):
+    """build_pair() creates the Keras variables without running their initializers and gives
+    each its first value in the transfer: the same weights, bit for bit, as building normally and
+    transferring, and the same outputs (the dropout's seed state, which the transfer does not set,
+    gets its own initializer's value)."""
+    import keras
+
+    from archspec.backends import keras_backend
+    from archspec.crosscheck.weights import DeferredKerasVariables
+    from archspec.pipeline import checked_network
+
+    assert DeferredKerasVariables(keras)._scope is not None  # this Keras defers: the fast path is taken
+    network = checked_network(spec, (32, 32))
+    torch_model, fast = build_pair(network)
+    previous_floatx, previous_policy = keras.config.floatx(), keras.config.dtype_policy()
+    keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
+    try:
+        plain = keras_backend.instantiate(keras_backend.emit(network), network)
+    finally:
+        keras.config.set_floatx(previous_floatx)
+        keras.config.set_dtype_policy(previous_policy)
+    assert transfer_weights(torch_model, plain, network) > 0
+    assert [w.path for w in fast.weights] == [w.path for w in plain.weights]
+    for a, b in zip(fast.weights, plain.weights, strict=True):
+        assert a.dtype == b.dtype == "float64"
+        assert np.array_equal(np.asarray(a), np.asarray(b)), a.path
+    x = np.random.default_rng(0).standard_normal((2, 32, 32, 3))
+    assert np.array_equal(np.asarray(fast(x, training=False)), np.asarray(plain(x, training=False)))
+    assert len(fast.variables) == len(plain.variables)  # nothing left behind without a value
+    for v in fast.variables:
+        np.asarray(v)  # raises for a variable that never got a value

@@ -185,7 +185,7 @@ def build_pair(network: Network, seed: int = 0, dtype: str = "float64"):
     import keras
 
     from archspec.backends import get_backend
-    from archspec.crosscheck.weights import randomize_torch, transfer_weights
+    from archspec.crosscheck.weights import DeferredKerasVariables, randomize_torch, transfer_weights
 
     torch_backend, keras_backend = get_backend("torch"), get_backend("keras")
     torch_model = torch_backend.instantiate(torch_backend.emit(network), network)
@@ -196,12 +196,15 @@ def build_pair(network: Network, seed: int = 0, dtype: str = "float64"):
     previous_floatx, previous_policy = keras.config.floatx(), keras.config.dtype_policy()
     keras.config.set_floatx(dtype)
     keras.config.set_dtype_policy(dtype)  # the global policy, once created, no longer follows floatx
+    deferred = DeferredKerasVariables(keras)  # the transfer gives the variables their values
     try:
-        keras_model = keras_backend.instantiate(keras_backend.emit(network), network)
+        with deferred:
+            keras_model = keras_backend.instantiate(keras_backend.emit(network), network)
     finally:
         keras.config.set_floatx(previous_floatx)
         keras.config.set_dtype_policy(previous_policy)
     transfer_weights(torch_model, keras_model, network)
+    deferred.finish()
     return torch_model, keras_model
 
 
