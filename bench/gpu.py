@@ -18,11 +18,20 @@ from __future__ import annotations
 import sys
 import time
 
-from _common import ROOT, common_args, emit_result, fmt_s, interleave, machine, median, paired_ratio, peer
+from _common import ROOT, common_args, emit_result, fmt_s, goal, interleave, machine, median, paired_ratio, peer
 
 sys.path.insert(0, str(ROOT))
 
 BEGIN, END = "<!-- gpu -->", "<!-- /gpu -->"
+
+
+def _not_measured(reason: str) -> dict:
+    return goal(
+        "GPU: the generated ResNet-50's forms against torchvision's on one CUDA device",
+        "measured where a CUDA device is present",
+        f"not measured: {reason} on the machine of this run",
+        None,
+    )
 
 
 def run(quick: bool, batch: int = 32) -> dict:
@@ -30,10 +39,11 @@ def run(quick: bool, batch: int = 32) -> dict:
 
     if not torch.cuda.is_available():
         print("no CUDA device on this machine: the GPU benchmark was not run", flush=True)
-        return {"name": "gpu", "skipped": True, "reason": "no CUDA device", "goals": []}
+        return {"name": "gpu", "skipped": True, "reason": "no CUDA device", "goals": [_not_measured("no CUDA device")]}
     torchvision = peer("torchvision")
     if torchvision is None:
-        return {"name": "gpu", "skipped": True, "reason": "torchvision not installed", "goals": []}
+        reason = "torchvision not installed"
+        return {"name": "gpu", "skipped": True, "reason": reason, "goals": [_not_measured(reason)]}
     from archspec.backends import torch_backend
     from archspec.pipeline import checked_network
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from _common import PYTHON, ROOT, fmt_s, machine, median
 
-BENCHMARKS = ["static_analysis", "scaling", "catalog", "forward", "crosscheck", "suite"]
+BENCHMARKS = ["static_analysis", "scaling", "catalog", "forward", "crosscheck", "suite", "gpu"]
 OUTPUT = ROOT / "docs" / "benchmarks.md"
 
 # Why a goal is missed and what to do next, by goal name prefix: kept beside the figures so
@@ -202,11 +202,13 @@ def render(results: dict[str, dict], info: dict, quick: bool, seconds: float) ->
     out += _forward(results.get("forward"))
     out += _crosscheck(results.get("crosscheck"))
     out += _suite(results.get("suite"))
+    out += _gpu(results.get("gpu"))
     out += [
         "",
         "## Method and peers",
         "",
-        "- `bench/static_analysis.py`, `scaling.py`, `catalog.py`, `forward.py`, `crosscheck.py`: one "
+        "- `bench/static_analysis.py`, `scaling.py`, `catalog.py`, `forward.py`, `crosscheck.py`, `suite.py`, "
+        "`gpu.py`: one "
         "script per topic, each runnable alone (`--quick`, `--json PATH`); `bench/run_all.py` runs them "
         "and writes this file.",
         "- archspec's bytecode is compiled first (`python -m compileall archspec`, as `pip install` does): "
@@ -223,6 +225,15 @@ def render(results: dict[str, dict], info: dict, quick: bool, seconds: float) ->
         "",
     ]
     return "\n".join(out)
+
+
+def _gpu(r: dict | None) -> list[str]:
+    """bench/gpu.py's section (between its markers, which ``gpu.py --write`` replaces)."""
+    from gpu import section
+
+    if not r or r.get("failed"):
+        r = {"skipped": True, "reason": "the GPU benchmark did not run" if not r else f"it failed ({r['failed']})"}
+    return [""] + section(r).rstrip("\n").splitlines()
 
 
 def _static(r: dict | None) -> list[str]:
@@ -243,7 +254,10 @@ def _static(r: dict | None) -> list[str]:
         "## Static analysis vs tracing",
         "",
         f"`archspec summary {r['spec']}` against a process that imports torch and torchvision, builds "
-        f"ResNet-152 and runs `torchinfo.summary` on a 224x224 input ({r['repeats']} interleaved runs each).",
+        f"ResNet-152 and runs `torchinfo.summary` on a 224x224 input ({r['repeats']} interleaved runs each). "
+        "The rows marked *every core busy* repeat a few rounds while a spinning process occupies each "
+        "core (as a build or a test run beside an editor would); their ratio is against the peer in "
+        "those rounds.",
         "",
     ]
     lines += _table(["whole process", "median", "min", "faster than the peer"], rows)
