@@ -63,6 +63,12 @@ TIMM = {
     for path in (ROOT / "specs").glob("*.yaml")
     if re.search(rf"^peer: \"timm\.create_model\('{re.escape(path.stem)}'\)\"$", path.read_text(encoding="utf-8"), re.M)
 }
+#: how the peer's checkpoint is randomized, recorded with every run (a run's rows are only
+#: comparable with rows of the same randomization)
+RANDOMIZATION = (
+    "the last layer of each residual branch a quarter as large; BatchNorm statistics of each norm's own "
+    "eval-mode input over 16 images at the largest size measured, perturbed"
+)
 #: images in the batch that sets the peer's BatchNorm statistics: four left timm's resnest269e
 #: with activations in the thousands on any other batch (its float32 output 13% from float64)
 CALIBRATION = 16
@@ -329,15 +335,15 @@ def render(rows: list[dict]) -> str:
     lines = [
         "| spec | peer | convert + verify (s) | check float64: max abs / scaled | back (s), round trip | "
         "peer vs converted, float32: abs, scaled | ONNX per size: verdict, max scaled, export + verify (s) | "
-        "total (s) |",
-        "|---|---|---|---|---|---|---|---|",
+        "total (s) | run |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if r.get("peer") is None:
-            lines.append(f"| {r['spec']} | none | | | | | | |")
+            lines.append(f"| {r['spec']} | none | | | | | | | |")
             continue
         if "error" in r:
-            lines.append(f"| {r['spec']} | {r['peer']} | error: {r['error']} | | | | | |")
+            lines.append(f"| {r['spec']} | {r['peer']} | error: {r['error']} | | | | | | {r.get('run', '')} |")
             continue
         pv = r.get("peer_vs_converted", {})
         onnx = "; ".join(
@@ -350,7 +356,8 @@ def render(rows: list[dict]) -> str:
             f"{_f(r.get('check_max_abs'))} / {_f(r.get('check_max_scaled'))} | "
             f"{_f(r.get('convert_back_s'), '.0f')}, {'bit-exact' if r.get('round_trip_bit_exact') else 'DIFFERS'} | "
             f"{_f(pv.get('max_abs'))}, {_f(pv.get('scaled'))} "
-            f"({'ok' if r.get('peer_vs_converted_passed') else 'FAIL'}) | {onnx} | {_f(r.get('total_s'), '.0f')} |"
+            f"({'ok' if r.get('peer_vs_converted_passed') else 'FAIL'}) | {onnx} | {_f(r.get('total_s'), '.0f')} | "
+            f"{r.get('run', '')} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -412,17 +419,28 @@ the reference tensor), as `archspec check` reports it.
 EARLIER = "## Earlier runs"
 
 
-def write_doc(path: Path, rows: list[dict], args, env: dict, processes: int = 1) -> None:
-    side = f" in {processes} processes, partly side by side" if processes > 1 else ""
+def write_doc(path: Path, rows: list[dict], args, env: dict, processes: int = 1, described: dict | None = None) -> None:
+    side = f" ({processes} runs, one after the other or side by side)" if processes > 1 else ""
     low, high = env.get("load_range") or (env["loadavg"][0], env["loadavg_end"][0])
+    dates = sorted({r["run"] for r in rows if r.get("run")}) or [env["date"]]
+    period = f"Run of {dates[0]}" if len(dates) == 1 else f"Runs from {dates[0]} to {dates[-1]}"
     when = (
-        f"Run of {env['date']}{side} on the shared {env['nproc']}-core development machine ({env['cpu']}), "
+        f"{period}{side} on the shared {env['nproc']}-core development machine ({env['cpu']}), "
         f"load average {low:.0f} to {high:.0f} at the starts and ends of the runs (other sessions' jobs): "
         f"the times are wall times under that load. Conversion and peer comparison at "
         f"{args.size}x{args.size}, ONNX at {' and '.join(f'{s}x{s}' for s in args.sizes)}; torch "
         f"{env['torch']}, TensorFlow {env['tensorflow']}, Keras {env['keras']}."
     )
-    text = f"{DOC_HEAD}\n{textwrap.fill(when, 96)}\n\n{render(rows)}\n{textwrap.fill(summary(rows), 96)}\n"
+    runs = ""
+    if described:  # rows of several runs: each run's randomization of the peer's checkpoint
+        used = {r.get("run") for r in rows}
+        runs = "Runs, and how each randomized the peer's checkpoint:\n\n" + "".join(
+            textwrap.fill(f"- {date}: {how or 'not recorded'}.", 96, subsequent_indent="  ") + "\n"
+            for date, how in sorted(described.items())
+            if date in used
+        )
+        runs += "\n"
+    text = f"{DOC_HEAD}\n{textwrap.fill(when, 96)}\n\n{runs}{render(rows)}\n{textwrap.fill(summary(rows), 96)}\n"
     path = Path(path)
     previous = path.read_text(encoding="utf-8") if path.is_file() else ""
     if EARLIER in previous:  # runs at other sizes, kept by hand below this heading
@@ -447,6 +465,9 @@ def main() -> int:
     if args.from_json:
         runs = [json.loads(Path(path).read_text(encoding="utf-8")) for path in args.from_json]
         by_spec: dict[str, dict] = {}
+        for run in runs:
+            for row in run["rows"]:
+                row["run"] = run["machine"]["date"]
         for row in (row for run in runs for row in run["rows"]):  # a spec measured twice: the first clean row
             if row["spec"] not in by_spec or "error" in by_spec[row["spec"]]:
                 by_spec[row["spec"]] = row
@@ -459,12 +480,14 @@ def main() -> int:
         args.size, args.sizes = rows[0].get("size", args.size), [o["size"] for o in rows[0].get("onnx", [])]
         sys.stdout.write(render(rows) + "\n" + summary(rows))
         if args.doc:
-            write_doc(Path(args.doc), rows, args, env, len(runs))
+            described = {run["machine"]["date"]: run["machine"].get("randomization") for run in runs}
+            write_doc(Path(args.doc), rows, args, env, len(runs), described)
         return 0
     from archspec.crosscheck.compare import quiet_tensorflow
 
     quiet_tensorflow()
     env = machine()
+    env["randomization"] = RANDOMIZATION
     specs = sorted((ROOT / "specs").glob("*.yaml"))
     if args.specs:
         by_name = {s.stem: s for s in specs}
