@@ -404,7 +404,10 @@ DOC_HEAD = """# Deploying: measured
 
 `python bench/deploy.py --doc docs/deploying.md` (see its docstring) on every shipped spec: the
 spec's peer model itself (torchvision, timm or keras.applications, built offline) with random
-weights, random BatchNorm statistics and a random `num_batches_tracked`; its own `state_dict()` /
+weights, random BatchNorm statistics and a random `num_batches_tracked` (conditioned as a trained
+network is: the layer the peer itself zero-initializes at the end of each residual branch a
+quarter as large, and statistics measured layer by layer, so that activations stay in range and
+a float32 comparison measures the conversion, not an ill-conditioned network); its own `state_dict()` /
 `save_weights` file converted with `archspec convert` (checked, written, verified in float64 as
 `archspec check` does), converted back and compared bit for bit (every tensor, the BatchNorm
 counts included); the peer against the converted model in float32 (the `check` float32
