@@ -100,7 +100,7 @@ def _reaching_output(network: Network) -> set[str]:
 
 def _assign(variable, value) -> None:
     """``variable.assign(value)``; for a variable created in a ``keras.StatelessScope`` that has
-    no value yet (:func:`deferred_keras_variables`), ``value`` becomes its first value, in place of
+    no value yet (:class:`DeferredKerasVariables`), ``value`` becomes its first value, in place of
     its initializer's."""
     if getattr(variable, "_value", 0) is None:
         variable._initializer = lambda shape, dtype=None: value
