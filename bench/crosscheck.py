@@ -54,7 +54,7 @@ def _steps(dtype: str) -> dict:
 
     from archspec.backends import get_backend
     from archspec.crosscheck.compare import compare_models, quiet_tensorflow
-    from archspec.crosscheck.weights import randomize_torch, transfer_weights
+    from archspec.crosscheck.weights import DeferredKerasVariables, randomize_torch, transfer_weights
     from archspec.pipeline import checked_network
 
     quiet_tensorflow()
@@ -77,13 +77,16 @@ def _steps(dtype: str) -> dict:
     floatx, policy = keras.config.floatx(), keras.config.dtype_policy()
     keras.config.set_floatx(dtype)
     keras.config.set_dtype_policy(dtype)
+    deferred = DeferredKerasVariables(keras)  # as build_pair: the transfer sets the values
     try:
-        keras_model = keras_backend.instantiate(keras_source, network)
+        with deferred:
+            keras_model = keras_backend.instantiate(keras_source, network)
     finally:
         keras.config.set_floatx(floatx)
         keras.config.set_dtype_policy(policy)
-    lap("instantiate and build the Keras model")
+    lap("instantiate and build the Keras model (no initializers)")
     transfer_weights(model, keras_model, network)
+    deferred.finish()
     lap("transfer the weights to Keras")
     diffs = compare_models(model, keras_model, network, batch=2, seed=0)
     lap("run both models (batch 2) with probes and compare")

@@ -66,7 +66,7 @@ def test_default_form_is_unchanged_and_inference_form_differs_only_by_the_foldin
     assert "(torch backend, inference form)" in inference.splitlines()[0]
     assert 'bn_folds = (\n        ("conv1", "bn1"),' in inference
     assert ("downsample.0", "downsample.1") in _folds(inference, "Bottleneck")
-    assert "def fuse_for_inference(self)" in inference and "fuse_for_inference" not in plain
+    assert "def fuse_for_inference(self, compiled: bool = False)" in inference and "fuse_for_inference" not in plain
     compile(inference, "resnet50_inference.py", "exec")
 
 
@@ -97,6 +97,22 @@ head:
 """
 
 
+def test_the_compiled_inference_form_computes_the_same(tmp_path):
+    """fuse_for_inference(compiled=True): torch.compile() of the fused model, the same outputs
+    (float32, as deployed)."""
+    spec = tmp_path / "shared.yaml"
+    spec.write_text(textwrap.dedent(SHARED))
+    network = checked_network(spec)
+    plain = torch_backend.instantiate(torch_backend.emit(network), network).eval()
+    fused = torch_backend.instantiate(torch_backend.emit(network, inference=True), network)
+    fused.load_state_dict(plain.state_dict())
+    compiled = fused.fuse_for_inference(compiled=True)
+    assert compiled is not fused and isinstance(compiled, torch.nn.Module)
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(compiled(x), plain(x), atol=1e-5)
+
+
 def test_a_convolution_read_twice_is_not_folded(tmp_path):
     """conv2 feeds bn2 and, in the second block only, another layer (which then replaces bn2
     as the body's output): the class cannot fold it."""
@@ -125,7 +141,7 @@ def test_cli_build_inference_and_check(tmp_path, capsys):
     spec = str(SPECS / "resnet18.yaml")
     assert main(["build", spec, "--inference", "-o", str(tmp_path)]) == 0
     written = (tmp_path / "resnet18.py").read_text()
-    assert "def fuse_for_inference(self)" in written
+    assert "def fuse_for_inference(self, compiled: bool = False)" in written
     assert main(["build", spec, "--inference", "-o", str(tmp_path), "--check"]) == 0
     capsys.readouterr()
     assert main(["check", spec, "--torch-inference", "--input-size", "64", "--batch", "1"]) == 0
