@@ -460,6 +460,11 @@ def _suite(r: dict | None) -> list[str]:
         f"The README's command (`python -m pytest`, every core through pytest-xdist): **{fmt_s(full['seconds'])}** "
         f'({full["summary"]}). The quick loop, `python -m pytest -m "not slow"`: **{fmt_s(quick["seconds"])}** '
         f"({quick['summary']}). Each is a whole process, on the machine above, with whatever else ran on it.",
+    ]
+    failed = sorted(set(full.get("failed_tests", []) + quick.get("failed_tests", [])))
+    if failed:
+        lines += ["", "Failed in this run:", ""] + [f"- `{name}`" for name in failed]
+    lines += [
         "",
         "Slowest tests of the full run (`--durations`):",
         "",

@@ -40,7 +40,15 @@ def _parse(seconds: float, out: str, returncode: int | None) -> dict:
         {"seconds": float(s), "test": t.strip()}
         for s, t in re.findall(r"^(\d+\.\d+)s (?:call|setup|teardown)\s+(.+)$", out, re.M)
     ]
-    return {"seconds": seconds, "counts": counts, "summary": tail, "returncode": returncode, "slowest": slowest[:15]}
+    failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", out, re.M)
+    return {
+        "seconds": seconds,
+        "counts": counts,
+        "summary": tail,
+        "returncode": returncode,
+        "slowest": slowest[:15],
+        "failed_tests": failed,
+    }
 
 
 def run(quick: bool, from_log: str | None = None) -> dict:
