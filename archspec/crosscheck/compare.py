@@ -355,6 +355,36 @@ def check_spec(
     """Cross-check one spec (a path or a network).  Raises ArchspecError for a spec with errors,
     ValueError for an option out of range, and :class:`~archspec.crosscheck.guard.TooLarge` when
     the models and activations would not fit in memory (estimated before anything is built)."""
+    return run_check(
+        spec,
+        input_size,
+        build_pair,
+        compare_models,
+        "build_and_transfer",
+        batch=batch,
+        seed=seed,
+        atol=atol,
+        rtol=rtol,
+        dtype=dtype,
+    )
+
+
+def run_check(
+    spec,
+    input_size: tuple[int, int] | None,
+    build,
+    compare,
+    build_step: str,
+    *,
+    batch: int,
+    seed: int,
+    atol: float,
+    rtol: float,
+    dtype: str,
+) -> CheckResult:
+    """What every check does around its two models: the options validated, the spec loaded,
+    linted and sized for memory, ``build(network, seed, dtype)`` (timed as ``build_step``), then
+    ``compare(a, b, network, batch=, seed=, atol=, rtol=)``, each step timed."""
     import torch
 
     from archspec.crosscheck.guard import ensure_fits, validate_options
@@ -368,10 +398,10 @@ def check_spec(
     timings["load_and_lint"] = time.perf_counter() - start
     mark = time.perf_counter()
     torch.manual_seed(seed)
-    torch_model, keras_model = build_pair(network, seed, dtype)
-    timings["build_and_transfer"] = time.perf_counter() - mark
+    first, second = build(network, seed, dtype)
+    timings[build_step] = time.perf_counter() - mark
     mark = time.perf_counter()
-    diffs = compare_models(torch_model, keras_model, network, batch=batch, seed=seed, atol=atol, rtol=rtol)
+    diffs = compare(first, second, network, batch=batch, seed=seed, atol=atol, rtol=rtol)
     timings["run_and_compare"] = time.perf_counter() - mark
     timings["total"] = time.perf_counter() - start
     return result_of(network, diffs, batch=batch, atol=atol, rtol=rtol, seed=seed, dtype=dtype, timings=timings)

@@ -16,7 +16,7 @@ default, where folding must agree to rounding; ``dtype="float32"`` checks the de
 
 from __future__ import annotations
 
-import time
+import functools
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from archspec.crosscheck.compare import (
     TensorDiff,
     depths,
     diff_tensor,
-    result_of,
+    run_check,
 )
 from archspec.ir.graph import Network
 
@@ -137,26 +137,18 @@ def check_torch_inference(
 ) -> CheckResult:
     """Check the inference form of ``spec`` (a path or a network) against its plain PyTorch
     model.  Raises ArchspecError for a spec with errors."""
-    import torch
-
-    from archspec.crosscheck.guard import ensure_fits, validate_options
-    from archspec.pipeline import checked_network
-
-    validate_options(batch=batch, seed=seed, atol=atol, rtol=rtol)
-    timings: dict[str, float] = {}
-    start = time.perf_counter()
-    network = checked_network(spec, input_size)
-    ensure_fits(network, batch=batch, dtype=dtype)
-    timings["load_and_lint"] = time.perf_counter() - start
-    mark = time.perf_counter()
-    torch.manual_seed(seed)
-    plain, fused = build_inference_pair(network, seed, dtype)
-    timings["build_and_fuse"] = time.perf_counter() - mark
-    mark = time.perf_counter()
-    diffs = compare_inference(plain, fused, network, batch=batch, seed=seed, atol=atol, rtol=rtol)
-    timings["run_and_compare"] = time.perf_counter() - mark
-    timings["total"] = time.perf_counter() - start
-    return result_of(network, diffs, batch=batch, atol=atol, rtol=rtol, seed=seed, dtype=dtype, timings=timings)
+    return run_check(
+        spec,
+        input_size,
+        build_inference_pair,
+        compare_inference,
+        "build_and_fuse",
+        batch=batch,
+        seed=seed,
+        atol=atol,
+        rtol=rtol,
+        dtype=dtype,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,23 +235,15 @@ def check_keras_inference(
 ) -> CheckResult:
     """Check the Keras inference form of ``spec`` (a path or a network) against its plain Keras
     model.  Raises ArchspecError for a spec with errors."""
-    import torch
-
-    from archspec.crosscheck.guard import ensure_fits, validate_options
-    from archspec.pipeline import checked_network
-
-    validate_options(batch=batch, seed=seed, atol=atol, rtol=rtol)
-    timings: dict[str, float] = {}
-    start = time.perf_counter()
-    network = checked_network(spec, input_size)
-    ensure_fits(network, batch=batch, dtype=dtype)
-    timings["load_and_lint"] = time.perf_counter() - start
-    mark = time.perf_counter()
-    torch.manual_seed(seed)
-    plain, fused = build_keras_inference_pair(network, seed, dtype)
-    timings["build_and_fuse"] = time.perf_counter() - mark
-    mark = time.perf_counter()
-    diffs = compare_keras_inference(plain, fused, network, batch=batch, seed=seed, atol=atol, rtol=rtol, dtype=dtype)
-    timings["run_and_compare"] = time.perf_counter() - mark
-    timings["total"] = time.perf_counter() - start
-    return result_of(network, diffs, batch=batch, atol=atol, rtol=rtol, seed=seed, dtype=dtype, timings=timings)
+    return run_check(
+        spec,
+        input_size,
+        build_keras_inference_pair,
+        functools.partial(compare_keras_inference, dtype=dtype),
+        "build_and_fuse",
+        batch=batch,
+        seed=seed,
+        atol=atol,
+        rtol=rtol,
+        dtype=dtype,
+    )
