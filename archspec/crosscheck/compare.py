@@ -23,6 +23,7 @@ about quadratically with depth: measured on ResNet-152 v1 at 224x224, a scaled d
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -179,6 +180,22 @@ def quiet_tensorflow() -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
+@contextlib.contextmanager
+def keras_dtype(dtype: str):
+    """Keras' float type (``floatx``) and global dtype policy set to ``dtype`` inside the block,
+    restored after it: the policy, once created, no longer follows ``floatx``, so both are set."""
+    import keras
+
+    previous_floatx, previous_policy = keras.config.floatx(), keras.config.dtype_policy()
+    keras.config.set_floatx(dtype)
+    keras.config.set_dtype_policy(dtype)
+    try:
+        yield
+    finally:
+        keras.config.set_floatx(previous_floatx)
+        keras.config.set_dtype_policy(previous_policy)
+
+
 def build_pair(network: Network, seed: int = 0, dtype: str = "float64"):
     """Both generated models, the PyTorch one randomized, the weights transferred to Keras."""
     quiet_tensorflow()
@@ -193,16 +210,9 @@ def build_pair(network: Network, seed: int = 0, dtype: str = "float64"):
         torch_model = torch_model.double()
     torch_model.eval()
     randomize_torch(torch_model, network, seed)
-    previous_floatx, previous_policy = keras.config.floatx(), keras.config.dtype_policy()
-    keras.config.set_floatx(dtype)
-    keras.config.set_dtype_policy(dtype)  # the global policy, once created, no longer follows floatx
     deferred = DeferredKerasVariables(keras)  # the transfer gives the variables their values
-    try:
-        with deferred:
-            keras_model = keras_backend.instantiate(keras_backend.emit(network), network)
-    finally:
-        keras.config.set_floatx(previous_floatx)
-        keras.config.set_dtype_policy(previous_policy)
+    with keras_dtype(dtype), deferred:
+        keras_model = keras_backend.instantiate(keras_backend.emit(network), network)
     transfer_weights(torch_model, keras_model, network)
     deferred.finish()
     return torch_model, keras_model

@@ -160,22 +160,14 @@ def build_keras_inference_pair(network: Network, seed: int = 0, dtype: str = "fl
     """The plain Keras model with the cross-check's random weights (randomized in PyTorch and
     transferred, BatchNorm statistics measured then perturbed) and the copy that the generated
     ``fuse_for_inference()`` returns for it."""
-    import keras
-
     from archspec.backends import keras_backend
-    from archspec.crosscheck.compare import build_pair
+    from archspec.crosscheck.compare import build_pair, keras_dtype
 
     _, plain = build_pair(network, seed, dtype)
     source = keras_backend.emit(network, inference=True)
     module = keras_backend.load_module(source, network)
-    previous_floatx, previous_policy = keras.config.floatx(), keras.config.dtype_policy()
-    keras.config.set_floatx(dtype)
-    keras.config.set_dtype_policy(dtype)
-    try:
+    with keras_dtype(dtype):
         fused = module.fuse_for_inference(plain)
-    finally:
-        keras.config.set_floatx(previous_floatx)
-        keras.config.set_dtype_policy(previous_policy)
     return plain, fused
 
 

@@ -81,20 +81,14 @@ def torch_model_for(network: Network, dtype: str = "float32"):
 
 def keras_model_for(network: Network, dtype: str = "float32"):
     from archspec.backends import keras_backend
-    from archspec.crosscheck.compare import quiet_tensorflow
+    from archspec.crosscheck.compare import keras_dtype, quiet_tensorflow
     from archspec.deploy.deps import require
 
     quiet_tensorflow()
-    keras = require("keras", "the Keras model")
+    require("keras", "the Keras model")
     require("tensorflow", "the Keras model")
-    previous_floatx, previous_policy = keras.config.floatx(), keras.config.dtype_policy()
-    keras.config.set_floatx(dtype)
-    keras.config.set_dtype_policy(dtype)
-    try:
+    with keras_dtype(dtype):
         return keras_backend.instantiate(keras_backend.emit(network), network)
-    finally:
-        keras.config.set_floatx(previous_floatx)
-        keras.config.set_dtype_policy(previous_policy)
 
 
 def load_torch_file(model, network: Network, path: Path) -> tuple[list[Problem], list[str]]:
