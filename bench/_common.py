@@ -176,3 +176,49 @@ def common_args(description: str):
     parser.add_argument("--quick", action="store_true", help="fewer repeats and sizes")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     return parser
+
+
+class PeakRss:
+    """The process's peak resident memory per stage, sampled every 20 ms by a thread (the
+    kernel's own peak, ``ru_maxrss``, only ever grows, so it cannot tell stages apart).
+
+        with PeakRss() as rss:
+            ...; rss.mark("convert")   # GB at the peak since the previous mark
+    """
+
+    def __init__(self, interval: float = 0.02) -> None:
+        import threading
+
+        self._interval = interval
+        self._peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.stages: dict[str, float] = {}
+
+    @staticmethod
+    def now() -> int:
+        """Resident memory of this process in bytes (0 where /proc is missing)."""
+        try:
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except OSError:
+            return 0
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._peak = max(self._peak, self.now())
+
+    def __enter__(self) -> PeakRss:
+        self._peak = self.now()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def mark(self, stage: str) -> float:
+        peak = max(self._peak, self.now())
+        self.stages[stage] = round(peak / 1e9, 2)
+        self._peak = self.now()
+        return self.stages[stage]

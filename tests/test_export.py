@@ -178,6 +178,65 @@ def test_a_wrong_onnx_graph_fails_verification(tmp_path, capsys, monkeypatch):
     assert "FAIL  resnet18" in text and "first divergence: layer3.0" in text
 
 
+def test_an_onnx_model_past_protobufs_limit_keeps_its_weights_in_a_file_beside_it(tmp_path, capsys, monkeypatch):
+    """protobuf writes no message of 2 GiB or more, so a spec with over about 500M parameters
+    (regnety_1280, resnetv2_152x4_bit) failed to export: past the limit the weights go to
+    ``<output>.data``.  The limit lowered here to resnet18's 47 MB: the same path, verified by
+    ONNX Runtime from the two files, and the files alone reproduce the model's weights."""
+    import archspec
+    from archspec.crosscheck.weights import randomize_torch
+    from archspec.deploy import export as export_module
+
+    model = archspec.build_model(SPECS / "resnet18.yaml").eval()
+    randomize_torch(model, archspec.load(SPECS / "resnet18.yaml", (32, 32)), seed=5)
+    checkpoint = tmp_path / "in" / "r18.pt"
+    checkpoint.parent.mkdir()
+    torch.save(model.state_dict(), checkpoint)
+    monkeypatch.setattr(export_module, "EXTERNAL_DATA_BYTES", 10**6)
+    out = tmp_path / "out" / "r18.onnx"
+    code = export("resnet18.yaml", out, "--input-size", "32", "--weights", str(checkpoint), "--report", "json")
+    assert code == 0, capsys.readouterr().err
+    report = json.loads(capsys.readouterr().out)
+    data = tmp_path / "out" / "r18.onnx.data"
+    assert report["passed"] and report["files"] == [str(data)]
+    assert all(layer["passed"] for layer in report["checks"][0]["layers"])
+    assert sorted(p.name for p in out.parent.iterdir()) == ["r18.onnx", "r18.onnx.data"]  # no probe, no temp
+    assert out.stat().st_size < 10**6 < data.stat().st_size
+    loaded = onnx.load(str(out))  # reads the data file from beside it
+    weights = {init.name: onnx.numpy_helper.to_array(init) for init in loaded.graph.initializer}
+    for key, value in model.state_dict().items():
+        if key in weights:
+            assert np.array_equal(weights[key], value.numpy()), key
+    assert "layer4.1.conv2.weight" in weights
+
+    # the text report names both files; a second export replaces both
+    assert export("resnet18.yaml", out, "--input-size", "32") == 0
+    text = capsys.readouterr().out
+    assert f"wrote   {data} (its weights, read from beside r18.onnx)" in text and "PASS" in text
+    assert sorted(p.name for p in out.parent.iterdir()) == ["r18.onnx", "r18.onnx.data"]
+
+    # check --targets exports through the same path
+    code = main(["check", str(SPECS / "resnet18.yaml"), "--targets", "torch,onnx", "--input-size", "32"])
+    assert code == 0 and "PASS" in capsys.readouterr().out
+
+
+def test_a_failed_onnx_write_leaves_the_existing_files(tmp_path, capsys, monkeypatch):
+    from archspec.deploy import export as export_module
+
+    out = tmp_path / "r18.onnx"
+    monkeypatch.setattr(export_module, "EXTERNAL_DATA_BYTES", 10**6)
+    assert export("resnet18.yaml", out, "--input-size", "32", "--no-verify") == 0
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def fails(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(onnx, "save_model", fails)
+    assert export("resnet18.yaml", out, "--input-size", "32", "--no-verify", "--seed", "3") == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
 def test_torch_export_program(tmp_path, capsys):
     out = tmp_path / "r18.pt2"
     assert export("resnet18.yaml", out, "--format", "torch-export", "--input-size", "32", "--dynamic-batch") == 0

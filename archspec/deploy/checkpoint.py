@@ -411,17 +411,19 @@ def atomic_write(path: Path, write: Callable[[Path], object], suffix: str = ".tm
         tmp.unlink()  # some writers refuse an existing file
         write(tmp)
         if tmp.is_file():  # mkstemp's 0600, as any file this process creates gets
-            tmp.chmod(0o666 & ~_umask())
+            tmp.chmod(file_mode())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
-def _umask() -> int:
+def file_mode() -> int:
+    """The mode a new file of this process gets (0o666 less the umask): a temporary file made
+    with mkstemp (0600) gets it before it is moved into place."""
     current = os.umask(0o022)
     os.umask(current)
-    return current
+    return 0o666 & ~current
 
 
 def _short(exc: BaseException) -> str:

@@ -240,6 +240,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         sys.stdout.write(
             f"wrote   {result.output} ({result.format}{', dynamic batch' if args.dynamic_batch else ''})\n"
         )
+        for extra in result.files:  # an ONNX model's weights past protobuf's 2 GiB: keep the two together
+            sys.stdout.write(f"wrote   {extra} (its weights, read from beside {Path(result.output).name})\n")
         for check in result.checks:
             sys.stdout.write(render_check(check, args.verbose))
     return EXIT_OK if result.passed else EXIT_FINDINGS

@@ -5,8 +5,11 @@ Formats:
 - ``onnx``: ``torch.onnx.export`` (the ``torch.export``-based exporter), each node renamed after
   the spec's module path it comes from (``layer1.0.conv1``; helper nodes
   ``layer1.0.conv1/<op>``), so that Netron shows the spec's names.  Verified with ONNX Runtime
-  against the PyTorch model: every block's output (added as extra graph outputs to an in-memory
-  copy, never to the file) and the logits.
+  against the PyTorch model: every block's output (added as extra graph outputs to a copy, never
+  to the file) and the logits.  A model whose weights come near 2 GiB, the most a protobuf file
+  can hold, keeps them in ``<output>.data`` beside the ``.onnx`` file (ONNX's external data,
+  which ONNX Runtime, onnx.load and Netron read from the same folder): the two files are moved
+  into place together.
 - ``torch-export``: a ``torch.export`` program saved with ``torch.export.save`` (``.pt2``),
   loaded back and run.
 - ``saved-model`` (a TensorFlow SavedModel folder, ``keras.Model.export``) and ``keras`` (a
@@ -35,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from archspec.crosscheck.compare import DEFAULT_ATOL, DEFAULT_RTOL, TensorDiff, depths, diff_tensor, result_of
-from archspec.deploy.checkpoint import Problem, atomic_write, framework_of
+from archspec.deploy.checkpoint import Problem, atomic_write, file_mode, framework_of
 from archspec.deploy.deps import require
 from archspec.ir.graph import Network
 
@@ -50,6 +53,7 @@ class ExportResult:
     written: bool = False
     problems: list[Problem] = field(default_factory=list)
     checks: list[Any] = field(default_factory=list)  # CheckResult
+    files: list[str] = field(default_factory=list)  # written beside the output (an ONNX model's weights)
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -62,6 +66,7 @@ class ExportResult:
             "format": self.format,
             "output": self.output,
             "written": self.written,
+            "files": self.files,
             "passed": self.passed,
             "problems": [p.to_dict() for p in self.problems],
             "checks": [c.to_dict() for c in self.checks],
@@ -245,6 +250,62 @@ def rename_nodes(proto, network: Network) -> None:
         node.name = name
 
 
+#: protobuf cannot write a message of 2 GiB or more: an ONNX model whose weights would leave less
+#: than 64 MiB of that for the graph keeps them in a file beside it instead
+EXTERNAL_DATA_BYTES = 2**31 - 2**26
+
+
+def weight_bytes(proto) -> int:
+    """The bytes the model's weights take inside its protobuf."""
+    return sum(init.ByteSize() for init in proto.graph.initializer)
+
+
+def data_file(path: Path) -> Path:
+    """Where the weights of an ONNX model too large for one file go: ``<path>.data``."""
+    path = Path(path)
+    return path.with_name(path.name + ".data")
+
+
+def save_onnx(proto, path: Path) -> Path | None:
+    """Write ``proto`` to ``path`` atomically, its weights in :func:`data_file` when they would
+    bring the file near protobuf's 2 GiB limit.  Returns that data file, or None when the model
+    is one file.  The weights' bytes move out of ``proto`` when they go to the data file.
+
+    Both files are written into a fresh folder beside ``path``, then moved into place, the data
+    file first: a failure leaves any existing model untouched and nothing behind."""
+    import onnx
+
+    path = Path(path)
+    if weight_bytes(proto) < EXTERNAL_DATA_BYTES:
+        atomic_write(path, lambda tmp: onnx.save_model(proto, str(tmp)), suffix=".onnx")
+        return None
+    data = data_file(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        onnx.save_model(
+            proto,
+            str(folder / path.name),
+            save_as_external_data=True,
+            all_tensors_to_one_file=True,
+            location=data.name,  # relative to the model's folder, as the format requires
+            size_threshold=1024,  # shapes and axes stay in the graph: ONNX Runtime reads them there
+        )
+        for written in (folder / data.name, folder / path.name):
+            written.chmod(file_mode())
+        os.replace(folder / data.name, data)
+        os.replace(folder / path.name, path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return data
+
+
+def _has_external_data(proto) -> bool:
+    from onnx.external_data_helper import uses_external_data
+
+    return any(uses_external_data(init) for init in proto.graph.initializer)
+
+
 def block_output_values(proto, network: Network) -> dict[str, str]:
     """Per block output node id: the ONNX value holding that block's output (the output of the
     last node the exporter placed in the block's module scope)."""
@@ -259,13 +320,14 @@ def block_output_values(proto, network: Network) -> dict[str, str]:
     return out
 
 
-def run_onnx(proto, network: Network, points, x: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Run ``proto`` with ONNX Runtime (CPU); the block outputs through extra graph outputs on a
-    copy.  Returns the arrays per node id and the ONNX value names."""
+def run_onnx(path: Path, network: Network, points, x: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Run the ONNX model in ``path`` with ONNX Runtime (CPU); the block outputs through extra
+    graph outputs on a copy of its graph (beside it when its weights are a data file, which the
+    copy then shares).  Returns the arrays per node id and the ONNX value names."""
     onnx = require("onnx", "ONNX verification")
     ort = require("onnxruntime", "ONNX verification")
-    probe = onnx.ModelProto()
-    probe.CopyFrom(proto)
+    path = Path(path)
+    probe = onnx.load_model(str(path), load_external_data=False)
     values = block_output_values(probe, network)
     names = {network.output: probe.graph.output[0].name}
     existing = {o.name for o in probe.graph.output}
@@ -279,9 +341,21 @@ def run_onnx(proto, network: Network, points, x: np.ndarray) -> tuple[dict[str, 
                 existing.add(values[node_id])
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    providers = ["CPUExecutionProvider"]
+    if _has_external_data(probe):
+        # the data file's name is relative to the model's folder: the copy goes in the same one
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.probe.", suffix=".onnx", dir=path.parent)
+        os.close(fd)
+        try:
+            onnx.save_model(probe, name)
+            session = ort.InferenceSession(name, options, providers=providers)
+        finally:
+            Path(name).unlink(missing_ok=True)
+    else:
+        session = ort.InferenceSession(probe.SerializeToString(), options, providers=providers)
     wanted = [o.name for o in probe.graph.output]
     results = dict(zip(wanted, session.run(wanted, {session.get_inputs()[0].name: x})))
+    del session
     arrays = {node_id: results[name] for node_id, name in names.items() if name in results}
     labels = {node_id: _node_label(probe, name) for node_id, name in names.items()}
     return arrays, labels
@@ -328,18 +402,18 @@ def export(
     x = random_input(network, batch, seed)
     mark = time.perf_counter()
     if fmt == "onnx":
-        import onnx
-
         proto = onnx_model(
             model, network, opset=opset, dynamic_batch=dynamic_batch, batch=3 if dynamic_batch else batch
         )
         result.timings["export"] = time.perf_counter() - mark
-        atomic_write(out, lambda tmp: onnx.save_model(proto, str(tmp)), suffix=".onnx")
+        data = save_onnx(proto, out)
+        del proto  # the file holds it now: as much memory again for a large model
         result.written = True
+        if data is not None:
+            result.files.append(str(data))
         if verify:
             mark = time.perf_counter()
-            loaded = onnx.load_model(str(out))
-            candidate, labels = run_onnx(loaded, network, points, x)
+            candidate, labels = run_onnx(out, network, points, x)
             result.checks.append(_verdict(network, model, points, x, candidate, labels, batch, seed, atol, rtol))
             result.timings["verify"] = time.perf_counter() - mark
     elif fmt == "torch-export":
