@@ -325,6 +325,23 @@ def test_a_checkpoint_with_python_objects_is_not_unpickled(tmp_path, capsys):
     _refused(capsys, convert("resnet18.yaml", "torch", checkpoint, "keras", out), out, "weights_only")
 
 
+def test_a_checkpoint_in_the_format_before_pytorch_1_6_converts(tmp_path, capsys):
+    """Checkpoints are mapped from the file rather than read into memory, which torch.load can
+    do only for the zip format of PyTorch 1.6 on: an older file is read, and converts."""
+    from archspec.deploy.checkpoint import read_torch
+
+    original = reference_state("resnet18", seed=4)
+    checkpoint = tmp_path / "old.pth"
+    torch.save(original, checkpoint, _use_new_zipfile_serialization=False)
+    keras_file, back = tmp_path / "old.weights.h5", tmp_path / "back.pt"
+    assert convert("resnet18.yaml", "torch", checkpoint, "keras", keras_file) == 0, capsys.readouterr().err
+    assert "PASS  resnet18" in capsys.readouterr().out
+    assert convert("resnet18.yaml", "keras", keras_file, "torch", back, "--no-verify") == 0
+    state, _ = read_torch(back)
+    assert set(state) == set(original)
+    assert all(np.array_equal(state[k], v.numpy()) for k, v in original.items())
+
+
 def test_nan_weights_are_refused(tmp_path, capsys):
     state = reference_state("resnet18")
     state["layer3.1.bn2.weight"][7] = float("nan")

@@ -128,7 +128,7 @@ def read_torch(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
     else:
         torch = require("torch", "reading PyTorch checkpoints")
         try:
-            raw = torch.load(str(path), map_location="cpu", weights_only=True)
+            raw = _torch_load(torch, path)
         except (OSError, MemoryError) as exc:
             if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):
                 raise
@@ -158,6 +158,19 @@ def read_torch(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
         notes.append("dropped the 'module.' prefix (a DataParallel checkpoint)")
         raw = {str(k)[len("module.") :]: v for k, v in raw.items()}
     return {str(k): _to_numpy(v) for k, v in raw.items()}, notes
+
+
+def _torch_load(torch, path: Path):
+    """``torch.load(weights_only=True)``, the file mapped rather than read where its format
+    allows: the tensors are then pages of the file, which the kernel can drop and read again,
+    not a copy in memory (a 5 GB checkpoint of a 1.3B-parameter network otherwise takes 5 GB
+    more while it converts).  Files in the format before PyTorch 1.6 are read."""
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError as exc:
+        if "mmap" not in str(exc):
+            raise
+    return torch.load(str(path), map_location="cpu", weights_only=True)
 
 
 def _is_tensor(value) -> bool:

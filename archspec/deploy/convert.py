@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,6 +184,10 @@ def convert(
         write_torch(torch_model.state_dict(), output)
     result.written = True
     result.timings["convert_and_write"] = time.perf_counter() - mark
+    # the verification reads both files into fresh models: these two go first, or a model of a
+    # billion parameters is in memory four times over (six in float64)
+    del torch_model, keras_model
+    gc.collect()
     if verify:
         mark = time.perf_counter()
         torch_file, keras_file = (checkpoint, output) if source == "torch" else (output, checkpoint)
