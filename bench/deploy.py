@@ -44,7 +44,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ROOT, machine, peer  # noqa: E402
+from _common import ROOT, PeakRss, machine, peer  # noqa: E402
 
 TORCHVISION = {
     "resnet18",
@@ -185,8 +185,10 @@ def randomize_keras_peer(model, seed: int) -> None:
             layer.set_weights([v.astype(np.float32) for v in values])
 
 
-def peer_checkpoint(name: str, folder: Path, seed: int, size: int):
-    """(framework, checkpoint path, peer model, peer description) or None without a peer."""
+def peer_checkpoint(name: str, folder: Path, seed: int, size: int, run_size: int | None = None):
+    """(framework, checkpoint path, peer model, peer description) or None without a peer.  A
+    torch peer's BatchNorm statistics are measured at ``size``; a keras.applications model is
+    built for ``run_size`` (the size it will run at: it takes no other)."""
     if name in TORCHVISION:
         tv = peer("torchvision")
         if tv is None:
@@ -203,7 +205,7 @@ def peer_checkpoint(name: str, folder: Path, seed: int, size: int):
         import keras
 
         model = getattr(keras.applications, KERAS[name])(
-            weights=None, input_shape=(size, size, 3), classifier_activation=None
+            weights=None, input_shape=(run_size or size,) * 2 + (3,), classifier_activation=None
         )
         randomize_keras_peer(model, seed)
         path = folder / f"{name}.weights.h5"
@@ -228,101 +230,179 @@ def run_peer(framework: str, model, x: np.ndarray) -> np.ndarray:
     return np.asarray(model(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), training=False))
 
 
-def one_spec(spec: Path, size: int, sizes: list[int], seed: int = 0) -> dict:
+def make_checkpoint(name: str, folder: Path, seed: int, size: int, calibration_size: int) -> dict | None:
+    """The peer's randomized checkpoint in ``folder``, and its logits on the batch the converted
+    model will run (saved beside it, so that the peer need not stay in memory)."""
+    made = peer_checkpoint(name, folder, seed, calibration_size, size)
+    if made is None:
+        return None
+    framework, checkpoint, peer_model, description = made
+    x = np.random.default_rng(seed + 7).standard_normal((2, 3, size, size)).astype(np.float32)
+    np.save(folder / "peer_logits.npy", run_peer(framework, peer_model, x))
+    return {"framework": framework, "checkpoint": str(checkpoint), "peer": description}
+
+
+def convert_stage(spec: Path, size: int, framework: str, checkpoint: Path, out: Path, dtype: str) -> dict:
+    import archspec
+    from archspec.deploy.convert import convert
+
+    network = archspec.load(spec, (size, size))
+    start = time.perf_counter()
+    result = convert(network, framework, checkpoint, out, verify=True, dtype=dtype)
+    return {
+        "convert_s": time.perf_counter() - start,
+        "convert_timings": {k: round(v, 2) for k, v in result.timings.items()},
+        "convert_passed": result.passed,
+        "convert_written": result.written,
+        "problems": [p.message() for p in result.problems[:5]],
+        "check_dtype": dtype,
+        "check_max_abs": result.check.max_abs_diff if result.check else None,
+        "check_max_scaled": result.check.max_rel_diff if result.check else None,
+    }
+
+
+def back_stage(spec: Path, size: int, framework: str, checkpoint: Path, out: Path, back: Path) -> dict:
+    """The converted file converted back (no verification) and compared bit for bit."""
+    import archspec
+    from archspec.deploy.checkpoint import read_keras, read_torch
+    from archspec.deploy.convert import convert
+
+    network = archspec.load(spec, (size, size))
+    other = "keras" if framework == "torch" else "torch"
+    start = time.perf_counter()
+    again = convert(network, other, out, back, verify=False)
+    row: dict = {"convert_back_s": time.perf_counter() - start}
+    if framework == "torch":
+        a, _ = read_torch(checkpoint)
+        b, _ = read_torch(back)
+        # every tensor, num_batches_tracked too (carried in the Keras file's metadata)
+        row["round_trip_differs"] = [k for k in a if k not in b or not np.array_equal(a[k], b[k])][:5]
+        row["round_trip_bit_exact"] = again.passed and not row["round_trip_differs"]
+    else:
+        a, b = read_keras(checkpoint).groups, read_keras(back).groups  # Keras has no counts
+        row["round_trip_bit_exact"] = (
+            again.passed and set(a) == set(b) and all(all(np.array_equal(u, v) for u, v in zip(a[k], b[k])) for k in a)
+        )
+    return row
+
+
+def versus_stage(spec: Path, size: int, framework: str, out: Path, peer_logits: Path, seed: int) -> dict:
+    """The peer's logits against the other framework's generated model, loaded from the
+    converted file, in float32."""
     import torch
 
     import archspec
     from archspec.crosscheck.compare import depths, growth
-    from archspec.deploy.checkpoint import read_keras, read_torch
-    from archspec.deploy.convert import convert, keras_model_for, load_keras_file, load_torch_file, torch_model_for
+    from archspec.deploy.convert import keras_model_for, load_keras_file, load_torch_file, torch_model_for
+
+    network = archspec.load(spec, (size, size))
+    x = np.random.default_rng(seed + 7).standard_normal((2, 3, size, size)).astype(np.float32)
+    theirs = np.load(peer_logits)
+    if framework == "torch":
+        model = keras_model_for(network)
+        assert not load_keras_file(model, network, out)[0]
+        ours = np.asarray(model(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), training=False))
+    else:
+        model = torch_model_for(network)
+        problems, _ = load_torch_file(model, network, out)
+        assert not problems
+        with torch.no_grad():
+            ours = model(torch.from_numpy(x)).numpy()
+    scale = float(np.abs(theirs).max())
+    diff = float(np.abs(ours - theirs).max())
+    allowed = 1e-4 * max(1.0, scale) * growth(depths(network)[network.output], False)
+    return {
+        "peer_vs_converted": {"max_abs": diff, "scaled": diff / max(1.0, scale), "allowed_abs": allowed},
+        "peer_vs_converted_passed": bool(np.all(np.abs(ours - theirs) <= allowed + 1e-4 * np.abs(theirs))),
+    }
+
+
+def onnx_stage(spec: Path, onnx_size: int, torch_file: Path, onnx_file: Path) -> dict:
+    import archspec
     from archspec.deploy.export import export
 
+    sized = archspec.load(spec, (onnx_size, onnx_size))
+    start = time.perf_counter()
+    exported = export(sized, "onnx", onnx_file, weights=torch_file)
+    elapsed = time.perf_counter() - start
+    check = exported.checks[0] if exported.checks else None
+    files = [onnx_file, *map(Path, exported.files)]
+    return {
+        "size": onnx_size,
+        "passed": exported.passed,
+        "max_abs": check.max_abs_diff if check else None,
+        "max_scaled": check.max_rel_diff if check else None,
+        "total_s": elapsed,
+        "export_s": exported.timings.get("export"),
+        "verify_s": exported.timings.get("verify"),
+        "mb": sum(f.stat().st_size for f in files if f.exists()) / 1e6,
+        "data_file": bool(exported.files),  # weights past protobuf's 2 GiB, beside the model
+    }
+
+
+def _measured(stage: str, *args):
+    """Run one stage in this process and return its result and peak resident memory (GB)."""
+    from archspec.crosscheck.compare import quiet_tensorflow
+
+    quiet_tensorflow()
+    with PeakRss() as rss:
+        result = globals()[stage](*args)
+        return result, rss.mark(stage)
+
+
+def run_stage(peaks: dict, isolate: bool, stage: str, *args):
+    """One stage, in a fresh process when ``isolate`` (what a large model needs: TensorFlow keeps
+    the memory of freed variables for itself, and each stage then starts from what the ones
+    before it left), its peak memory recorded under its name."""
+    if isolate:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            result, peak = pool.submit(_measured, stage, *args).result()
+    else:
+        result, peak = _measured(stage, *args)
+    key = stage if stage != "onnx_stage" else f"onnx_{args[1]}"
+    peaks[key.removesuffix("_stage")] = peak
+    return result
+
+
+def one_spec(spec: Path, size: int, sizes: list[int], seed: int = 0, *, dtype: str = "float64", isolate: bool = False):
     name = spec.stem
     row: dict = {"spec": name, "size": size}
+    peaks: dict[str, float] = {}
     begin = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         # statistics measured at the largest size the checkpoint runs at: timm's resnest269e,
         # measured at 64, reached logits of 1,024 at 97 (its own float32 7.9e-3 from float64);
         # measured at 97, 3.9 at 64 and 5.4 at 97
-        made = peer_checkpoint(name, folder, seed, max(size, *sizes))
+        made = run_stage(peaks, isolate, "make_checkpoint", name, folder, seed, size, max(size, *sizes))
         if made is None:
             row["peer"] = None
             return row
-        framework, checkpoint, peer_model, row["peer"] = made
-        network = archspec.load(spec, (size, size))
+        framework, checkpoint, row["peer"] = made["framework"], Path(made["checkpoint"]), made["peer"]
         other = "keras" if framework == "torch" else "torch"
         out = folder / (f"{name}.weights.h5" if other == "keras" else f"{name}.pt")
-
-        start = time.perf_counter()
-        result = convert(network, framework, checkpoint, out, verify=True, dtype="float64")
-        row["convert_s"] = time.perf_counter() - start
-        row["convert_timings"] = {k: round(v, 2) for k, v in result.timings.items()}
-        row["convert_passed"] = result.passed
-        row["problems"] = [p.message() for p in result.problems[:5]]
-        row["check_max_abs"] = result.check.max_abs_diff if result.check else None
-        row["check_max_scaled"] = result.check.max_rel_diff if result.check else None
-        if not result.written:
+        row["peak_rss_gb"] = peaks
+        row.update(run_stage(peaks, isolate, "convert_stage", spec, size, framework, checkpoint, out, dtype))
+        if not row.pop("convert_written"):
             return row
-
         back = folder / (f"{name}.back.pt" if framework == "torch" else f"{name}.back.weights.h5")
-        start = time.perf_counter()
-        again = convert(network, other, out, back, verify=False)
-        row["convert_back_s"] = time.perf_counter() - start
-        if framework == "torch":
-            a, _ = read_torch(checkpoint)
-            b, _ = read_torch(back)
-            # every tensor, num_batches_tracked too (carried in the Keras file's metadata)
-            row["round_trip_differs"] = [k for k in a if k not in b or not np.array_equal(a[k], b[k])][:5]
-            row["round_trip_bit_exact"] = again.passed and not row["round_trip_differs"]
-        else:
-            a, b = read_keras(checkpoint).groups, read_keras(back).groups  # Keras has no counts
-            row["round_trip_bit_exact"] = (
-                again.passed
-                and set(a) == set(b)
-                and all(all(np.array_equal(u, v) for u, v in zip(a[k], b[k])) for k in a)
-            )
-
-        # the peer against the other framework's generated model, loaded from the converted file
-        x = np.random.default_rng(seed + 7).standard_normal((2, 3, size, size)).astype(np.float32)
-        theirs = run_peer(framework, peer_model, x)
-        if other == "keras":
-            model = keras_model_for(network)
-            assert not load_keras_file(model, network, out)[0]
-            ours = np.asarray(model(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), training=False))
-        else:
-            model = torch_model_for(network)
-            problems, _ = load_torch_file(model, network, out)
-            assert not problems
-            with torch.no_grad():
-                ours = model(torch.from_numpy(x)).numpy()
-        scale = float(np.abs(theirs).max())
-        diff = float(np.abs(ours - theirs).max())
-        allowed = 1e-4 * max(1.0, scale) * growth(depths(network)[network.output], False)
-        row["peer_vs_converted"] = {"max_abs": diff, "scaled": diff / max(1.0, scale), "allowed_abs": allowed}
-        row["peer_vs_converted_passed"] = bool(np.all(np.abs(ours - theirs) <= allowed + 1e-4 * np.abs(theirs)))
-
+        row.update(run_stage(peaks, isolate, "back_stage", spec, size, framework, checkpoint, out, back))
+        back.unlink()
+        row.update(
+            run_stage(peaks, isolate, "versus_stage", spec, size, framework, out, folder / "peer_logits.npy", seed)
+        )
         torch_file = checkpoint if framework == "torch" else out
+        if framework == "torch":
+            out.unlink()  # as large as the checkpoint: the disk holds one at a time
         row["onnx"] = []
         for onnx_size in sizes:
-            sized = archspec.load(spec, (onnx_size, onnx_size))
             onnx_file = folder / f"{name}_{onnx_size}.onnx"
-            start = time.perf_counter()
-            exported = export(sized, "onnx", onnx_file, weights=torch_file)
-            elapsed = time.perf_counter() - start
-            check = exported.checks[0] if exported.checks else None
-            row["onnx"].append(
-                {
-                    "size": onnx_size,
-                    "passed": exported.passed,
-                    "max_abs": check.max_abs_diff if check else None,
-                    "max_scaled": check.max_rel_diff if check else None,
-                    "total_s": elapsed,
-                    "export_s": exported.timings.get("export"),
-                    "verify_s": exported.timings.get("verify"),
-                    "mb": onnx_file.stat().st_size / 1e6 if onnx_file.exists() else None,
-                }
-            )
+            row["onnx"].append(run_stage(peaks, isolate, "onnx_stage", spec, onnx_size, torch_file, onnx_file))
+            for stale in folder.glob(f"{onnx_file.name}*"):
+                stale.unlink()
     row["total_s"] = time.perf_counter() - begin
     return row
 
@@ -333,17 +413,17 @@ def _f(value, spec: str = ".1e") -> str:
 
 def render(rows: list[dict]) -> str:
     lines = [
-        "| spec | peer | convert + verify (s) | check float64: max abs / scaled | back (s), round trip | "
-        "peer vs converted, float32: abs, scaled | ONNX per size: verdict, max scaled, export + verify (s) | "
-        "total (s) | run |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| spec | peer | convert + verify (s) | check (float64 unless marked): max abs / scaled | "
+        "back (s), round trip | peer vs converted, float32: abs, scaled | "
+        "ONNX per size: verdict, max scaled, export + verify (s) | total (s) | peak memory (GB) | run |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if r.get("peer") is None:
-            lines.append(f"| {r['spec']} | none | | | | | | | |")
+            lines.append(f"| {r['spec']} | none | | | | | | | | |")
             continue
         if "error" in r:
-            lines.append(f"| {r['spec']} | {r['peer']} | error: {r['error']} | | | | | | {r.get('run', '')} |")
+            lines.append(f"| {r['spec']} | {r['peer']} | error: {r['error']} | | | | | | | {r.get('run', '')} |")
             continue
         pv = r.get("peer_vs_converted", {})
         onnx = "; ".join(
@@ -353,11 +433,12 @@ def render(rows: list[dict]) -> str:
         lines.append(
             f"| {r['spec']} | {r['peer']} | {_f(r.get('convert_s'), '.0f')} "
             f"({'PASS' if r.get('convert_passed') else 'FAIL'}) | "
-            f"{_f(r.get('check_max_abs'))} / {_f(r.get('check_max_scaled'))} | "
+            f"{_f(r.get('check_max_abs'))} / {_f(r.get('check_max_scaled'))}"
+            f"{' (float32)' if r.get('check_dtype') == 'float32' else ''} | "
             f"{_f(r.get('convert_back_s'), '.0f')}, {'bit-exact' if r.get('round_trip_bit_exact') else 'DIFFERS'} | "
             f"{_f(pv.get('max_abs'))}, {_f(pv.get('scaled'))} "
             f"({'ok' if r.get('peer_vs_converted_passed') else 'FAIL'}) | {onnx} | {_f(r.get('total_s'), '.0f')} | "
-            f"{r.get('run', '')} |"
+            f"{_f(max(r['peak_rss_gb'].values()), '.1f') if r.get('peak_rss_gb') else '-'} | {r.get('run', '')} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -456,6 +537,17 @@ def main() -> int:
     parser.add_argument("--specs", nargs="*", help="spec names (default: every shipped spec)")
     parser.add_argument("--size", type=int, default=64, help="input size of the conversion and peer comparison")
     parser.add_argument("--sizes", nargs="*", type=int, default=[64, 97], help="ONNX input sizes")
+    parser.add_argument(
+        "--check-dtype",
+        choices=("float64", "float32"),
+        default="float64",
+        help="precision of convert's verification (float32 for the largest specs: half the memory)",
+    )
+    parser.add_argument(
+        "--isolate",
+        action="store_true",
+        help="each stage in a fresh process (the largest specs: a stage then starts with nothing held)",
+    )
     parser.add_argument("--json", metavar="PATH")
     parser.add_argument("--doc", metavar="PATH", help="write the Markdown page (docs/deploying.md)")
     parser.add_argument(
@@ -502,7 +594,7 @@ def main() -> int:
     for spec in specs:
         print(f"{spec.stem} ...", file=sys.stderr, flush=True)
         try:
-            row = one_spec(spec, args.size, args.sizes)
+            row = one_spec(spec, args.size, args.sizes, dtype=args.check_dtype, isolate=args.isolate)
         except Exception as exc:  # report and go on: one spec's failure is a figure too
             traceback.print_exc()
             row = {"spec": spec.stem, "peer": "?", "error": f"{type(exc).__name__}: {exc}"}
