@@ -497,6 +497,13 @@ input sizes, verified with ONNX Runtime (every block's output and the logits, fl
 
 Scaled difference: the largest absolute difference divided by max(1, the largest magnitude of
 the reference tensor), as `archspec check` reports it.
+
+Peak memory: the most resident memory of any step (the process's, sampled every 20 ms; rows
+without it are from runs before it was recorded). The largest specs ran with `--isolate`, each
+step in a fresh process as a user's command runs, and those marked float32 with
+`--check-dtype float32`: convert's verification in float32 (`archspec convert --dtype float32`),
+whose float64 models alone would take 20 GB for `regnety_2560`. An ONNX model past 2 GiB keeps
+its weights in a `.data` file beside it; its size counts both files.
 """
 
 

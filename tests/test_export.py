@@ -220,6 +220,39 @@ def test_an_onnx_model_past_protobufs_limit_keeps_its_weights_in_a_file_beside_i
     assert code == 0 and "PASS" in capsys.readouterr().out
 
 
+def test_onnx_runtime_runs_a_model_too_large_to_optimize_as_written_and_says_so(tmp_path, capsys, monkeypatch):
+    """ONNX Runtime's optimizations hold several times the weights while a session loads (5.5
+    times for BiT, whose standardized weights it folds): resnetv2_152x4_bit's 3.7 GB would take
+    20 GB.  Where the machine has not that much free, the graph runs as written, and the report
+    says so; with the memory, it runs optimized and says nothing."""
+    from archspec.deploy import export as export_module
+
+    levels = []
+    real = ort.InferenceSession
+
+    def session(path, options, **kwargs):
+        levels.append(options.graph_optimization_level)
+        return real(path, options, **kwargs)
+
+    monkeypatch.setattr(ort, "InferenceSession", session)
+    out = tmp_path / "r18.onnx"
+    monkeypatch.setattr(export_module, "available_memory", lambda: 10**6)
+    assert export("resnet18.yaml", out, "--input-size", "32", "--report", "json") == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["passed"] and levels == [ort.GraphOptimizationLevel.ORT_DISABLE_ALL]
+    (note,) = report["notes"]
+    assert "ran the graph as written, without its graph optimizations" in note and "0 GB is free" in note
+    assert export("resnet18.yaml", out, "--input-size", "32") == 0
+    assert "note: ONNX Runtime ran the graph as written" in capsys.readouterr().err
+
+    monkeypatch.setattr(export_module, "available_memory", lambda: 10**12)
+    assert export("resnet18.yaml", out, "--input-size", "32", "--report", "json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["passed"] and report["notes"] == [] and levels[-1] == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    assert export_module.session_note(10**9, None) is None  # a system that does not say: optimize
+
+
 def test_a_failed_onnx_write_leaves_the_existing_files(tmp_path, capsys, monkeypatch):
     from archspec.deploy import export as export_module
 

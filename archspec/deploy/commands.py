@@ -242,6 +242,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         )
         for extra in result.files:  # an ONNX model's weights past protobuf's 2 GiB: keep the two together
             sys.stdout.write(f"wrote   {extra} (its weights, read from beside {Path(result.output).name})\n")
+        for note in result.notes:
+            sys.stderr.write(f"note: {note}\n")
         for check in result.checks:
             sys.stdout.write(render_check(check, args.verbose))
     return EXIT_OK if result.passed else EXIT_FINDINGS

@@ -12,6 +12,7 @@ of weights.
 from __future__ import annotations
 
 import copy
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -70,7 +71,10 @@ def check_targets(
             path = Path(folder) / "model.onnx"  # never a name from the spec in a path
             save_onnx(proto, path)
             del proto
-            arrays, labels = run_onnx(path, network, points, x.astype(np.float32))
+            notes: list[str] = []
+            arrays, labels = run_onnx(path, network, points, x.astype(np.float32), notes)
+            for note in notes:
+                sys.stderr.write(f"note: {network.spec.display}: {note}\n")
         values["onnx"] = (arrays, labels)
         timings["onnx"] = {"export": exported, "run": time.perf_counter() - mark - exported}
     results = []
