@@ -9,7 +9,8 @@ Formats:
   to the file) and the logits.  A model whose weights come near 2 GiB, the most a protobuf file
   can hold, keeps them in ``<output>.data`` beside the ``.onnx`` file (ONNX's external data,
   which ONNX Runtime, onnx.load and Netron read from the same folder): the two files are moved
-  into place together.
+  into place together.  ONNX Runtime runs the graph optimized unless that would not fit in the
+  free memory (see :func:`session_note`).
 - ``torch-export``: a ``torch.export`` program saved with ``torch.export.save`` (``.pt2``),
   loaded back and run.
 - ``saved-model`` (a TensorFlow SavedModel folder, ``keras.Model.export``) and ``keras`` (a
