@@ -307,6 +307,19 @@ def _read_counts(f) -> dict[str, int] | None:
     return counts
 
 
+def _array(path: Path, dataset) -> np.ndarray:
+    """The dataset's values: mapped from the file where they lie in it as one plain block (how
+    Keras writes them), so that they are pages of the file rather than a copy in memory, as
+    PyTorch checkpoints are read; read otherwise (chunked, compressed, small)."""
+    offset = dataset.id.get_offset() if dataset.chunks is None and dataset.compression is None else None
+    if offset is None or dataset.size * dataset.dtype.itemsize < 1 << 20 or not dataset.dtype.isnative:
+        return np.asarray(dataset)
+    end = offset + dataset.size * dataset.dtype.itemsize
+    if end > Path(path).stat().st_size:
+        raise CheckpointError(f"{dataset.name} runs past the end of the file")
+    return np.memmap(path, dtype=dataset.dtype, mode="r", offset=offset, shape=dataset.shape)
+
+
 def read_keras(path: Path) -> KerasWeights:
     """The weights in a Keras 3 ``.weights.h5`` or a Keras 2 HDF5 weights file."""
     h5py = require("h5py", "reading Keras weights files")
@@ -325,7 +338,7 @@ def read_keras(path: Path) -> KerasWeights:
                     if variables is None or not len(variables):
                         continue
                     groups[f"layers/{key}"] = [
-                        np.asarray(variables[str(i)]) for i in sorted(int(i) for i in variables.keys())
+                        _array(path, variables[str(i)]) for i in sorted(int(i) for i in variables.keys())
                     ]
                 return KerasWeights("keras3", groups, _read_counts(f))
             root = f["model_weights"] if "model_weights" in f else f
@@ -337,7 +350,7 @@ def read_keras(path: Path) -> KerasWeights:
                 group = root[layer]
                 names = [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs.get("weight_names", [])]
                 if names:
-                    groups[layer] = [np.asarray(group[n]) for n in names]
+                    groups[layer] = [_array(path, group[n]) for n in names]
             return KerasWeights("legacy", groups, _read_counts(f))
     except CheckpointError:
         raise
