@@ -334,18 +334,11 @@ def session_note(weights: int, available: int | None) -> str | None:
     )
 
 
-def _weights_of(path: Path, proto) -> int:
-    """The bytes of the model's weights: those in its graph and those in its data files."""
+def _data_files(proto) -> set[str]:
+    """The files beside the model that hold its weights (names relative to its folder)."""
     from onnx.external_data_helper import ExternalDataInfo, uses_external_data
 
-    files = {ExternalDataInfo(init).location for init in proto.graph.initializer if uses_external_data(init)}
-    return weight_bytes(proto) + sum((Path(path).parent / name).stat().st_size for name in files)
-
-
-def _has_external_data(proto) -> bool:
-    from onnx.external_data_helper import uses_external_data
-
-    return any(uses_external_data(init) for init in proto.graph.initializer)
+    return {ExternalDataInfo(init).location for init in proto.graph.initializer if uses_external_data(init)}
 
 
 def block_output_values(proto, network: Network) -> dict[str, str]:
@@ -386,13 +379,15 @@ def run_onnx(
                 existing.add(values[node_id])
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    note = session_note(_weights_of(path, probe), available_memory())
+    data_files = _data_files(probe)
+    weights = weight_bytes(probe) + sum((path.parent / name).stat().st_size for name in data_files)
+    note = session_note(weights, available_memory())
     if note is not None:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         if notes is not None:
             notes.append(note)
     with contextlib.ExitStack() as cleanup:
-        if _has_external_data(probe):
+        if data_files:
             # the data file's name is relative to the model's folder: the copy goes in the same one
             fd, name = tempfile.mkstemp(prefix=f".{path.name}.probe.", suffix=".onnx", dir=path.parent)
             os.close(fd)
